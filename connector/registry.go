@@ -1,0 +1,279 @@
+package connector
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Endpoint is what a connector is opened with: the URL as given (it may carry a password;
+// never print it, use Redacted) and the settings that apply to every connector.
+type Endpoint struct {
+	URL string
+	// Format overrides the format a file connector would take from the path's extension.
+	Format string
+	// BatchSize is the number of records per batch a source should aim for (0: its default).
+	BatchSize int
+	// Root confines file paths: when set, a path outside it (through .. or a symlink) is refused.
+	Root string
+	// Options are connector options given outside the URL; the URL's query wins over them.
+	Options map[string]string
+}
+
+// Redacted is the endpoint's URL with its password replaced, safe to show and store.
+func (e Endpoint) Redacted() string { return Redact(e.URL) }
+
+// Option returns the named option from the URL's query or Options ("" when absent).
+func (e Endpoint) Option(name string) string {
+	if _, rest, ok := strings.Cut(e.URL, "?"); ok {
+		if q, err := url.ParseQuery(rest); err == nil && q.Has(name) {
+			return q.Get(name)
+		}
+	}
+	return e.Options[name]
+}
+
+// Option documents one setting of a connector. The spec drives validation, `datahub
+// connectors` and the documentation.
+type Option struct {
+	Name     string `json:"name"`
+	Help     string `json:"help"`
+	Default  string `json:"default,omitempty"`
+	Required bool   `json:"required,omitempty"`
+	// Secret options are encrypted at rest and redacted everywhere.
+	Secret bool `json:"secret,omitempty"`
+	// Enum lists the allowed values, when the option is a choice.
+	Enum []string `json:"enum,omitempty"`
+}
+
+// Spec declares a connector.
+type Spec struct {
+	Name string `json:"name"`
+	// Schemes are the URL schemes the connector serves (without ':').
+	Schemes []string `json:"schemes"`
+	Summary string   `json:"summary"`
+	// Example is a sample URL shown in help.
+	Example string   `json:"example,omitempty"`
+	Options []Option `json:"options,omitempty"`
+	// Paths makes this the connector for URLs without a scheme (plain file paths).
+	Paths bool `json:"paths,omitempty"`
+
+	NewSource func(ctx context.Context, e Endpoint) (Source, error) `json:"-"`
+	NewSink   func(ctx context.Context, e Endpoint) (Sink, error)   `json:"-"`
+}
+
+// CanRead and CanWrite report the directions the connector supports.
+func (s *Spec) CanRead() bool  { return s.NewSource != nil }
+func (s *Spec) CanWrite() bool { return s.NewSink != nil }
+
+var (
+	regMu    sync.RWMutex
+	byName   = map[string]*Spec{}
+	byScheme = map[string]*Spec{}
+	pathSpec *Spec
+)
+
+// Register adds a connector. It panics on a duplicate name or scheme, or a spec without a
+// name or direction: these are programming errors found at start-up.
+func Register(s Spec) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if s.Name == "" || (s.NewSource == nil && s.NewSink == nil) {
+		panic(fmt.Sprintf("connector: incomplete spec %q", s.Name))
+	}
+	if _, dup := byName[s.Name]; dup {
+		panic("connector: duplicate connector " + s.Name)
+	}
+	sp := &s
+	for _, sc := range s.Schemes {
+		sc = strings.ToLower(sc)
+		if _, dup := byScheme[sc]; dup {
+			panic("connector: duplicate scheme " + sc)
+		}
+		byScheme[sc] = sp
+	}
+	if s.Paths {
+		if pathSpec != nil {
+			panic("connector: two connectors claim plain paths")
+		}
+		pathSpec = sp
+	}
+	byName[s.Name] = sp
+}
+
+// Specs returns the registered connectors sorted by name.
+func Specs() []*Spec {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]*Spec, 0, len(byName))
+	for _, s := range byName {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Lookup returns the connector registered under name.
+func Lookup(name string) (*Spec, bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	s, ok := byName[name]
+	return s, ok
+}
+
+// Scheme returns the URL scheme of raw, or "" for a plain path. A single letter before ':'
+// is a Windows drive, not a scheme.
+func Scheme(raw string) string {
+	i := strings.IndexByte(raw, ':')
+	if i < 2 {
+		return ""
+	}
+	for j, c := range raw[:i] {
+		alpha := (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		other := (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'
+		if !alpha && (j == 0 || !other) {
+			return ""
+		}
+	}
+	return strings.ToLower(raw[:i])
+}
+
+// Resolve finds the connector that serves raw.
+func Resolve(raw string) (*Spec, error) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	sc := Scheme(raw)
+	if sc == "" {
+		if pathSpec == nil {
+			return nil, Errorf(CodeUsage, Redact(raw), "", fmt.Errorf("no connector handles plain paths"))
+		}
+		return pathSpec, nil
+	}
+	if s, ok := byScheme[sc]; ok {
+		return s, nil
+	}
+	known := make([]string, 0, len(byScheme))
+	for k := range byScheme {
+		known = append(known, k)
+	}
+	sort.Strings(known)
+	return nil, Errorf(CodeUsage, Redact(raw), "run `datahub connectors` for the list",
+		fmt.Errorf("no connector for URL scheme %q (known: %s)", sc, strings.Join(known, ", ")))
+}
+
+// NewSource resolves e.URL and opens a source object (not yet Open).
+func NewSource(ctx context.Context, e Endpoint) (Source, error) {
+	s, err := Resolve(e.URL)
+	if err != nil {
+		return nil, err
+	}
+	if s.NewSource == nil {
+		return nil, Errorf(CodeUnsupported, e.Redacted(), "", fmt.Errorf("connector %s cannot be read from", s.Name))
+	}
+	return s.NewSource(ctx, e)
+}
+
+// NewSink resolves e.URL and makes a sink object (not yet Open).
+func NewSink(ctx context.Context, e Endpoint) (Sink, error) {
+	s, err := Resolve(e.URL)
+	if err != nil {
+		return nil, err
+	}
+	if s.NewSink == nil {
+		return nil, Errorf(CodeUnsupported, e.Redacted(), "", fmt.Errorf("connector %s cannot be written to", s.Name))
+	}
+	return s.NewSink(ctx, e)
+}
+
+// Redact replaces the password of a URL (user:password@) and the values of query parameters
+// that look secret (password, secret, token, key, sig) with "xxxxx".
+func Redact(raw string) string {
+	sc := Scheme(raw)
+	if sc == "" {
+		return raw
+	}
+	rest := raw[len(sc)+1:]
+	if strings.HasPrefix(rest, "//") {
+		auth := rest[2:]
+		end := strings.IndexAny(auth, "/?#")
+		if end < 0 {
+			end = len(auth)
+		}
+		if at := strings.LastIndexByte(auth[:end], '@'); at >= 0 {
+			if colon := strings.IndexByte(auth[:at], ':'); colon >= 0 {
+				raw = raw[:len(sc)+3] + auth[:colon] + ":xxxxx" + auth[at:]
+			}
+		}
+	}
+	base, query, ok := strings.Cut(raw, "?")
+	if !ok {
+		return raw
+	}
+	parts := strings.Split(query, "&")
+	for i, p := range parts {
+		k, _, _ := strings.Cut(p, "=")
+		lk := strings.ToLower(k)
+		for _, w := range []string{"password", "passwd", "secret", "token", "key", "sig"} {
+			if strings.Contains(lk, w) && lk != "key_columns" {
+				parts[i] = k + "=xxxxx"
+			}
+		}
+	}
+	return base + "?" + strings.Join(parts, "&")
+}
+
+// Secrets returns the secret strings in raw (the URL password and secret-looking query
+// values), decoded, so callers can scrub them from text they did not produce themselves.
+func Secrets(raw string) []string {
+	var out []string
+	if Scheme(raw) == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// Fall back to the text between "user:" and "@" so a malformed URL still gets scrubbed.
+		if i := strings.Index(raw, "://"); i >= 0 {
+			auth := raw[i+3:]
+			if at := strings.LastIndexByte(auth, '@'); at >= 0 {
+				if c := strings.IndexByte(auth[:at], ':'); c >= 0 && c+1 < at {
+					out = append(out, auth[c+1:at])
+				}
+			}
+		}
+		return out
+	}
+	if u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			out = append(out, p)
+			if esc := url.QueryEscape(p); esc != p {
+				out = append(out, esc)
+			}
+		}
+	}
+	for k, vs := range u.Query() {
+		lk := strings.ToLower(k)
+		for _, w := range []string{"password", "passwd", "secret", "token", "key", "sig"} {
+			if strings.Contains(lk, w) {
+				for _, v := range vs {
+					if v != "" {
+						out = append(out, v)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Scrub replaces every secret in s with "xxxxx".
+func Scrub(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 3 {
+			s = strings.ReplaceAll(s, sec, "xxxxx")
+		}
+	}
+	return s
+}

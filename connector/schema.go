@@ -1,0 +1,204 @@
+// Package connector is the public SDK of Data Hub: the logical types records are made of, the
+// batches they travel in, the Source, Sink and Store interfaces every connector implements, and
+// the registry connectors join from their init functions.
+//
+// Values travel as plain Go values, one per logical type (nil is SQL NULL):
+//
+//	TypeInt64        int64
+//	TypeFloat64      float64
+//	TypeDecimal      Decimal (exact decimal text, every digit kept)
+//	TypeString       string
+//	TypeBool         bool
+//	TypeDate         time.Time at midnight UTC
+//	TypeTimestamp    time.Time in UTC holding the wall clock (no zone)
+//	TypeTimestampTZ  time.Time (an instant; the location is not significant)
+//	TypeBytes        []byte
+//	TypeJSON         json.RawMessage (valid JSON text)
+//	TypeUUID         UUID
+//
+// Connectors convert to and from these at their edge, so that any source can feed any sink.
+package connector
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Type is a logical column type, independent of any database's spelling of it.
+type Type uint8
+
+// The logical types. TypeUnknown never appears in a valid Schema.
+const (
+	TypeUnknown Type = iota
+	TypeInt64
+	TypeFloat64
+	TypeDecimal
+	TypeString
+	TypeBool
+	TypeDate
+	TypeTimestamp
+	TypeTimestampTZ
+	TypeBytes
+	TypeJSON
+	TypeUUID
+)
+
+var typeNames = [...]string{
+	TypeUnknown:     "unknown",
+	TypeInt64:       "int64",
+	TypeFloat64:     "float64",
+	TypeDecimal:     "decimal",
+	TypeString:      "string",
+	TypeBool:        "bool",
+	TypeDate:        "date",
+	TypeTimestamp:   "timestamp",
+	TypeTimestampTZ: "timestamptz",
+	TypeBytes:       "bytes",
+	TypeJSON:        "json",
+	TypeUUID:        "uuid",
+}
+
+// AllTypes lists every valid logical type, for tests and documentation.
+var AllTypes = []Type{TypeInt64, TypeFloat64, TypeDecimal, TypeString, TypeBool, TypeDate,
+	TypeTimestamp, TypeTimestampTZ, TypeBytes, TypeJSON, TypeUUID}
+
+func (t Type) String() string {
+	if int(t) < len(typeNames) {
+		return typeNames[t]
+	}
+	return fmt.Sprintf("type(%d)", t)
+}
+
+// ParseType reads a type name as written by Type.String (case-insensitive), with a few aliases
+// people use in mapping files (int, integer, bigint, text, numeric, boolean, timestamp with time zone).
+func ParseType(s string) (Type, error) {
+	n := strings.ToLower(strings.TrimSpace(s))
+	for i, name := range typeNames {
+		if i != 0 && n == name {
+			return Type(i), nil
+		}
+	}
+	switch n {
+	case "int", "integer", "bigint", "long":
+		return TypeInt64, nil
+	case "float", "double", "real":
+		return TypeFloat64, nil
+	case "numeric", "number":
+		return TypeDecimal, nil
+	case "text", "varchar", "str":
+		return TypeString, nil
+	case "boolean":
+		return TypeBool, nil
+	case "datetime", "timestamp without time zone":
+		return TypeTimestamp, nil
+	case "timestamp with time zone", "instant":
+		return TypeTimestampTZ, nil
+	case "binary", "blob", "bytea":
+		return TypeBytes, nil
+	case "jsonb":
+		return TypeJSON, nil
+	}
+	return TypeUnknown, fmt.Errorf("unknown type %q (want one of %s)", s, strings.Join(typeNames[1:], ", "))
+}
+
+// Column describes one field of a record.
+type Column struct {
+	Name     string `json:"name"`
+	Type     Type   `json:"type"`
+	Nullable bool   `json:"nullable"`
+	// Precision and Scale bound a TypeDecimal (0 precision: unbounded).
+	Precision int `json:"precision,omitempty"`
+	Scale     int `json:"scale,omitempty"`
+	// Length bounds a TypeString in characters or a TypeBytes in bytes (0: unbounded).
+	Length int `json:"length,omitempty"`
+	// Native is the type as the endpoint spells it (e.g. "numeric(12,2)"), for messages only.
+	Native string `json:"native,omitempty"`
+}
+
+// Describe renders the column's type with its bounds, e.g. "decimal(12,2)" or "string(40)".
+func (c Column) Describe() string {
+	s := c.Type.String()
+	switch {
+	case c.Type == TypeDecimal && c.Precision > 0:
+		s = fmt.Sprintf("%s(%d,%d)", s, c.Precision, c.Scale)
+	case (c.Type == TypeString || c.Type == TypeBytes) && c.Length > 0:
+		s = fmt.Sprintf("%s(%d)", s, c.Length)
+	}
+	if c.Native != "" {
+		s += " [" + c.Native + "]"
+	}
+	return s
+}
+
+// SameType reports whether values of c can be stored in d without conversion or checks.
+func (c Column) SameType(d Column) bool {
+	if c.Type != d.Type {
+		return false
+	}
+	switch c.Type {
+	case TypeDecimal:
+		return d.Precision == 0 || (c.Precision > 0 && c.Precision-c.Scale <= d.Precision-d.Scale && c.Scale == d.Scale)
+	case TypeString, TypeBytes:
+		return d.Length == 0 || (c.Length > 0 && c.Length <= d.Length)
+	}
+	return true
+}
+
+// Schema is the ordered list of columns of a record stream, with the key columns if known.
+type Schema struct {
+	Columns []Column `json:"columns"`
+	// Key names the columns that identify a record (a primary key), in order; may be empty.
+	Key []string `json:"key,omitempty"`
+}
+
+// Index returns the position of the named column (case-sensitive first, then case-insensitive), or -1.
+func (s Schema) Index(name string) int {
+	for i, c := range s.Columns {
+		if c.Name == name {
+			return i
+		}
+	}
+	for i, c := range s.Columns {
+		if strings.EqualFold(c.Name, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Names returns the column names in order.
+func (s Schema) Names() []string {
+	out := make([]string, len(s.Columns))
+	for i, c := range s.Columns {
+		out[i] = c.Name
+	}
+	return out
+}
+
+// Validate checks that the schema has columns, every column a name and a known type, no
+// duplicate names, and key columns that exist.
+func (s Schema) Validate() error {
+	if len(s.Columns) == 0 {
+		return fmt.Errorf("schema has no columns")
+	}
+	seen := make(map[string]bool, len(s.Columns))
+	for i, c := range s.Columns {
+		if c.Name == "" {
+			return fmt.Errorf("column %d has no name", i+1)
+		}
+		if c.Type == TypeUnknown || int(c.Type) >= len(typeNames) {
+			return fmt.Errorf("column %q has no known type", c.Name)
+		}
+		k := strings.ToLower(c.Name)
+		if seen[k] {
+			return fmt.Errorf("column %q appears twice", c.Name)
+		}
+		seen[k] = true
+	}
+	for _, k := range s.Key {
+		if s.Index(k) < 0 {
+			return fmt.Errorf("key column %q is not in the schema (columns: %s)", k, strings.Join(s.Names(), ", "))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,281 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/engine"
+	"github.com/datahub-oss/datahub/internal/transform"
+	"github.com/datahub-oss/datahub/internal/txlog"
+)
+
+type copyFlags struct {
+	mode        string
+	key         string
+	maps        []string
+	mapFile     string
+	batchSize   int
+	jsonOut     bool
+	data        string
+	fromFormat  string
+	toFormat    string
+	resume      string
+	root        string
+	maxRejects  int64
+	noFastPath  bool
+	retries     int
+	progress    string
+	checkpointN int64
+}
+
+// summary is what `datahub copy` prints; its JSON form is a stable interface.
+type summary struct {
+	RunID         string  `json:"run_id"`
+	Status        string  `json:"status"`
+	Source        string  `json:"source"`
+	Destination   string  `json:"destination"`
+	Mode          string  `json:"mode"`
+	RowsRead      int64   `json:"rows_read"`
+	RowsWritten   int64   `json:"rows_written"`
+	RowsRejected  int64   `json:"rows_rejected"`
+	BytesRead     int64   `json:"bytes_read"`
+	BytesWritten  int64   `json:"bytes_written"`
+	DurationMS    int64   `json:"duration_ms"`
+	RowsPerSecond float64 `json:"rows_per_second"`
+	RejectsPath   string  `json:"rejects_path"`
+	FastPath      bool    `json:"fast_path"`
+	Attempts      int     `json:"attempts"`
+	StartedAt     string  `json:"started_at"`
+	FinishedAt    string  `json:"finished_at"`
+	Error         string  `json:"error,omitempty"`
+	ErrorCode     string  `json:"error_code,omitempty"`
+}
+
+func newCopyCmd(g *globals) *cobra.Command {
+	f := &copyFlags{}
+	cmd := &cobra.Command{
+		Use:   "copy SOURCE DEST",
+		Short: "Copy records from a source to a destination, once, in this process",
+		Long: `Copy records from SOURCE to DEST, with statistics, rejects, checkpoints and a record
+in the local transaction log (see 'datahub runs').
+
+SOURCE and DEST are URLs (run 'datahub connectors' for every scheme and option):
+  postgres://user:pass@host:5432/db?table=schema.name   (or ?query=SELECT ... as a source)
+  mysql://user:pass@host:3306/db?table=name
+  sqlite:PATH?table=name
+  a file path or file://PATH (.csv, .tsv, .ndjson/.jsonl, .json; --from-format/--to-format override)
+
+Exit status: 0 succeeded, 1 failed, 2 usage error, 3 finished with rejected rows.`,
+		Example: `  datahub copy people.csv 'postgres://app@localhost/crm?table=public.people'
+  datahub copy --mode upsert --key id 'postgres://localhost/a?table=src' 'mysql://root@localhost/b?table=dst'
+  datahub copy --map 'note:remark' --map 'amount::decimal' in.csv 'sqlite:out.db?table=t'`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return usageError("copy needs SOURCE and DEST, got %d argument(s); see 'datahub copy --help'", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runCopy(cmd.Context(), g, f, args[0], args[1]) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.mode, "mode", "append", "write mode: append, replace (atomic swap) or upsert (needs a key)")
+	fl.StringVar(&f.key, "key", "", "key columns for upsert and for a created table's primary key: col[,col]")
+	fl.StringArrayVar(&f.maps, "map", nil, "column mapping SRC:DST[:TYPE] (or SRC::TYPE to cast); repeatable, comma-separated")
+	fl.StringVar(&f.mapFile, "map-file", "", "mapping file: lines of SRC:DST[:TYPE] (and 'only' to drop unmapped columns), or JSON")
+	fl.IntVar(&f.batchSize, "batch-size", 10000, "records per batch")
+	fl.BoolVar(&f.jsonOut, "json", false, "print the summary as one JSON object")
+	fl.StringVar(&f.data, "data", "", "data folder for the transaction log and rejects (default ./datahub-data, env DATAHUB_DATA)")
+	fl.StringVar(&f.fromFormat, "from-format", "", "source file format: csv, tsv, ndjson, json (default: from the extension)")
+	fl.StringVar(&f.toFormat, "to-format", "", "destination file format: csv, tsv, ndjson, json (default: from the extension)")
+	fl.StringVar(&f.resume, "resume", "", "resume the run RUN_ID from its last checkpoint (same SOURCE and DEST)")
+	fl.StringVar(&f.root, "root", "", "confine file paths to this folder (no escape through .. or symlinks)")
+	fl.Int64Var(&f.maxRejects, "max-rejects", 0, "fail once more than this many records are rejected (0: no limit)")
+	fl.BoolVar(&f.noFastPath, "no-fast-path", false, "never stream natively between same-kind endpoints (for comparison)")
+	fl.IntVar(&f.retries, "retries", 3, "retries of retryable failures (unreachable endpoint, deadlock) from the last checkpoint")
+	fl.StringVar(&f.progress, "progress", "auto", "progress bar: auto (on a terminal), always, never")
+	fl.Int64Var(&f.checkpointN, "checkpoint-rows", 0, "commit and checkpoint at least every N rows (default 500000)")
+	return cmd
+}
+
+func dataDir(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if v := os.Getenv("DATAHUB_DATA"); v != "" {
+		return v
+	}
+	return "datahub-data"
+}
+
+func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) error {
+	mode, err := connector.ParseWriteMode(f.mode)
+	if err != nil {
+		return usageError("--mode: %v", err)
+	}
+	var keys []string
+	for _, k := range strings.Split(f.key, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	mapping, err := transform.ParseArgs(f.maps)
+	if err != nil {
+		return usageError("--map: %v", err)
+	}
+	if f.mapFile != "" {
+		fm, err := transform.Load(f.mapFile)
+		if err != nil {
+			return usageError("--map-file: %v", err)
+		}
+		fm.Rules = append(fm.Rules, mapping.Rules...)
+		mapping = fm
+	}
+	if f.batchSize <= 0 {
+		return usageError("--batch-size must be positive")
+	}
+	for _, u := range []string{src, dst} {
+		if _, err := connector.Resolve(u); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	switch f.progress {
+	case "auto", "always", "never":
+	default:
+		return usageError("--progress: want auto, always or never")
+	}
+
+	data := dataDir(f.data)
+	tl, err := txlog.Open(ctx, data)
+	if err != nil {
+		return &exitError{code: ExitFailed, err: err}
+	}
+	defer func() { _ = tl.Close() }()
+
+	srcEP := connector.Endpoint{URL: src, Format: f.fromFormat, BatchSize: f.batchSize, Root: f.root}
+	dstEP := connector.Endpoint{URL: dst, Format: f.toFormat, BatchSize: f.batchSize, Root: f.root}
+	run := &txlog.Run{
+		ID: txlog.NewID(), Kind: "copy", Source: srcEP.Redacted(), Destination: dstEP.Redacted(),
+		Mode: string(mode), Status: string(engine.StatusRunning), StartedAt: time.Now(),
+		Options: txlog.MarshalOptions(map[string]any{"key": keys, "map": mapping}),
+	}
+	opts := engine.Options{
+		Source: srcEP, Dest: dstEP, Mode: mode, Key: keys, Mapping: mapping,
+		MaxRejects: f.maxRejects, NoFastPath: f.noFastPath, Retries: f.retries,
+		CheckpointRows: f.checkpointN, Logger: g.logger(),
+	}
+	if f.retries == 0 {
+		opts.Retries = -1
+	}
+	if f.resume != "" {
+		prev, err := tl.Get(ctx, f.resume)
+		if err != nil {
+			return usageError("--resume: %v", err)
+		}
+		if prev.Source != run.Source || prev.Destination != run.Destination {
+			return usageError("--resume %s: that run copied %s to %s; give the same SOURCE and DEST", prev.ID, prev.Source, prev.Destination)
+		}
+		if prev.Mode != run.Mode {
+			return usageError("--resume %s: that run used --mode %s", prev.ID, prev.Mode)
+		}
+		if prev.Status == string(engine.StatusSucceeded) || prev.Status == string(engine.StatusPartial) {
+			return usageError("--resume %s: that run already finished (%s)", prev.ID, prev.Status)
+		}
+		run.ID, run.StartedAt, run.Options = prev.ID, prev.StartedAt, prev.Options
+		run.Stats = prev.Stats
+		opts.Resume, opts.Position = true, prev.Position
+		opts.Initial = engine.Stats(prev.Stats)
+	}
+	opts.RunID = run.ID
+	rejects := &engine.FileRejects{Dir: filepath.Join(data, "rejects", run.ID), RunID: run.ID}
+	opts.Rejects = rejects
+	opts.OnCheckpoint = func(ctx context.Context, pos connector.Position, s engine.Stats) error {
+		return tl.Checkpoint(ctx, run.ID, pos, txlog.Stats(s))
+	}
+	if err := tl.Start(ctx, run); err != nil {
+		return &exitError{code: ExitFailed, err: err}
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	eng := engine.New(opts)
+	showProgress := f.progress == "always" || (f.progress == "auto" && g.isTerminal)
+	var bar *progressBar
+	if showProgress {
+		bar = startProgress(g.stderr, eng.Stats)
+	}
+	res := eng.Run(ctx)
+	if bar != nil {
+		bar.stop()
+	}
+	if err := rejects.Close(); err != nil && res.Err == nil {
+		res.Err, res.Status = err, engine.StatusFailed
+	}
+
+	fin := res.Finished
+	run.Status = string(res.Status)
+	run.Stats = txlog.Stats(res.Stats)
+	run.FinishedAt = &fin
+	run.DurationMS = res.Duration().Milliseconds()
+	run.RejectsPath = rejects.Path()
+	run.FastPath = res.FastPath
+	run.Attempts = res.Attempts
+	run.Position = res.Position
+	if res.Err != nil {
+		run.Error = res.Err.Error()
+		run.ErrorCode = string(connector.CodeOf(res.Err))
+	}
+	// Record the outcome even when the copy was interrupted.
+	if err := tl.Finish(context.WithoutCancel(ctx), run); err != nil {
+		_, _ = fmt.Fprintln(g.stderr, "Warning:", err)
+	}
+	if resumed, err := tl.Get(context.WithoutCancel(ctx), run.ID); err == nil {
+		run.StartedAt = resumed.StartedAt
+	}
+
+	s := makeSummary(run, res)
+	if f.jsonOut {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			return err
+		}
+	} else {
+		printSummary(g.stdout, s)
+	}
+	switch res.Status {
+	case engine.StatusSucceeded:
+		return nil
+	case engine.StatusPartial:
+		return &exitError{code: ExitRejected}
+	}
+	hint := ""
+	if res.Position != nil && mode == connector.ModeAppend {
+		hint = fmt.Sprintf("\nTo continue from the last checkpoint: datahub copy --resume %s ... (same arguments)", run.ID)
+	}
+	return &exitError{code: ExitFailed, err: fmt.Errorf("copy %s: %s%s", run.ID, run.Error, hint)}
+}
+
+func makeSummary(run *txlog.Run, res engine.Result) summary {
+	s := summary{
+		RunID: run.ID, Status: run.Status, Source: run.Source, Destination: run.Destination, Mode: run.Mode,
+		RowsRead: res.RowsRead, RowsWritten: res.RowsWritten, RowsRejected: res.RowsRejected,
+		BytesRead: res.BytesRead, BytesWritten: res.BytesWritten, DurationMS: run.DurationMS,
+		RejectsPath: run.RejectsPath, FastPath: res.FastPath, Attempts: res.Attempts,
+		StartedAt: run.StartedAt.UTC().Format(time.RFC3339Nano), FinishedAt: res.Finished.UTC().Format(time.RFC3339Nano),
+		Error: run.Error, ErrorCode: run.ErrorCode,
+	}
+	if d := res.Duration().Seconds(); d > 0 {
+		s.RowsPerSecond = float64(int64(float64(res.RowsWritten)/d*10)) / 10
+	}
+	return s
+}

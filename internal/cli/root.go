@@ -1,0 +1,134 @@
+// Package cli holds the datahub command line: one file per command.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	_ "github.com/datahub-oss/datahub/internal/connectors/all" // the built-in connectors
+)
+
+// Exit statuses.
+const (
+	ExitOK       = 0
+	ExitFailed   = 1
+	ExitUsage    = 2
+	ExitRejected = 3
+)
+
+// exitError carries an exit status out of a command; its message (if any) was printed already.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError marks a bad command line.
+func usageError(format string, args ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// globals are flags every command shares.
+type globals struct {
+	logLevel string
+	stdout   io.Writer
+	stderr   io.Writer
+	// isTerminal reports whether stderr is a terminal (progress bars).
+	isTerminal bool
+}
+
+func (g *globals) logger() *slog.Logger {
+	level := slog.LevelWarn
+	switch strings.ToLower(g.logLevel) {
+	case "debug":
+		level = slog.LevelDebug
+	case "info":
+		level = slog.LevelInfo
+	case "error":
+		level = slog.LevelError
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// NewRoot builds the command tree writing to the given streams.
+func NewRoot(stdout, stderr io.Writer, isTerminal bool) *cobra.Command {
+	g := &globals{stdout: stdout, stderr: stderr, isTerminal: isTerminal}
+	root := &cobra.Command{
+		Use:   "datahub",
+		Short: "Data Hub moves data between systems and logs every transfer",
+		Long: `Data Hub is an integration platform: it moves records and files between databases,
+files and services, with statistics, rejects, checkpoints and a transaction log.
+
+Start with:
+  datahub copy examples/quickstart/people.csv 'sqlite:people.db?table=people'
+  datahub runs list`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", envOr("DATAHUB_LOG_LEVEL", "warn"), "log level: debug, info, warn, error (env DATAHUB_LOG_LEVEL)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: ExitUsage, err: err} })
+	root.AddCommand(newCopyCmd(g), newRunsCmd(g), newConnectorsCmd(g), newVersionCmd(g))
+	return root
+}
+
+// Execute runs the command line and returns the process exit status.
+func Execute(ctx context.Context, args []string, stdout, stderr io.Writer, isTerminal bool) int {
+	root := NewRoot(stdout, stderr, isTerminal)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			_, _ = fmt.Fprintln(stderr, "Error:", ee.err)
+		}
+		return ee.code
+	}
+	_, _ = fmt.Fprintln(stderr, "Error:", err)
+	if strings.Contains(err.Error(), "unknown command") || strings.Contains(err.Error(), "accepts ") ||
+		strings.Contains(err.Error(), "requires ") || strings.Contains(err.Error(), "flag") {
+		return ExitUsage
+	}
+	return ExitFailed
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// Version is set at build time with -ldflags "-X github.com/datahub-oss/datahub/internal/cli.Version=...".
+var Version = "dev"
+
+func newVersionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintln(g.stdout, "datahub", Version)
+			return err
+		},
+	}
+}

@@ -1,0 +1,567 @@
+// Package engine runs one transfer: it reads batches from a source, maps and converts them to
+// the sink's types, writes them, quarantines what cannot be written, checkpoints, retries
+// retryable failures from the last checkpoint, and keeps the statistics.
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/transform"
+)
+
+// Status is the outcome of a run.
+type Status string
+
+// The statuses a run ends in; StatusRunning is only seen while it runs.
+const (
+	StatusRunning   Status = "running"
+	StatusSucceeded Status = "succeeded"
+	StatusPartial   Status = "partial" // finished, some records rejected
+	StatusFailed    Status = "failed"
+	StatusCanceled  Status = "canceled"
+)
+
+// Stats are a run's counters.
+type Stats struct {
+	RowsRead     int64 `json:"rows_read"`
+	RowsWritten  int64 `json:"rows_written"`
+	RowsRejected int64 `json:"rows_rejected"`
+	BytesRead    int64 `json:"bytes_read"`
+	BytesWritten int64 `json:"bytes_written"`
+}
+
+// Options describe one transfer.
+type Options struct {
+	RunID  string
+	Source connector.Endpoint
+	Dest   connector.Endpoint
+	Mode   connector.WriteMode
+	// Key overrides the source's key for upsert and for creating the target's primary key.
+	Key     []string
+	Mapping *transform.Mapping
+
+	// Resume continues an earlier attempt of the same run: reading starts after Position (or
+	// after the position the sink saved, which wins), and counting starts from Initial.
+	Resume   bool
+	Position connector.Position
+	Initial  Stats
+
+	// CheckpointRows and CheckpointInterval bound the work between two commits of a
+	// resumable run (defaults 500,000 rows, 10 s).
+	CheckpointRows     int64
+	CheckpointInterval time.Duration
+	// OnCheckpoint records a committed position (the transaction log).
+	OnCheckpoint func(ctx context.Context, pos connector.Position, s Stats) error
+
+	// Retries is how many times a retryable failure is retried from the last checkpoint
+	// (default 3; negative: none), with exponential back-off from RetryBase (default 1 s).
+	Retries   int
+	RetryBase time.Duration
+
+	// Rejects receives every record that could not be read, converted or written.
+	Rejects Rejecter
+	// MaxRejects fails the run once more records than this were rejected (0: no limit).
+	MaxRejects int64
+
+	// NoFastPath forces the generic path even where source and sink share a native format.
+	NoFastPath bool
+	Logger     *slog.Logger
+}
+
+// Rejecter stores rejected records.
+type Rejecter interface {
+	Reject(ctx context.Context, stage string, r connector.Reject) error
+}
+
+// Result is what a run did.
+type Result struct {
+	Stats
+	Status   Status
+	Started  time.Time
+	Finished time.Time
+	// FastPath is true when rows went through a native stream without decoding.
+	FastPath bool
+	Attempts int
+	// Position is the last committed source position.
+	Position connector.Position
+	// Err is the failure, with secrets scrubbed from its text.
+	Err error
+}
+
+// Duration is how long the run took.
+func (r Result) Duration() time.Duration { return r.Finished.Sub(r.Started) }
+
+// Engine runs one transfer; Stats may be called from other goroutines while Run runs.
+type Engine struct {
+	opts    Options
+	log     *slog.Logger
+	secrets []string
+
+	rowsRead, rowsWritten, rowsRejected, bytesRead, bytesWritten atomic.Int64
+	fast                                                         atomic.Bool
+
+	// checkpoint is the last committed position and the counters at that moment.
+	checkpoint      connector.Position
+	checkpointStats Stats
+}
+
+// New prepares a transfer.
+func New(opts Options) *Engine {
+	if opts.Mode == "" {
+		opts.Mode = connector.ModeAppend
+	}
+	if opts.CheckpointRows <= 0 {
+		opts.CheckpointRows = 500_000
+	}
+	if opts.CheckpointInterval <= 0 {
+		opts.CheckpointInterval = 10 * time.Second
+	}
+	if opts.Retries == 0 {
+		opts.Retries = 3
+	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{opts: opts, log: log.With("run_id", opts.RunID)}
+	e.secrets = append(connector.Secrets(opts.Source.URL), connector.Secrets(opts.Dest.URL)...)
+	e.setStats(opts.Initial)
+	e.checkpoint, e.checkpointStats = opts.Position, opts.Initial
+	return e
+}
+
+// Stats returns the counters so far.
+func (e *Engine) Stats() Stats {
+	return Stats{
+		RowsRead:     e.rowsRead.Load(),
+		RowsWritten:  e.rowsWritten.Load(),
+		RowsRejected: e.rowsRejected.Load(),
+		BytesRead:    e.bytesRead.Load(),
+		BytesWritten: e.bytesWritten.Load(),
+	}
+}
+
+func (e *Engine) setStats(s Stats) {
+	e.rowsRead.Store(s.RowsRead)
+	e.rowsWritten.Store(s.RowsWritten)
+	e.rowsRejected.Store(s.RowsRejected)
+	e.bytesRead.Store(s.BytesRead)
+	e.bytesWritten.Store(s.BytesWritten)
+}
+
+// errFallback asks the run loop to repeat an attempt through the generic path.
+var errFallback = errors.New("fast path refused the data")
+
+// Run performs the transfer. It never panics on bad input; every failure is in Result.Err.
+func (e *Engine) Run(ctx context.Context) Result {
+	res := Result{Started: time.Now()}
+	e.log.Info("run started", "source", e.opts.Source.Redacted(), "dest", e.opts.Dest.Redacted(), "mode", e.opts.Mode)
+	noFast := e.opts.NoFastPath
+	resume := e.opts.Resume
+	var err error
+	for attempt := 0; ; attempt++ {
+		res.Attempts++
+		err = e.attempt(ctx, resume, noFast)
+		if errors.Is(err, errFallback) {
+			e.log.Info("native stream refused a value; repeating through the generic path to isolate the bad records")
+			noFast = true
+			e.setStats(e.checkpointStats)
+			attempt--
+			continue
+		}
+		if err == nil || ctx.Err() != nil || !connector.Retryable(err) || attempt >= e.opts.Retries {
+			break
+		}
+		wait := e.backoff(attempt)
+		e.log.Warn("retryable failure; retrying from the last checkpoint", "attempt", attempt+1, "wait", wait, "err", e.scrub(err.Error()))
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		if ctx.Err() != nil {
+			err = ctx.Err()
+			break
+		}
+		// Restart from what is committed: the counters go back to the checkpoint too.
+		e.setStats(e.checkpointStats)
+		resume = e.checkpoint != nil || resume
+	}
+	res.Finished = time.Now()
+	res.Stats = e.Stats()
+	res.FastPath = e.fast.Load()
+	res.Position = e.checkpoint
+	switch {
+	case err == nil && res.RowsRejected > 0:
+		res.Status = StatusPartial
+	case err == nil:
+		res.Status = StatusSucceeded
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		res.Status = StatusCanceled
+		res.Err = &scrubbed{msg: "canceled: " + e.scrub(err.Error()), err: err}
+	default:
+		res.Status = StatusFailed
+		res.Err = &scrubbed{msg: e.scrub(err.Error()), err: err}
+	}
+	e.log.Info("run finished", "status", res.Status, "rows_read", res.RowsRead, "rows_written", res.RowsWritten,
+		"rows_rejected", res.RowsRejected, "duration", res.Duration(), "fast_path", res.FastPath)
+	return res
+}
+
+func (e *Engine) backoff(attempt int) time.Duration {
+	d := e.opts.RetryBase << min(attempt, 5)
+	d = min(d, 30*time.Second)
+	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter, not security
+}
+
+func (e *Engine) scrub(s string) string { return connector.Scrub(s, e.secrets) }
+
+// scrubbed carries an error whose text had secrets removed, keeping the chain for codes.
+type scrubbed struct {
+	msg string
+	err error
+}
+
+func (s *scrubbed) Error() string { return s.msg }
+func (s *scrubbed) Unwrap() error { return s.err }
+
+// attempt runs the transfer once, from the last checkpoint when resume is set.
+func (e *Engine) attempt(ctx context.Context, resume, noFast bool) (err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	src, err := connector.NewSource(ctx, e.opts.Source)
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	defer func() { _ = src.Close(context.WithoutCancel(ctx)) }()
+	from := connector.Position(nil)
+	if resume {
+		from = e.checkpoint
+	}
+	if err := src.Open(ctx, from); err != nil {
+		return fmt.Errorf("open source: %w", err)
+	}
+	schema, err := src.Schema(ctx)
+	if err != nil {
+		return fmt.Errorf("source schema: %w", err)
+	}
+	plan, err := e.opts.Mapping.Apply(schema)
+	if err != nil {
+		return connector.Errorf(connector.CodeSchema, e.opts.Source.Redacted(), "fix the --map rules", err)
+	}
+	dstSchema := plan.Schema()
+	if len(e.opts.Key) > 0 {
+		for _, k := range e.opts.Key {
+			if dstSchema.Index(k) < 0 {
+				return connector.Errorf(connector.CodeUsage, e.opts.Dest.Redacted(), "",
+					fmt.Errorf("key column %q is not among the destination columns (%s)", k, joinNames(dstSchema.Names())))
+			}
+		}
+		dstSchema.Key = slices.Clone(e.opts.Key)
+	}
+
+	sink, err := connector.NewSink(ctx, e.opts.Dest)
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	defer func() { _ = sink.Close(context.WithoutCancel(ctx)) }()
+	target, err := sink.Open(ctx, dstSchema, connector.SinkOptions{Mode: e.opts.Mode, Key: dstSchema.Key, RunID: e.opts.RunID})
+	if err != nil {
+		return fmt.Errorf("open destination: %w", err)
+	}
+
+	// A sink that keeps positions with its rows knows best where a resumed run stands.
+	if ps, ok := sink.(connector.PositionStore); ok && resume && e.opts.Mode != connector.ModeReplace {
+		saved, err := ps.SavedPosition(ctx)
+		if err != nil {
+			return fmt.Errorf("read saved position: %w", err)
+		}
+		if saved != nil && !bytes.Equal(saved, from) {
+			e.log.Info("resuming from the position saved in the destination")
+			_ = src.Close(ctx)
+			if src, err = connector.NewSource(ctx, e.opts.Source); err != nil {
+				return fmt.Errorf("source: %w", err)
+			}
+			if err := src.Open(ctx, saved); err != nil {
+				return fmt.Errorf("reopen source at saved position: %w", err)
+			}
+			e.checkpoint, from = saved, saved
+		}
+	}
+	if e.opts.Mode == connector.ModeReplace {
+		// Replace restarts from scratch: the staging table of a killed attempt is gone.
+		from = nil
+	}
+
+	if !noFast && from == nil && plan.Identity() {
+		if done, err := e.tryFast(ctx, src, sink, plan, target); done || err != nil {
+			return err
+		}
+	}
+	conv, err := newConverter(plan, target)
+	if err != nil {
+		return err
+	}
+	return e.generic(ctx, src, sink, conv)
+}
+
+// tryFast streams the source's native format into the sink when both speak it and no value
+// needs converting. done is false when the fast path does not apply.
+func (e *Engine) tryFast(ctx context.Context, src connector.Source, sink connector.Sink, plan *transform.Plan, target connector.Schema) (done bool, err error) {
+	rs, ok := src.(connector.RawSource)
+	if !ok {
+		return false, nil
+	}
+	rk, ok := sink.(connector.RawSink)
+	if !ok {
+		return false, nil
+	}
+	for i, c := range plan.Columns {
+		if !plan.Source.Columns[c.Src].SameType(target.Columns[i]) {
+			return false, nil
+		}
+	}
+	cols := plan.SourceNames()
+	format := rs.RawFormat(cols)
+	if format == "" || !rk.AcceptsRaw(format) {
+		return false, nil
+	}
+	e.fast.Store(true)
+	e.log.Info("streaming natively", "format", format)
+
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	readErr := make(chan error, 1)
+	var readRows int64
+	go func() {
+		n, err := rs.ReadRaw(ctx, cols, &countingWriter{w: pw, n: &e.bytesRead})
+		readRows = n
+		_ = pw.CloseWithError(err)
+		readErr <- err
+	}()
+	written, werr := rk.WriteRaw(ctx, format, pr)
+	if werr != nil {
+		cancel()
+	}
+	_ = pr.CloseWithError(errors.Join(werr, io.ErrClosedPipe))
+	rerr := <-readErr
+	if werr != nil {
+		if connector.CodeOf(werr) == connector.CodeData && parent.Err() == nil {
+			e.fast.Store(false)
+			return true, errFallback
+		}
+		return true, fmt.Errorf("write destination: %w", werr)
+	}
+	if rerr != nil {
+		return true, fmt.Errorf("read source: %w", rerr)
+	}
+	if readRows != written {
+		return true, connector.Errorf(connector.CodeInternal, e.opts.Dest.Redacted(), "",
+			fmt.Errorf("native stream read %d rows but wrote %d", readRows, written))
+	}
+	e.rowsRead.Add(readRows)
+	e.rowsWritten.Add(written)
+	e.bytesWritten.Store(e.bytesRead.Load())
+	if err := sink.Flush(ctx, nil); err != nil {
+		return true, fmt.Errorf("flush destination: %w", err)
+	}
+	if err := sink.Commit(ctx); err != nil {
+		return true, fmt.Errorf("commit destination: %w", err)
+	}
+	return true, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// prepared is a converted batch on its way from the reader goroutine to the writer.
+type prepared struct {
+	batch *connector.Batch
+	// records holds the source record number of each row of batch.
+	records []int64
+	rejects []stagedReject
+	read    int64
+	ack     connector.AckFunc
+	err     error
+}
+
+type stagedReject struct {
+	stage string
+	r     connector.Reject
+}
+
+// generic reads, converts and writes batch by batch. Reading and converting run in their own
+// goroutine so that parsing overlaps the sink's work.
+func (e *Engine) generic(ctx context.Context, src connector.Source, sink connector.Sink, conv *converter) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan prepared, 2)
+	record := e.rowsRead.Load() + 1
+	go func() {
+		defer close(ch)
+		for {
+			b, ack, err := src.Read(ctx)
+			if errors.Is(err, connector.ErrEndOfInput) {
+				return
+			}
+			if err != nil {
+				select {
+				case ch <- prepared{err: fmt.Errorf("read source: %w", err)}:
+				case <-ctx.Done():
+				}
+				return
+			}
+			p := prepared{ack: ack, read: int64(len(b.Rows) + len(b.Rejects))}
+			for _, r := range b.Rejects {
+				p.rejects = append(p.rejects, stagedReject{"read", r})
+			}
+			var convRejects []connector.Reject
+			p.batch, p.records, convRejects = conv.convertBatch(b, record)
+			for _, r := range convRejects {
+				p.rejects = append(p.rejects, stagedReject{"convert", r})
+			}
+			record += int64(len(b.Rows))
+			select {
+			case ch <- p:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	var (
+		sinceFlush int64
+		lastFlush  = time.Now()
+		lastPos    connector.Position
+		meter, _   = sink.(connector.Meter)
+		baseBytes  = e.bytesWritten.Load()
+	)
+	for p := range ch {
+		if p.err != nil {
+			return p.err
+		}
+		e.rowsRead.Add(p.read)
+		e.bytesRead.Add(p.batch.Bytes)
+		for _, sr := range p.rejects {
+			if err := e.reject(ctx, sr.stage, sr.r); err != nil {
+				return err
+			}
+		}
+		written := int64(len(p.batch.Rows))
+		if written > 0 {
+			if err := sink.Write(ctx, p.batch); err != nil {
+				var rerrs connector.RecordErrors
+				if !errors.As(err, &rerrs) {
+					return fmt.Errorf("write destination: %w", err)
+				}
+				for _, re := range rerrs {
+					r := connector.Reject{Record: p.records[re.Index], Column: re.Column, Reason: re.Err.Error(), Data: conv.targetData(p.batch.Rows[re.Index])}
+					if p.batch.Lines != nil {
+						r.Line = p.batch.Lines[re.Index]
+					}
+					if err := e.reject(ctx, "write", r); err != nil {
+						return err
+					}
+				}
+				written -= int64(len(rerrs))
+			}
+		}
+		e.rowsWritten.Add(written)
+		if meter != nil {
+			e.bytesWritten.Store(baseBytes + meter.BytesWritten())
+		} else if r := e.rowsRead.Load(); r > 0 {
+			e.bytesWritten.Store(e.bytesRead.Load() * e.rowsWritten.Load() / r)
+		}
+		if p.ack != nil {
+			if err := p.ack(ctx, nil); err != nil {
+				return fmt.Errorf("acknowledge source: %w", err)
+			}
+		}
+		if p.batch.Pos != nil {
+			lastPos = p.batch.Pos
+			sinceFlush += p.read
+			if e.opts.Mode != connector.ModeReplace && (sinceFlush >= e.opts.CheckpointRows || time.Since(lastFlush) >= e.opts.CheckpointInterval) {
+				if err := e.flush(ctx, sink, lastPos); err != nil {
+					return err
+				}
+				sinceFlush, lastFlush = 0, time.Now()
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := sink.Flush(ctx, lastPos); err != nil {
+		return fmt.Errorf("flush destination: %w", err)
+	}
+	if err := sink.Commit(ctx); err != nil {
+		return fmt.Errorf("commit destination: %w", err)
+	}
+	if lastPos != nil {
+		e.checkpoint, e.checkpointStats = lastPos, e.Stats()
+	}
+	return nil
+}
+
+// flush commits the sink and records the checkpoint.
+func (e *Engine) flush(ctx context.Context, sink connector.Sink, pos connector.Position) error {
+	if err := sink.Flush(ctx, pos); err != nil {
+		return fmt.Errorf("flush destination: %w", err)
+	}
+	e.checkpoint, e.checkpointStats = pos, e.Stats()
+	if e.opts.OnCheckpoint != nil {
+		if err := e.opts.OnCheckpoint(ctx, pos, e.checkpointStats); err != nil {
+			return fmt.Errorf("record checkpoint: %w", err)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) reject(ctx context.Context, stage string, r connector.Reject) error {
+	n := e.rowsRejected.Add(1)
+	r.Reason = e.scrub(r.Reason)
+	if e.opts.Rejects != nil {
+		if err := e.opts.Rejects.Reject(ctx, stage, r); err != nil {
+			return fmt.Errorf("store reject: %w", err)
+		}
+	}
+	if e.opts.MaxRejects > 0 && n > e.opts.MaxRejects {
+		return connector.Errorf(connector.CodeData, "", "see the rejects for the reasons; raise --max-rejects to accept more",
+			fmt.Errorf("more than %d records rejected", e.opts.MaxRejects))
+	}
+	return nil
+}
+
+func joinNames(names []string) string {
+	var b bytes.Buffer
+	for i, n := range names {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(n)
+	}
+	return b.String()
+}

@@ -1,0 +1,282 @@
+// Package txlog is the transaction log of transfers run in this process: every run with its
+// endpoints (passwords redacted), times, status, statistics, error and last checkpoint, kept
+// in an embedded SQLite database in the data folder.
+package txlog
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	_ "modernc.org/sqlite" // pure-Go SQLite driver
+)
+
+// FileName is the database's name inside the data folder.
+const FileName = "txlog.db"
+
+// Stats are a run's counters.
+type Stats struct {
+	RowsRead     int64 `json:"rows_read"`
+	RowsWritten  int64 `json:"rows_written"`
+	RowsRejected int64 `json:"rows_rejected"`
+	BytesRead    int64 `json:"bytes_read"`
+	BytesWritten int64 `json:"bytes_written"`
+}
+
+// Run is one transfer as recorded.
+type Run struct {
+	ID          string `json:"run_id"`
+	Kind        string `json:"kind"`
+	Source      string `json:"source"`
+	Destination string `json:"destination"`
+	Mode        string `json:"mode"`
+	Options     string `json:"options,omitempty"`
+	Status      string `json:"status"`
+	Stats
+	StartedAt   time.Time  `json:"started_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	DurationMS  int64      `json:"duration_ms"`
+	Error       string     `json:"error,omitempty"`
+	ErrorCode   string     `json:"error_code,omitempty"`
+	RejectsPath string     `json:"rejects_path"`
+	FastPath    bool       `json:"fast_path"`
+	Attempts    int        `json:"attempts"`
+	Host        string     `json:"host,omitempty"`
+	PID         int        `json:"pid,omitempty"`
+	// Position is the last committed source position, for --resume.
+	Position []byte `json:"-"`
+	// HasCheckpoint tells whether a position was recorded.
+	HasCheckpoint bool `json:"has_checkpoint"`
+}
+
+// Log is the transaction log.
+type Log struct {
+	db *sql.DB
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS runs (
+	id            TEXT PRIMARY KEY,
+	kind          TEXT NOT NULL,
+	source        TEXT NOT NULL,
+	destination   TEXT NOT NULL,
+	mode          TEXT NOT NULL,
+	options       TEXT NOT NULL DEFAULT '',
+	status        TEXT NOT NULL,
+	rows_read     INTEGER NOT NULL DEFAULT 0,
+	rows_written  INTEGER NOT NULL DEFAULT 0,
+	rows_rejected INTEGER NOT NULL DEFAULT 0,
+	bytes_read    INTEGER NOT NULL DEFAULT 0,
+	bytes_written INTEGER NOT NULL DEFAULT 0,
+	started_at    TEXT NOT NULL,
+	finished_at   TEXT,
+	duration_ms   INTEGER NOT NULL DEFAULT 0,
+	error         TEXT NOT NULL DEFAULT '',
+	error_code    TEXT NOT NULL DEFAULT '',
+	rejects_path  TEXT NOT NULL DEFAULT '',
+	fast_path     INTEGER NOT NULL DEFAULT 0,
+	attempts      INTEGER NOT NULL DEFAULT 0,
+	host          TEXT NOT NULL DEFAULT '',
+	pid           INTEGER NOT NULL DEFAULT 0,
+	position      BLOB,
+	checkpoint_at TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
+`
+
+// Open opens (creating when needed) the log in dir.
+func Open(ctx context.Context, dir string) (*Log, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data folder %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, FileName)
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open transaction log %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("prepare transaction log %s: %w", path, err)
+	}
+	return &Log{db: db}, nil
+}
+
+// Close closes the database.
+func (l *Log) Close() error { return l.db.Close() }
+
+// NewID returns a new run id: a UUIDv7, so ids sort by start time.
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+func ts(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// Start records a run that begins (or, resumed, begins again).
+func (l *Log) Start(ctx context.Context, r *Run) error {
+	host, _ := os.Hostname()
+	r.Host, r.PID = host, os.Getpid()
+	_, err := l.db.ExecContext(ctx, `
+INSERT INTO runs (id, kind, source, destination, mode, options, status, started_at, host, pid,
+	rows_read, rows_written, rows_rejected, bytes_read, bytes_written, rejects_path)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET status = excluded.status, host = excluded.host, pid = excluded.pid,
+	finished_at = NULL, error = '', error_code = ''`,
+		r.ID, r.Kind, r.Source, r.Destination, r.Mode, r.Options, r.Status, ts(r.StartedAt), r.Host, r.PID,
+		r.RowsRead, r.RowsWritten, r.RowsRejected, r.BytesRead, r.BytesWritten, r.RejectsPath)
+	if err != nil {
+		return fmt.Errorf("record run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Checkpoint records a committed position and the counters at that moment.
+func (l *Log) Checkpoint(ctx context.Context, id string, pos []byte, s Stats) error {
+	_, err := l.db.ExecContext(ctx, `UPDATE runs SET position = ?, checkpoint_at = ?, rows_read = ?, rows_written = ?,
+	rows_rejected = ?, bytes_read = ?, bytes_written = ? WHERE id = ?`,
+		pos, ts(time.Now()), s.RowsRead, s.RowsWritten, s.RowsRejected, s.BytesRead, s.BytesWritten, id)
+	if err != nil {
+		return fmt.Errorf("record checkpoint of run %s: %w", id, err)
+	}
+	return nil
+}
+
+// Finish records the outcome.
+func (l *Log) Finish(ctx context.Context, r *Run) error {
+	fin := time.Now()
+	if r.FinishedAt != nil {
+		fin = *r.FinishedAt
+	}
+	_, err := l.db.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, duration_ms = ?, error = ?, error_code = ?,
+	rows_read = ?, rows_written = ?, rows_rejected = ?, bytes_read = ?, bytes_written = ?, rejects_path = ?,
+	fast_path = ?, attempts = attempts + ?, position = COALESCE(?, position) WHERE id = ?`,
+		r.Status, ts(fin), r.DurationMS, r.Error, r.ErrorCode, r.RowsRead, r.RowsWritten, r.RowsRejected,
+		r.BytesRead, r.BytesWritten, r.RejectsPath, r.FastPath, r.Attempts, nullBytes(r.Position), r.ID)
+	if err != nil {
+		return fmt.Errorf("record end of run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+const cols = `id, kind, source, destination, mode, options, status, rows_read, rows_written, rows_rejected,
+	bytes_read, bytes_written, started_at, finished_at, duration_ms, error, error_code, rejects_path,
+	fast_path, attempts, host, pid, position`
+
+func scan(sc interface{ Scan(...any) error }) (Run, error) {
+	var r Run
+	var started string
+	var finished sql.NullString
+	err := sc.Scan(&r.ID, &r.Kind, &r.Source, &r.Destination, &r.Mode, &r.Options, &r.Status, &r.RowsRead,
+		&r.RowsWritten, &r.RowsRejected, &r.BytesRead, &r.BytesWritten, &started, &finished, &r.DurationMS,
+		&r.Error, &r.ErrorCode, &r.RejectsPath, &r.FastPath, &r.Attempts, &r.Host, &r.PID, &r.Position)
+	if err != nil {
+		return r, err
+	}
+	r.StartedAt, _ = time.Parse(time.RFC3339Nano, started)
+	if finished.Valid {
+		t, _ := time.Parse(time.RFC3339Nano, finished.String)
+		r.FinishedAt = &t
+	}
+	r.HasCheckpoint = r.Position != nil
+	return r, nil
+}
+
+// ErrNotFound is returned by Get for an unknown run id.
+var ErrNotFound = errors.New("no such run")
+
+// Get returns a run by id or by a unique prefix of it.
+func (l *Log) Get(ctx context.Context, id string) (Run, error) {
+	id = strings.TrimSpace(id)
+	if id == "" {
+		return Run{}, fmt.Errorf("run id is empty")
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT `+cols+` FROM runs WHERE id = ? OR id LIKE ? ESCAPE '\' ORDER BY id LIMIT 2`,
+		id, escapeLike(id)+"%")
+	if err != nil {
+		return Run{}, fmt.Errorf("look up run %s: %w", id, err)
+	}
+	defer func() { _ = rows.Close() }()
+	var found []Run
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return Run{}, fmt.Errorf("read run %s: %w", id, err)
+		}
+		if r.ID == id {
+			return r, nil
+		}
+		found = append(found, r)
+	}
+	if err := rows.Err(); err != nil {
+		return Run{}, fmt.Errorf("look up run %s: %w", id, err)
+	}
+	switch len(found) {
+	case 0:
+		return Run{}, fmt.Errorf("%w %q (see `datahub runs list`)", ErrNotFound, id)
+	case 1:
+		return found[0], nil
+	}
+	return Run{}, fmt.Errorf("run id prefix %q matches several runs; give more of it", id)
+}
+
+func escapeLike(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+// Filter selects runs for List.
+type Filter struct {
+	Status string
+	Limit  int
+}
+
+// List returns runs, newest first.
+func (l *Log) List(ctx context.Context, f Filter) ([]Run, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	q := `SELECT ` + cols + ` FROM runs`
+	var args []any
+	if f.Status != "" {
+		q += ` WHERE status = ?`
+		args = append(args, f.Status)
+	}
+	q += ` ORDER BY started_at DESC, id DESC LIMIT ?`
+	args = append(args, f.Limit)
+	rows, err := l.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []Run
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// MarshalOptions renders run options (mapping, keys) for the options column.
+func MarshalOptions(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The test command: formats, vets, lints, and runs every test against real services.
+# PostgreSQL and MariaDB are used where they answer (127.0.0.1:5432 as postgres, 127.0.0.1:3306 as
+# root); otherwise this script installs them from Debian's packages if needed and starts private
+# instances on spare ports under .test-services/, stopped again on exit.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh -short     unit tests only (no services)
+#   FUZZTIME=30s scripts/test.sh   also runs each fuzz target for that long
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+short=false
+[ "${1:-}" = "-short" ] && short=true
+svc="$root/.test-services"
+cleanup=()
+on_exit() { for c in "${cleanup[@]}"; do eval "$c" || true; done; }
+trap on_exit EXIT
+
+log() { printf '== %s\n' "$*" >&2; }
+
+spare_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then echo "need root to apt-get install $*" >&2; return 1; fi
+  [ -n "${APT_UPDATED:-}" ] || { apt-get update -qq >/dev/null; APT_UPDATED=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_postgres() {
+  if [ -n "${DATAHUB_TEST_PG:-}" ]; then return; fi
+  if [ -z "${DATAHUB_TEST_PRIVATE:-}" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null &&
+     psql -X -q -h 127.0.0.1 -U postgres -d postgres -c 'select 1' >/dev/null 2>&1; then
+    export DATAHUB_TEST_PG="postgres://postgres@127.0.0.1:5432/postgres"; return
+  fi
+  local bin; bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$bin" ]; then apt_install postgresql postgresql-client; bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1); fi
+  local port; port=$(spare_port); local dir="$svc/pg"
+  rm -rf "$dir"; mkdir -p "$dir"
+  local run=(); if [ "$(id -u)" = 0 ]; then chown -R postgres "$dir"; run=(runuser -u postgres --); fi
+  log "starting a private PostgreSQL on 127.0.0.1:$port"
+  "${run[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust >"$svc/pg-initdb.log" 2>&1
+  "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o "-p $port -k $dir -h 127.0.0.1 -c fsync=off" start >/dev/null
+  cleanup+=("${run[*]} $bin/pg_ctl -D $dir/data -m immediate stop >/dev/null 2>&1")
+  export DATAHUB_TEST_PG="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+ensure_mariadb() {
+  if [ -n "${DATAHUB_TEST_MYSQL:-}" ]; then return; fi
+  if [ -z "${DATAHUB_TEST_PRIVATE:-}" ] && mysql -h 127.0.0.1 -P 3306 -u root -e 'select 1' >/dev/null 2>&1; then
+    export DATAHUB_TEST_MYSQL="mysql://root@127.0.0.1:3306/"; return
+  fi
+  command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server mariadb-client
+  local port; port=$(spare_port); local dir="$svc/mariadb"
+  rm -rf "$dir"; mkdir -p "$dir"
+  log "starting a private MariaDB on 127.0.0.1:$port"
+  mariadb-install-db --no-defaults --user="$(id -un)" --datadir="$dir/data" --auth-root-authentication-method=normal >"$svc/mariadb-install.log" 2>&1
+  /usr/sbin/mariadbd --no-defaults --user="$(id -un)" --datadir="$dir/data" --port="$port" --bind-address=127.0.0.1 \
+    --socket="$dir/sock" --pid-file="$dir/pid" --local-infile=1 --skip-log-bin --innodb-flush-log-at-trx-commit=2 >"$dir/log" 2>&1 &
+  cleanup+=("kill $! 2>/dev/null; wait $! 2>/dev/null")
+  for _ in $(seq 1 60); do mysql -h 127.0.0.1 -P "$port" -u root -e 'select 1' >/dev/null 2>&1 && break; sleep 0.5; done
+  mysql -h 127.0.0.1 -P "$port" -u root -e 'select 1' >/dev/null || { cat "$dir/log" >&2; exit 1; }
+  export DATAHUB_TEST_MYSQL="mysql://root@127.0.0.1:$port/"
+}
+
+log "gofmt"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './tools/*'))
+[ -z "$bad" ] || { echo "not gofmt-formatted:"; echo "$bad"; exit 1; }
+log "go vet"
+go vet ./...
+log "golangci-lint"
+(cd tools && go build -o "$root/.bin/golangci-lint" github.com/golangci/golangci-lint/v2/cmd/golangci-lint)
+"$root/.bin/golangci-lint" run ./...
+
+if $short; then
+  log "go test -short"
+  go test -short -count=1 ./...
+  exit 0
+fi
+ensure_postgres
+ensure_mariadb
+log "go test (PostgreSQL at ${DATAHUB_TEST_PG%%\?*}, MariaDB at $DATAHUB_TEST_MYSQL)"
+go test -count=1 -timeout 20m ./...
+go test -count=1 -race -timeout 20m ./connector/... ./internal/engine/... ./internal/transform/...
+if [ -n "${FUZZTIME:-}" ]; then
+  for pkg in $(go list ./...); do
+    for fz in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+      log "fuzz $pkg $fz"
+      go test -run '^$' -fuzz "^$fz\$" -fuzztime "$FUZZTIME" "$pkg"
+    done
+  done
+fi
