@@ -27,13 +27,37 @@ type Endpoint struct {
 func (e Endpoint) Redacted() string { return Redact(e.URL) }
 
 // Option returns the named option from the URL's query or Options ("" when absent).
+//
+// The query is split on '&' only (a ';' in SQL is data, unlike in url.ParseQuery) and each
+// value decoded as a form value: "+" is a space, so a plus sign in ?query= SQL is written %2B,
+// and '&' and '#' inside a value are written %26 and %23.
 func (e Endpoint) Option(name string) string {
-	if _, rest, ok := strings.Cut(e.URL, "?"); ok {
-		if q, err := url.ParseQuery(rest); err == nil && q.Has(name) {
-			return q.Get(name)
-		}
+	if v, ok := QueryOption(e.URL, name); ok {
+		return v
 	}
 	return e.Options[name]
+}
+
+// QueryOption returns the value of the named parameter in raw's query, decoded as Option does.
+func QueryOption(raw, name string) (string, bool) {
+	_, rest, ok := strings.Cut(raw, "?")
+	if !ok {
+		return "", false
+	}
+	for _, part := range strings.Split(rest, "&") {
+		k, v, _ := strings.Cut(part, "=")
+		if dk, err := url.QueryUnescape(k); err == nil {
+			k = dk
+		}
+		if k != name {
+			continue
+		}
+		if dv, err := url.QueryUnescape(v); err == nil {
+			v = dv
+		}
+		return v, true
+	}
+	return "", false
 }
 
 // Option documents one setting of a connector. The spec drives validation, `datahub

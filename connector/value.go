@@ -52,6 +52,9 @@ func ParseUUID(s string) (UUID, error) {
 // ParseDecimal validates and normalises decimal text: surrounding spaces and a leading '+'
 // are dropped, an exponent ("1.5e3") is applied, and "-0" becomes "0"; every digit is kept.
 func ParseDecimal(s string) (Decimal, error) {
+	if canonicalDecimal(s) {
+		return Decimal(s), nil // the common case on every CSV row: no allocation
+	}
 	t := strings.TrimSpace(s)
 	bad := func() (Decimal, error) { return "", fmt.Errorf("%q is not a decimal number", s) }
 	if t == "" {
@@ -110,6 +113,35 @@ func ParseDecimal(s string) (Decimal, error) {
 		b.WriteString(frac)
 	}
 	return Decimal(b.String()), nil
+}
+
+// canonicalDecimal reports whether s is already in the form ParseDecimal produces.
+func canonicalDecimal(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	start := i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	intDigits := i - start
+	if intDigits == 0 || (intDigits > 1 && s[start] == '0') {
+		return false
+	}
+	nonZero := intDigits > 1 || s[start] != '0'
+	if i < len(s) {
+		if s[i] != '.' || i+1 == len(s) {
+			return false
+		}
+		for i++; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
+			nonZero = nonZero || s[i] != '0'
+		}
+	}
+	return start == 0 || nonZero // "-0" and "-0.00" are spelt without the sign
 }
 
 // digits returns the count of integer digits (ignoring leading zeros) and fraction digits.

@@ -212,3 +212,12 @@ func FuzzParseDecimal(f *testing.F) {
 		}
 	})
 }
+
+func TestEndpointOption(t *testing.T) {
+	e := Endpoint{URL: "postgres://h/db?table=a.b&query=SELECT a%2Bb, 'x;y' FROM t WHERE c = %27%26%27", Options: map[string]string{"delimiter": ";"}}
+	for name, want := range map[string]string{"table": "a.b", "query": "SELECT a+b, 'x;y' FROM t WHERE c = '&'", "delimiter": ";", "absent": ""} {
+		if got := e.Option(name); got != want {
+			t.Errorf("Option(%q) = %q, want %q", name, got, want)
+		}
+	}
+}

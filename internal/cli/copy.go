@@ -63,7 +63,7 @@ type summary struct {
 
 func newCopyCmd(g *globals) *cobra.Command {
 	f := &copyFlags{}
-	cmd := &cobra.Command{
+	cmd := &cobra.Command{ //nolint:gosec // G101: the help shows the URL form, it holds no credential
 		Use:   "copy SOURCE DEST",
 		Short: "Copy records from a source to a destination, once, in this process",
 		Long: `Copy records from SOURCE to DEST, with statistics, rejects, checkpoints and a record

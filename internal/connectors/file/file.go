@@ -1,0 +1,131 @@
+// Package file is the connector for local files in the formats of internal/format: CSV (and
+// TSV), NDJSON and JSON arrays.
+//
+// Endpoints are plain paths ("./in.csv", "/data/out.ndjson") or file URLs: "file:///abs/x.csv"
+// is /abs/x.csv, and "file://" followed by anything else is that path as written, so
+// "file://rel.csv" is rel.csv relative to the working directory (not a host name);
+// "file://localhost/abs/x.csv" is /abs/x.csv. File URLs are percent-decoded, plain paths are
+// not. A query ("?delimiter=;") carries options in both forms, so a plain path cannot contain
+// '?'. When Endpoint.Root is set, relative paths are relative to it, and a path outside it
+// (through .. or a symbolic link) is refused.
+//
+// The format comes from the extension (.csv, .tsv, .ndjson, .jsonl, .json), overridden by
+// Endpoint.Format and by the option format. Files are read and written as UTF-8 only.
+//
+// Reading streams the file through the format's reader; positions are byte offsets, so CSV,
+// NDJSON and JSON-array reads resume exactly (the header or the schema sample is read again
+// from the start of the file). Writing in replace mode goes to ".name.datahub-tmp-<run>" in
+// the same folder, synced and renamed over the target at Commit; a run that fails or is
+// killed leaves the old file as it was. Append adds to the end of an existing CSV (whose
+// header must match the columns) or NDJSON file, creating it when missing; JSON arrays cannot
+// be appended to, and files have no keys to upsert on.
+package file
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/format"
+	_ "github.com/datahub-oss/datahub/internal/format/csv"    // the csv and tsv codec
+	_ "github.com/datahub-oss/datahub/internal/format/json"   // the JSON array codec
+	_ "github.com/datahub-oss/datahub/internal/format/ndjson" // the ndjson codec
+)
+
+func init() {
+	connector.Register(connector.Spec{
+		Name:    "file",
+		Schemes: []string{"file"},
+		Paths:   true,
+		Summary: "Local files: CSV, TSV, NDJSON and JSON arrays",
+		Example: "./data/customers.csv?delimiter=;",
+		Options: []connector.Option{
+			{Name: "format", Help: "file format, when the extension does not tell it", Enum: []string{"csv", "tsv", "ndjson", "jsonl", "json"}},
+			{Name: "delimiter", Help: "CSV field delimiter: one character, or tab (.tsv files default to tab)", Default: ","},
+			{Name: "quote", Help: "CSV quote character", Default: `"`},
+			{Name: "header", Help: "the CSV file starts with a header row naming the columns (false: columns c1..cN)", Default: "true"},
+			{Name: "null", Help: `unquoted CSV text that means NULL (e.g. NULL or \N); a quoted "" is always the empty string`, Default: ""},
+			{Name: "encoding", Help: "text encoding; only UTF-8 is supported (a byte order mark is skipped)", Default: "utf-8", Enum: []string{"utf-8"}},
+		},
+		NewSource: func(ctx context.Context, e connector.Endpoint) (connector.Source, error) {
+			t, err := newTarget(e)
+			if err != nil {
+				return nil, err
+			}
+			return &source{target: t}, nil
+		},
+		NewSink: func(ctx context.Context, e connector.Endpoint) (connector.Sink, error) {
+			t, err := newTarget(e)
+			if err != nil {
+				return nil, err
+			}
+			return &sink{target: t}, nil
+		},
+	})
+}
+
+// target is what source and sink share: the file, its store and its format.
+type target struct {
+	e     connector.Endpoint
+	path  string // as the user wrote it (after URL decoding), for messages
+	rel   string // the path as the store takes it
+	store *Store
+	codec *format.Codec
+	opts  format.Options
+}
+
+func newTarget(e connector.Endpoint) (*target, error) {
+	p, err := PathOf(e.URL)
+	if err != nil {
+		return nil, connector.Errorf(connector.CodeUsage, e.Redacted(), "", err)
+	}
+	c, o, err := format.ParseOptions(p, e.Format, e.Option)
+	if err != nil {
+		code := connector.CodeUsage
+		if strings.HasPrefix(err.Error(), "encoding") {
+			code = connector.CodeUnsupported
+		}
+		return nil, connector.Errorf(code, e.Redacted(), "", err)
+	}
+	t := &target{e: e, path: p, codec: c, opts: o, store: Unconfined()}
+	if e.Root != "" {
+		if t.store, err = NewStore(e.Root); err != nil {
+			return nil, err
+		}
+	}
+	t.store.endpoint = e.Redacted()
+	if t.rel, err = t.store.rel(p); err != nil {
+		_ = t.store.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// PathOf returns the local path an endpoint URL names (see the package documentation).
+func PathOf(raw string) (string, error) {
+	p := raw
+	if connector.Scheme(raw) == "file" {
+		rest := raw[len("file:"):]
+		if i := strings.IndexAny(rest, "?#"); i >= 0 {
+			rest = rest[:i]
+		}
+		if strings.HasPrefix(rest, "//") {
+			rest = rest[2:]
+			if strings.HasPrefix(strings.ToLower(rest), "localhost/") {
+				rest = rest[len("localhost"):]
+			}
+		}
+		var err error
+		if p, err = url.PathUnescape(rest); err != nil {
+			return "", fmt.Errorf("bad file URL: %v", err)
+		}
+	} else if i := strings.IndexByte(raw, '?'); i >= 0 {
+		p = raw[:i]
+	}
+	if p == "" {
+		return "", fmt.Errorf("no file path in %q", raw)
+	}
+	return p, nil
+}

@@ -1,0 +1,102 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+
+	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/format"
+)
+
+// source reads a file through its format's reader.
+type source struct {
+	*target
+	f  *os.File
+	rd format.Reader
+}
+
+var _ connector.Source = (*source)(nil)
+
+// Open opens the file and reads what the format needs for the schema, then positions the
+// reader after from (nil: at the start).
+func (s *source) Open(ctx context.Context, from connector.Position) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.rd != nil {
+		return connector.Errorf(connector.CodeInternal, s.e.Redacted(), "", fmt.Errorf("source opened twice"))
+	}
+	f, _, err := s.store.openRead(s.rel)
+	if err != nil {
+		return err
+	}
+	open := func(off int64) (io.ReadCloser, error) {
+		return io.NopCloser(io.NewSectionReader(f, off, math.MaxInt64-off)), nil
+	}
+	rd, err := format.NewReader(s.codec, open, s.opts, s.e.BatchSize, from)
+	if err != nil {
+		_ = f.Close()
+		return s.readError(err)
+	}
+	s.f, s.rd = f, rd
+	return nil
+}
+
+// readError classes an error of the format reader: the file's own failures are internal,
+// anything else means the content cannot be read in this format.
+func (s *source) readError(err error) error {
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.As(err, &pe):
+		return connector.Errorf(connector.CodeInternal, s.e.Redacted(), "", fmt.Errorf("reading %s: %w", s.path, err))
+	}
+	return connector.Errorf(connector.CodeInvalidData, s.e.Redacted(), "check the format and its options ("+s.codec.Name+")",
+		fmt.Errorf("%s: %w", s.path, err))
+}
+
+// Schema describes the records: CSV columns are nullable strings, JSON columns are inferred.
+func (s *source) Schema(ctx context.Context) (connector.Schema, error) {
+	if s.rd == nil {
+		return connector.Schema{}, connector.Errorf(connector.CodeInternal, s.e.Redacted(), "", fmt.Errorf("schema asked before Open"))
+	}
+	return s.rd.Schema(), nil
+}
+
+// Read returns the next batch; files need no acknowledgement, their positions suffice.
+func (s *source) Read(ctx context.Context) (*connector.Batch, connector.AckFunc, error) {
+	if s.rd == nil {
+		return nil, nil, connector.Errorf(connector.CodeInternal, s.e.Redacted(), "", fmt.Errorf("read before Open"))
+	}
+	b, err := s.rd.Read(ctx)
+	if err != nil {
+		if errors.Is(err, connector.ErrEndOfInput) {
+			return nil, nil, err
+		}
+		return nil, nil, s.readError(err)
+	}
+	return b, connector.NopAck, nil
+}
+
+// Close closes the file; calling it twice is harmless.
+func (s *source) Close(ctx context.Context) error {
+	var err error
+	if s.rd != nil {
+		_ = s.rd.Close()
+		s.rd = nil
+	}
+	if s.f != nil {
+		err = s.f.Close()
+		s.f = nil
+	}
+	if s.store != nil {
+		_ = s.store.Close()
+	}
+	return err
+}

@@ -1,0 +1,871 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/datahub-oss/datahub/connector"
+)
+
+// maxVariables is SQLite's limit on the parameters of one statement (SQLITE_MAX_VARIABLE_NUMBER).
+const maxVariables = 32766
+
+// maxChunkRows bounds the rows of one multi-row INSERT: past a few hundred rows a longer
+// statement saves nothing measurable (see BenchmarkInsert).
+var maxChunkRows = 500
+
+// checkpointTable keeps each run's source position, written in the same transaction as the rows.
+const checkpointTable = "_datahub_checkpoints"
+
+// stagingSuffix names the table a replace writes before swapping it in.
+const stagingSuffix = "__datahub_staging"
+
+// Sink writes a table through one connection (SQLite has one writer at a time).
+//
+// A missing target is created from the schema (see types.go), with opts.Key, or else the
+// source's key, as its primary key. Rows go in with prepared multi-row INSERT OR ABORT statements (OR ABORT overrides any
+// ON CONFLICT clause of the table's constraints, so that a refused row undoes only its own
+// statement), inside one transaction per flush window and one savepoint per Write. When a
+// constraint refuses a row, the batch is rolled back to its savepoint and written row by row,
+// each under its own savepoint, so that the good rows are written and the bad ones reported.
+//
+// Replace writes a staging table created with the target's own CREATE TABLE text (so its
+// columns, defaults, constraints and collations are kept), and at Commit, in one transaction,
+// drops the target, renames the staging table to it and recreates the target's indexes and
+// triggers from their SQL; views name the table and keep working. The target's triggers
+// thus do not fire for the rows a replace loads. Foreign keys of other tables that reference
+// the target are checked before that transaction commits. Flush commits the staging rows
+// written so far (invisible in the target), so other writers get the lock between windows.
+type Sink struct {
+	ep connector.Endpoint
+	p  endpoint
+
+	conn    *sql.Conn
+	mode    connector.WriteMode
+	runID   string
+	table   string // the target, as stored when it exists
+	staging string
+	writeTo string // the table Write inserts into: the target, or the staging table in replace mode
+	names   []string
+	keys    []string
+	target  connector.Schema
+	enc     []encoder
+
+	head, row, tail string // the INSERT statement is head + row, row, ... + tail
+	chunkRows       int
+	stmts           map[int]*sql.Stmt
+	args            []any
+	good            []int
+
+	inTx, checkpointReady           bool
+	opened, staged, committed, done bool
+}
+
+var (
+	_ connector.Sink          = (*Sink)(nil)
+	_ connector.PositionStore = (*Sink)(nil)
+)
+
+// Open prepares the target table, creating it from s when missing.
+func (k *Sink) Open(ctx context.Context, s connector.Schema, opts connector.SinkOptions) (connector.Schema, error) {
+	if k.opened {
+		return connector.Schema{}, connector.Errorf(connector.CodeInternal, k.ep.Redacted(), "", errors.New("sink opened twice"))
+	}
+	k.p.ep = k.ep
+	if err := k.p.parse(); err != nil {
+		return connector.Schema{}, err
+	}
+	if err := s.Validate(); err != nil {
+		return connector.Schema{}, connector.Errorf(connector.CodeSchema, k.p.red, "", err)
+	}
+	if k.p.query != "" || k.p.table == "" {
+		return connector.Schema{}, k.p.usage("add ?table=NAME", errors.New("a sink writes a table; the URL names none"))
+	}
+	k.mode = opts.Mode
+	if k.mode == "" {
+		k.mode = connector.ModeAppend
+	}
+	if _, err := connector.ParseWriteMode(string(k.mode)); err != nil {
+		return connector.Schema{}, k.p.usage("", err)
+	}
+	k.runID = opts.RunID
+	if err := k.p.open(ctx, true); err != nil {
+		return connector.Schema{}, err
+	}
+	k.opened = true
+	conn, err := k.p.db.Conn(ctx)
+	if err != nil {
+		return connector.Schema{}, k.p.fail(ctx, err, "open "+k.p.path)
+	}
+	k.conn = conn
+	if err := k.prepareTarget(ctx, s, opts.Key); err != nil {
+		return connector.Schema{}, err
+	}
+	k.buildInsert()
+	return k.target, nil
+}
+
+func (k *Sink) prepareTarget(ctx context.Context, s connector.Schema, optKey []string) error {
+	c := k.conn
+	obj, exists, err := lookup(ctx, c, k.p.table)
+	if err != nil {
+		return k.p.fail(ctx, err, "look up table "+k.p.table)
+	}
+	k.table = k.p.table
+	if exists {
+		k.table = obj.name
+		if obj.kind != "table" {
+			kind := obj.kind
+			if kind != "view" {
+				kind += " table"
+			}
+			return connector.Errorf(connector.CodeUnsupported, k.p.red, "write to an ordinary table",
+				fmt.Errorf("%s is a %s", obj.name, kind))
+		}
+	}
+	k.staging = k.table + stagingSuffix
+	// A staging table left by a replace that did not finish.
+	if _, err := c.ExecContext(ctx, "DROP TABLE IF EXISTS "+quoteIdent(k.staging)); err != nil {
+		return k.p.fail(ctx, err, "drop stale staging table "+k.staging)
+	}
+	k.writeTo = k.table
+	if k.mode == connector.ModeReplace {
+		k.writeTo = k.staging
+	}
+
+	if !exists {
+		keys := optKey
+		if len(keys) == 0 {
+			keys = s.Key
+		}
+		for _, key := range keys {
+			i := s.Index(key)
+			if i < 0 {
+				return k.p.usage("name key columns of the source", fmt.Errorf("key column %q is not among the columns (%s)", key, strings.Join(s.Names(), ", ")))
+			}
+			k.keys = append(k.keys, s.Columns[i].Name)
+		}
+		k.target = connector.Schema{Key: k.keys}
+		for _, col := range s.Columns {
+			tc := col
+			tc.Native = declaredType(col)
+			if slices.Contains(k.keys, col.Name) {
+				tc.Nullable = false
+			}
+			k.target.Columns = append(k.target.Columns, tc)
+			k.names = append(k.names, col.Name)
+			k.enc = append(k.enc, encoderFor(tc, affinityOf(tc.Native)))
+		}
+		if _, err := c.ExecContext(ctx, createTableSQL(k.writeTo, k.target.Columns, k.keys)); err != nil {
+			return k.p.fail(ctx, err, "create table "+k.writeTo)
+		}
+		k.staged = k.mode == connector.ModeReplace
+		return nil
+	}
+
+	cols, err := tableColumns(ctx, c, k.table)
+	if err != nil {
+		return k.p.fail(ctx, err, "read the columns of "+k.table)
+	}
+	var pk []columnInfo
+	for _, tc := range cols {
+		if tc.pk > 0 {
+			pk = append(pk, tc)
+		}
+	}
+	slices.SortFunc(pk, func(a, b columnInfo) int { return a.pk - b.pk })
+	for _, col := range s.Columns {
+		ti := findColumn(cols, col.Name)
+		if ti < 0 {
+			var have []string
+			for _, tc := range cols {
+				if tc.hidden == 0 {
+					have = append(have, tc.name)
+				}
+			}
+			return connector.Errorf(connector.CodeSchema, k.p.red, "add the column to the table or leave it out of the mapping",
+				fmt.Errorf("column %q is not in table %s (its columns: %s)", col.Name, k.table, strings.Join(have, ", ")))
+		}
+		tc := cols[ti]
+		if tc.hidden != 0 {
+			return connector.Errorf(connector.CodeSchema, k.p.red, "leave generated columns out of the mapping",
+				fmt.Errorf("column %q of table %s is generated and cannot be written", tc.name, k.table))
+		}
+		out, typed := logicalType(tc.decl)
+		if !typed {
+			// No declared type: the column takes any value; keep the source's type.
+			out = col
+			out.Native = ""
+		}
+		out.Name = tc.name
+		out.Nullable = !tc.notNull
+		k.target.Columns = append(k.target.Columns, out)
+		k.names = append(k.names, tc.name)
+		k.enc = append(k.enc, encoderFor(out, affinityOf(tc.decl)))
+	}
+	for _, tc := range cols {
+		// A NOT NULL column without a default that is not written refuses every row.
+		rowidAlias := len(pk) == 1 && tc.pk == 1 && strings.EqualFold(strings.TrimSpace(tc.decl), "INTEGER") && !obj.withoutRowid
+		if tc.notNull && !tc.hasDefault && tc.hidden == 0 && !slices.Contains(k.names, tc.name) && !rowidAlias {
+			return connector.Errorf(connector.CodeSchema, k.p.red, "map a source column to it, or give it a default",
+				fmt.Errorf("column %q of table %s is NOT NULL without a default and no source column goes to it", tc.name, k.table))
+		}
+	}
+	for _, p := range pk {
+		k.target.Key = append(k.target.Key, p.name)
+	}
+	if len(optKey) == 0 {
+		k.keys = k.target.Key
+	} else {
+		for _, key := range optKey {
+			ti := findColumn(cols, key)
+			if ti < 0 {
+				return k.p.usage("name key columns of the table", fmt.Errorf("key column %q is not in table %s", key, k.table))
+			}
+			k.keys = append(k.keys, cols[ti].name)
+		}
+	}
+	if k.mode == connector.ModeUpsert {
+		if err := k.checkUpsertKey(ctx, cols, pk); err != nil {
+			return err
+		}
+	}
+	if k.mode == connector.ModeReplace {
+		create, err := renameCreate(obj.sql, k.staging)
+		if err != nil {
+			return connector.Errorf(connector.CodeUnsupported, k.p.red, "use append or upsert for this table", fmt.Errorf("table %s: %w", k.table, err))
+		}
+		if _, err := c.ExecContext(ctx, create); err != nil {
+			return k.p.fail(ctx, err, "create staging table "+k.staging)
+		}
+		k.staged = true
+	}
+	return nil
+}
+
+// findColumn finds a column by exact name, then case-insensitively (SQLite's own rule), or -1.
+func findColumn(cols []columnInfo, name string) int {
+	for i, c := range cols {
+		if c.name == name {
+			return i
+		}
+	}
+	for i, c := range cols {
+		if strings.EqualFold(c.name, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// checkUpsertKey makes sure ON CONFLICT (keys) has a primary key or unique index to match.
+func (k *Sink) checkUpsertKey(ctx context.Context, cols []columnInfo, pk []columnInfo) error {
+	if len(k.keys) == 0 {
+		return k.p.usage("give the key columns, or add a primary key to the table",
+			fmt.Errorf("upsert into %s needs key columns and the table has no primary key", k.table))
+	}
+	same := func(set []string) bool {
+		if len(set) != len(k.keys) {
+			return false
+		}
+		for _, a := range set {
+			if !slices.ContainsFunc(k.keys, func(b string) bool { return strings.EqualFold(a, b) }) {
+				return false
+			}
+		}
+		return true
+	}
+	var pkNames []string
+	for _, p := range pk {
+		pkNames = append(pkNames, p.name)
+	}
+	if same(pkNames) {
+		return nil
+	}
+	rows, err := k.conn.QueryContext(ctx, `SELECT name FROM pragma_index_list(?) WHERE "unique" = 1 AND partial = 0`, k.table)
+	if err != nil {
+		return k.p.fail(ctx, err, "read the indexes of "+k.table)
+	}
+	var indexes []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			_ = rows.Close()
+			return k.p.fail(ctx, err, "read the indexes of "+k.table)
+		}
+		indexes = append(indexes, n)
+	}
+	_ = rows.Close()
+	for _, ix := range indexes {
+		var set []string
+		rows, err := k.conn.QueryContext(ctx, `SELECT coalesce(name, '') FROM pragma_index_info(?)`, ix)
+		if err != nil {
+			return k.p.fail(ctx, err, "read index "+ix)
+		}
+		for rows.Next() {
+			var n string
+			if rows.Scan(&n) == nil {
+				set = append(set, n)
+			}
+		}
+		_ = rows.Close()
+		if same(set) {
+			return nil
+		}
+	}
+	return connector.Errorf(connector.CodeSchema, k.p.red,
+		fmt.Sprintf("create one: CREATE UNIQUE INDEX ON %s (%s)", quoteIdent(k.table), quoteIdents(k.keys)),
+		fmt.Errorf("upsert on (%s) needs a primary key or unique index on exactly those columns of %s", strings.Join(k.keys, ", "), k.table))
+}
+
+// createTableSQL is the CREATE TABLE of a new target.
+func createTableSQL(name string, cols []connector.Column, keys []string) string {
+	var b strings.Builder
+	b.WriteString("CREATE TABLE ")
+	b.WriteString(quoteIdent(name))
+	b.WriteString(" (")
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quoteIdent(c.Name))
+		b.WriteByte(' ')
+		b.WriteString(c.Native)
+		if !c.Nullable {
+			b.WriteString(" NOT NULL")
+		}
+	}
+	if len(keys) > 0 {
+		b.WriteString(", PRIMARY KEY (")
+		b.WriteString(quoteIdents(keys))
+		b.WriteString(")")
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// renameCreate rewrites a table's CREATE TABLE text (as SQLite stores it: the keywords
+// normalised to "CREATE TABLE ", no schema name) to create a table named name instead.
+func renameCreate(create, name string) (string, error) {
+	const prefix = "CREATE TABLE "
+	if !strings.HasPrefix(strings.ToUpper(create), prefix) {
+		return "", fmt.Errorf("its definition does not start with CREATE TABLE")
+	}
+	rest := strings.TrimLeft(create[len(prefix):], " \t\n\r")
+	if up := strings.ToUpper(rest); strings.HasPrefix(up, "IF NOT EXISTS") {
+		rest = strings.TrimLeft(rest[len("IF NOT EXISTS"):], " \t\n\r")
+	}
+	if rest == "" {
+		return "", fmt.Errorf("its definition has no name")
+	}
+	end := 0
+	switch open := rest[0]; open {
+	case '"', '`', '\'', '[':
+		closing := open
+		if open == '[' {
+			closing = ']'
+		}
+		i := 1
+		for ; i < len(rest); i++ {
+			if rest[i] == closing {
+				if closing != ']' && i+1 < len(rest) && rest[i+1] == closing {
+					i++
+					continue
+				}
+				break
+			}
+		}
+		if i >= len(rest) {
+			return "", fmt.Errorf("its definition has an unterminated name")
+		}
+		end = i + 1
+	default:
+		end = strings.IndexAny(rest, " \t\n\r(")
+		if end < 0 {
+			return "", fmt.Errorf("its definition has no column list")
+		}
+	}
+	return prefix + quoteIdent(name) + " " + strings.TrimLeft(rest[end:], " \t\n\r"), nil
+}
+
+// buildInsert prepares the text of the INSERT statements.
+func (k *Sink) buildInsert() {
+	n := len(k.names)
+	k.head = "INSERT OR ABORT INTO " + quoteIdent(k.writeTo) + " (" + quoteIdents(k.names) + ") VALUES "
+	k.row = "(" + strings.Repeat("?, ", n-1) + "?)"
+	if k.mode == connector.ModeUpsert {
+		var set []string
+		for _, name := range k.names {
+			if !slices.ContainsFunc(k.keys, func(key string) bool { return strings.EqualFold(key, name) }) {
+				set = append(set, quoteIdent(name)+" = excluded."+quoteIdent(name))
+			}
+		}
+		k.tail = " ON CONFLICT (" + quoteIdents(k.keys) + ") DO NOTHING"
+		if len(set) > 0 {
+			k.tail = " ON CONFLICT (" + quoteIdents(k.keys) + ") DO UPDATE SET " + strings.Join(set, ", ")
+		}
+	}
+	k.chunkRows = max(1, min(maxVariables/n, maxChunkRows))
+	k.stmts = map[int]*sql.Stmt{}
+}
+
+// stmt returns the prepared INSERT of rows rows. The full-chunk statement and the last
+// few partial sizes stay prepared: batches of a run mostly have the same size.
+func (k *Sink) stmt(ctx context.Context, rows int) (*sql.Stmt, error) {
+	if st := k.stmts[rows]; st != nil {
+		return st, nil
+	}
+	if len(k.stmts) >= 8 {
+		for n, st := range k.stmts {
+			if n != k.chunkRows && n != 1 {
+				_ = st.Close()
+				delete(k.stmts, n)
+			}
+		}
+	}
+	var b strings.Builder
+	b.Grow(len(k.head) + rows*(len(k.row)+1) + len(k.tail))
+	b.WriteString(k.head)
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k.row)
+	}
+	b.WriteString(k.tail)
+	st, err := k.conn.PrepareContext(ctx, b.String())
+	if err != nil {
+		return nil, err
+	}
+	k.stmts[rows] = st
+	return st, nil
+}
+
+func (k *Sink) exec(ctx context.Context, q string) error {
+	_, err := k.conn.ExecContext(ctx, q)
+	return err
+}
+
+// begin opens the flush window's transaction, taking the write lock now rather than at the
+// first write (a deferred transaction that later needs the lock can fail with SQLITE_BUSY
+// without waiting).
+func (k *Sink) begin(ctx context.Context) error {
+	if k.inTx {
+		return nil
+	}
+	if err := k.exec(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return k.p.fail(ctx, err, "begin a transaction on "+k.p.path)
+	}
+	k.inTx = true
+	return nil
+}
+
+// Write inserts the batch's rows; see the type's comment.
+func (k *Sink) Write(ctx context.Context, b *connector.Batch) error {
+	if !k.opened || k.done {
+		return connector.Errorf(connector.CodeInternal, k.ep.Redacted(), "", errors.New("sink not open"))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(b.Rows) == 0 {
+		return nil
+	}
+	n := len(k.names)
+	var rerrs connector.RecordErrors
+	k.args, k.good = k.args[:0], k.good[:0]
+rows:
+	for i, row := range b.Rows {
+		if len(row) != n {
+			rerrs = append(rerrs, connector.RecordError{Index: i, Err: fmt.Errorf("row has %d values for %d columns", len(row), n)})
+			continue
+		}
+		start := len(k.args)
+		for j, v := range row {
+			a, err := k.enc[j](v)
+			if err != nil {
+				rerrs = append(rerrs, connector.RecordError{Index: i, Column: k.names[j], Err: err})
+				k.args = k.args[:start]
+				continue rows
+			}
+			k.args = append(k.args, a)
+		}
+		k.good = append(k.good, i)
+	}
+	if len(k.good) > 0 {
+		more, err := k.insert(ctx)
+		if err != nil {
+			return err
+		}
+		if len(more) > 0 {
+			rerrs = append(rerrs, more...)
+			slices.SortStableFunc(rerrs, func(a, b connector.RecordError) int { return a.Index - b.Index })
+		}
+	}
+	clear(k.args) // drop references to the batch's values
+	if len(rerrs) > 0 {
+		return rerrs
+	}
+	return nil
+}
+
+// insert writes the encoded rows k.args (of batch rows k.good) under a savepoint.
+func (k *Sink) insert(ctx context.Context) (connector.RecordErrors, error) {
+	if err := k.begin(ctx); err != nil {
+		return nil, err
+	}
+	if err := k.exec(ctx, "SAVEPOINT dh_write"); err != nil {
+		return nil, k.p.fail(ctx, err, "write to "+k.writeTo)
+	}
+	err := k.insertChunks(ctx)
+	if err == nil {
+		if err := k.exec(ctx, "RELEASE dh_write"); err != nil {
+			return nil, k.p.fail(ctx, err, "write to "+k.writeTo)
+		}
+		return nil, nil
+	}
+	if !isConstraint(err) || ctx.Err() != nil {
+		if rerr := k.undo(ctx, "dh_write"); rerr != nil {
+			return nil, rerr
+		}
+		return nil, k.p.fail(ctx, err, "write to "+k.writeTo)
+	}
+	if err := k.exec(ctx, "ROLLBACK TO dh_write"); err != nil {
+		return nil, k.lost(ctx, err)
+	}
+	rerrs, err := k.insertRows(ctx)
+	if err != nil {
+		if rerr := k.undo(ctx, "dh_write"); rerr != nil {
+			return nil, rerr
+		}
+		return nil, err
+	}
+	if err := k.exec(ctx, "RELEASE dh_write"); err != nil {
+		return nil, k.p.fail(ctx, err, "write to "+k.writeTo)
+	}
+	return rerrs, nil
+}
+
+func (k *Sink) insertChunks(ctx context.Context) error {
+	n := len(k.names)
+	total := len(k.good)
+	for off := 0; off < total; {
+		m := min(k.chunkRows, total-off)
+		st, err := k.stmt(ctx, m)
+		if err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(ctx, k.args[off*n:(off+m)*n]...); err != nil {
+			return err
+		}
+		off += m
+	}
+	return nil
+}
+
+// insertRows writes the rows one by one, each under its own savepoint (a trigger's
+// RAISE(FAIL) keeps what its statement did before), and reports those refused.
+func (k *Sink) insertRows(ctx context.Context) (connector.RecordErrors, error) {
+	n := len(k.names)
+	st, err := k.stmt(ctx, 1)
+	if err != nil {
+		return nil, k.p.fail(ctx, err, "write to "+k.writeTo)
+	}
+	var rerrs connector.RecordErrors
+	for g, i := range k.good {
+		if err := k.exec(ctx, "SAVEPOINT dh_row"); err != nil {
+			return nil, k.p.fail(ctx, err, "write to "+k.writeTo)
+		}
+		if _, err := st.ExecContext(ctx, k.args[g*n:(g+1)*n]...); err != nil {
+			if !isConstraint(err) || ctx.Err() != nil {
+				if rerr := k.undo(ctx, "dh_row"); rerr != nil {
+					return nil, rerr
+				}
+				return nil, k.p.fail(ctx, err, "write to "+k.writeTo)
+			}
+			if rerr := k.exec(ctx, "ROLLBACK TO dh_row"); rerr != nil {
+				return nil, k.lost(ctx, rerr)
+			}
+			msg := sqliteMessage(err)
+			why := errors.New(msg)
+			if strings.HasPrefix(msg, "NOT NULL constraint failed") {
+				why = fmt.Errorf("%w (%s)", connector.ErrNull, msg)
+			}
+			rerrs = append(rerrs, connector.RecordError{Index: i, Column: k.constraintColumn(msg), Err: why})
+		}
+		if err := k.exec(ctx, "RELEASE dh_row"); err != nil {
+			return nil, k.p.fail(ctx, err, "write to "+k.writeTo)
+		}
+	}
+	return rerrs, nil
+}
+
+// constraintColumn finds the column SQLite names in a constraint message
+// ("NOT NULL constraint failed: t.name"); "" when it names none or several.
+func (k *Sink) constraintColumn(msg string) string {
+	_, list, ok := strings.Cut(msg, "constraint failed: ")
+	if !ok || strings.Contains(list, ", ") || len(list) <= len(k.writeTo)+1 ||
+		!strings.EqualFold(list[:len(k.writeTo)+1], k.writeTo+".") {
+		return ""
+	}
+	col := list[len(k.writeTo)+1:]
+	for _, name := range k.names {
+		if strings.EqualFold(col, name) {
+			return name
+		}
+	}
+	return col
+}
+
+// undo rolls back to a savepoint and pops it, after a failed statement.
+func (k *Sink) undo(ctx context.Context, savepoint string) error {
+	cctx := context.WithoutCancel(ctx)
+	if err := k.exec(cctx, "ROLLBACK TO "+savepoint); err != nil {
+		return k.lost(ctx, err)
+	}
+	_ = k.exec(cctx, "RELEASE "+savepoint)
+	return nil
+}
+
+// lost reports a transaction the database rolled back on its own (a trigger's
+// RAISE(ROLLBACK), or an I/O error): the window's rows since the last flush are gone.
+func (k *Sink) lost(ctx context.Context, err error) error {
+	k.inTx = false
+	_ = k.exec(context.WithoutCancel(ctx), "ROLLBACK")
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return connector.Errorf(connector.CodeTransient, k.p.red, "the rows since the last flush were not written; run again from the last checkpoint",
+		fmt.Errorf("the transaction on %s was rolled back (a trigger's RAISE(ROLLBACK)?): %s", k.writeTo, sqliteMessage(err)))
+}
+
+// Flush commits the rows written so far, with pos for the run when given (append, upsert).
+// In replace mode it commits the staging table's rows, which stay invisible until Commit.
+func (k *Sink) Flush(ctx context.Context, pos connector.Position) error {
+	if !k.opened || k.done {
+		return connector.Errorf(connector.CodeInternal, k.ep.Redacted(), "", errors.New("sink not open"))
+	}
+	store := pos != nil && k.mode != connector.ModeReplace && k.runID != ""
+	if !k.inTx && !store {
+		return nil
+	}
+	if err := k.begin(ctx); err != nil {
+		return err
+	}
+	if store {
+		if !k.checkpointReady {
+			if err := k.exec(ctx, "CREATE TABLE IF NOT EXISTS "+checkpointTable+
+				" (run_id TEXT NOT NULL PRIMARY KEY, position BLOB, updated_at TIMESTAMPTZ NOT NULL)"); err != nil {
+				return k.abort(ctx, err, "create "+checkpointTable)
+			}
+		}
+		now, _ := formatTime(time.Now(), connector.TypeTimestampTZ)
+		if _, err := k.conn.ExecContext(ctx, "INSERT INTO "+checkpointTable+" (run_id, position, updated_at) VALUES (?, ?, ?)"+
+			" ON CONFLICT (run_id) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
+			k.runID, []byte(pos), now); err != nil {
+			return k.abort(ctx, err, "store the position in "+checkpointTable)
+		}
+	}
+	if err := k.exec(ctx, "COMMIT"); err != nil {
+		return k.abort(ctx, err, "commit to "+k.writeTo)
+	}
+	k.inTx = false
+	k.checkpointReady = k.checkpointReady || store // the table's creation is committed too
+	return nil
+}
+
+// abort rolls the window back after a failure to store or commit it.
+func (k *Sink) abort(ctx context.Context, err error, doing string) error {
+	_ = k.exec(context.WithoutCancel(ctx), "ROLLBACK")
+	k.inTx = false
+	return k.p.fail(ctx, err, doing)
+}
+
+// SavedPosition returns the position last flushed for the run, or nil.
+func (k *Sink) SavedPosition(ctx context.Context) (connector.Position, error) {
+	if !k.opened || k.done {
+		return nil, connector.Errorf(connector.CodeInternal, k.ep.Redacted(), "", errors.New("sink not open"))
+	}
+	if k.runID == "" {
+		return nil, nil
+	}
+	if _, ok, err := lookup(ctx, k.conn, checkpointTable); err != nil || !ok {
+		return nil, k.p.fail(ctx, err, "look up "+checkpointTable)
+	}
+	var pos []byte
+	err := k.conn.QueryRowContext(ctx, "SELECT position FROM "+checkpointTable+" WHERE run_id = ?", k.runID).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, k.p.fail(ctx, err, "read "+checkpointTable)
+	}
+	return pos, nil
+}
+
+// Commit finishes the write: commits the last window, and in replace mode swaps the staging
+// table in.
+func (k *Sink) Commit(ctx context.Context) error {
+	if !k.opened || k.done {
+		return connector.Errorf(connector.CodeInternal, k.ep.Redacted(), "", errors.New("sink not open"))
+	}
+	if k.committed {
+		return nil
+	}
+	if k.inTx {
+		if err := k.exec(ctx, "COMMIT"); err != nil {
+			return k.abort(ctx, err, "commit to "+k.writeTo)
+		}
+		k.inTx = false
+	}
+	if k.mode == connector.ModeReplace {
+		if err := k.swap(ctx); err != nil {
+			return err
+		}
+		k.staged = false
+	}
+	k.committed = true
+	return nil
+}
+
+// swap replaces the target with the staging table in one transaction.
+func (k *Sink) swap(ctx context.Context) error {
+	k.closeStmts() // they name the staging table, which is about to be renamed
+	var fk int
+	if err := k.conn.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+		return k.p.fail(ctx, err, "replace "+k.table)
+	}
+	// Dropping the target would otherwise delete (or refuse to delete) the rows referencing it;
+	// the references are checked against the new rows below instead. With legacy renaming,
+	// RENAME does not trip over views that name the dropped table.
+	if fk != 0 {
+		if err := k.exec(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+			return k.p.fail(ctx, err, "replace "+k.table)
+		}
+	}
+	if err := k.exec(ctx, "PRAGMA legacy_alter_table = ON"); err != nil {
+		return k.p.fail(ctx, err, "replace "+k.table)
+	}
+	defer func() {
+		cctx := context.WithoutCancel(ctx)
+		_ = k.exec(cctx, "PRAGMA legacy_alter_table = OFF")
+		if fk != 0 {
+			_ = k.exec(cctx, "PRAGMA foreign_keys = ON")
+		}
+	}()
+	if err := k.begin(ctx); err != nil {
+		return err
+	}
+	fail := func(err error) error { return k.abort(ctx, err, "replace "+k.table) }
+	obj, exists, err := lookup(ctx, k.conn, k.table)
+	if err != nil {
+		return fail(err)
+	}
+	var recreate []string
+	if exists {
+		rows, err := k.conn.QueryContext(ctx, `SELECT sql FROM sqlite_schema WHERE tbl_name = ? AND type IN ('index', 'trigger')
+			AND sql IS NOT NULL ORDER BY type = 'trigger', rowid`, obj.name)
+		if err != nil {
+			return fail(err)
+		}
+		for rows.Next() {
+			var q string
+			if err := rows.Scan(&q); err != nil {
+				_ = rows.Close()
+				return fail(err)
+			}
+			recreate = append(recreate, q)
+		}
+		_ = rows.Close()
+		if err := k.exec(ctx, "DROP TABLE "+quoteIdent(obj.name)); err != nil {
+			return fail(err)
+		}
+	}
+	if err := k.exec(ctx, "ALTER TABLE "+quoteIdent(k.staging)+" RENAME TO "+quoteIdent(k.table)); err != nil {
+		return fail(err)
+	}
+	for _, q := range recreate {
+		if err := k.exec(ctx, q); err != nil {
+			return fail(err)
+		}
+	}
+	if fk != 0 {
+		if err := k.checkReferences(ctx); err != nil {
+			_ = k.exec(context.WithoutCancel(ctx), "ROLLBACK")
+			k.inTx = false
+			return err
+		}
+	}
+	if err := k.exec(ctx, "COMMIT"); err != nil {
+		return fail(err)
+	}
+	k.inTx = false
+	return nil
+}
+
+// checkReferences refuses a replace that leaves rows of other tables (or of the target
+// itself) referring to rows that are gone.
+func (k *Sink) checkReferences(ctx context.Context) error {
+	rows, err := k.conn.QueryContext(ctx, `SELECT DISTINCT m.name FROM sqlite_schema AS m, pragma_foreign_key_list(m.name) AS f
+		WHERE m.type = 'table' AND f."table" = ? COLLATE NOCASE`, k.table)
+	if err != nil {
+		return k.p.fail(ctx, err, "check the foreign keys referencing "+k.table)
+	}
+	var children []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			children = append(children, n)
+		}
+	}
+	_ = rows.Close()
+	for _, child := range children {
+		var n int
+		if err := k.conn.QueryRowContext(ctx, `SELECT count(*) FROM pragma_foreign_key_check(?)`, child).Scan(&n); err != nil {
+			return k.p.fail(ctx, err, "check the foreign keys of "+child)
+		}
+		if n > 0 {
+			return connector.Errorf(connector.CodeData, k.p.red, "write the rows they reference too, or remove the referencing rows first",
+				fmt.Errorf("replacing %s would leave %d rows of %s referring to rows that are gone; %s was left as it was", k.table, n, child, k.table))
+		}
+	}
+	return nil
+}
+
+func (k *Sink) closeStmts() {
+	for n, st := range k.stmts {
+		_ = st.Close()
+		delete(k.stmts, n)
+	}
+}
+
+// Close discards what was not committed (a replace's staging table included); twice is harmless.
+func (k *Sink) Close(ctx context.Context) error {
+	if k.done {
+		return nil
+	}
+	k.done = true
+	cctx := context.WithoutCancel(ctx)
+	k.closeStmts()
+	if k.conn != nil {
+		if k.inTx {
+			_ = k.exec(cctx, "ROLLBACK")
+			k.inTx = false
+		}
+		if k.staged {
+			_ = k.exec(cctx, "DROP TABLE IF EXISTS "+quoteIdent(k.staging))
+		}
+		_ = k.conn.Close()
+	}
+	if k.p.db != nil {
+		if err := k.p.db.Close(); err != nil {
+			return connector.Errorf(connector.CodeInternal, k.p.red, "", fmt.Errorf("close %s: %w", k.p.path, err))
+		}
+	}
+	return nil
+}
