@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -190,6 +191,9 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 		if prev.Status == string(engine.StatusSucceeded) || prev.Status == string(engine.StatusPartial) {
 			return usageError("--resume %s: that run already finished (%s)", prev.ID, prev.Status)
 		}
+		if host, _ := os.Hostname(); prev.Status == string(engine.StatusRunning) && prev.Host == host && processAlive(prev.PID) {
+			return usageError("--resume %s: that run is still running (pid %d)", prev.ID, prev.PID)
+		}
 		run.ID, run.StartedAt, run.Options = prev.ID, prev.StartedAt, prev.Options
 		run.Stats = prev.Stats
 		opts.Resume, opts.Position = true, prev.Position
@@ -278,4 +282,13 @@ func makeSummary(run *txlog.Run, res engine.Result) summary {
 		s.RowsPerSecond = float64(int64(float64(res.RowsWritten)/d*10)) / 10
 	}
 	return s
+}
+
+// processAlive reports whether a process with this id exists on this machine.
+func processAlive(pid int) bool {
+	if pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -247,6 +247,10 @@ func (e *Engine) attempt(ctx context.Context, resume, noFast bool) (err error) {
 		return fmt.Errorf("source: %w", err)
 	}
 	defer func() { _ = src.Close(context.WithoutCancel(ctx)) }()
+	// Replace restarts from scratch: the staging table of an earlier attempt is gone.
+	if e.opts.Mode == connector.ModeReplace {
+		resume = false
+	}
 	from := connector.Position(nil)
 	if resume {
 		from = e.checkpoint
@@ -284,7 +288,7 @@ func (e *Engine) attempt(ctx context.Context, resume, noFast bool) (err error) {
 	}
 
 	// A sink that keeps positions with its rows knows best where a resumed run stands.
-	if ps, ok := sink.(connector.PositionStore); ok && resume && e.opts.Mode != connector.ModeReplace {
+	if ps, ok := sink.(connector.PositionStore); ok && resume {
 		saved, err := ps.SavedPosition(ctx)
 		if err != nil {
 			return fmt.Errorf("read saved position: %w", err)
@@ -301,11 +305,6 @@ func (e *Engine) attempt(ctx context.Context, resume, noFast bool) (err error) {
 			e.checkpoint, from = saved, saved
 		}
 	}
-	if e.opts.Mode == connector.ModeReplace {
-		// Replace restarts from scratch: the staging table of a killed attempt is gone.
-		from = nil
-	}
-
 	if !noFast && from == nil && plan.Identity() {
 		if done, err := e.tryFast(ctx, src, sink, plan, target); done || err != nil {
 			return err

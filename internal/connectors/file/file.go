@@ -19,6 +19,15 @@
 // killed leaves the old file as it was. Append adds to the end of an existing CSV (whose
 // header must match the columns) or NDJSON file, creating it when missing; JSON arrays cannot
 // be appended to, and files have no keys to upsert on.
+//
+// An append run with a run id (SinkOptions.RunID) keeps ".name.datahub-pos-<run>" next to
+// the file: written when it opens the file and atomically replaced at every Flush with a
+// source position, it holds the file's size once the flushed rows were synced and that
+// position. Another attempt of the same run (datahub copy --resume) cuts the file back to
+// that size, so rows written after the last Flush by an attempt killed with SIGKILL are not
+// repeated, and reads the source from the position (the sink is a connector.PositionStore).
+// It refuses a file that has become shorter than the recorded size. Commit removes the
+// sidecar; a Close without Commit keeps it.
 package file
 
 import (

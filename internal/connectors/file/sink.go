@@ -2,8 +2,10 @@ package file
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,7 +16,9 @@ import (
 )
 
 // sink writes a file: replace mode through a temporary file renamed at Commit, append mode at
-// the end of the existing file.
+// the end of the existing file. In append mode with a run id it is a PositionStore: every
+// Flush with a position records the synced size and the position in a sidecar file, so that a
+// run killed with SIGKILL resumes exactly (see Open and Flush).
 type sink struct {
 	*target
 	mode      connector.WriteMode
@@ -24,11 +28,17 @@ type sink struct {
 	tmp       string // replace: the temporary file (store path)
 	base      int64  // append: the file's size before this run's first byte
 	flushed   int64  // append: bytes written and synced by the last Flush
+	run       string // append: the run id, "" when the run keeps no sidecar
+	side      string // append with a run id: the sidecar (store path)
+	saved     connector.Position
 	committed bool
 	closed    bool
 }
 
-var _ connector.Sink = (*sink)(nil)
+var (
+	_ connector.Sink          = (*sink)(nil)
+	_ connector.PositionStore = (*sink)(nil)
+)
 
 type countWriter struct {
 	w io.Writer
@@ -73,7 +83,7 @@ func (k *sink) Open(ctx context.Context, s connector.Schema, opts connector.Sink
 	if k.mode == connector.ModeReplace {
 		err = k.openReplace(opts.RunID)
 	} else {
-		err = k.openAppend(s, &o)
+		err = k.openAppend(s, &o, opts.RunID)
 	}
 	if err != nil {
 		return connector.Schema{}, err
@@ -114,10 +124,32 @@ func (k *sink) openReplace(run string) error {
 
 // openAppend opens the file for appending, checking that an existing CSV header names the
 // columns being written and that the last record is terminated.
-func (k *sink) openAppend(s connector.Schema, o *format.Options) error {
+//
+// With a run id, a sidecar left by an earlier attempt of the same run (killed, or closed
+// without Commit) says how long the file was at that attempt's last Flush: the file is cut
+// back to that size, dropping the rows written after it, and SavedPosition returns the
+// position recorded with them. A file shorter than that was changed by someone else and is
+// refused. Without a sidecar one is written now with the file's current size and no
+// position, so that a run killed before its first Flush is undone as well.
+func (k *sink) openAppend(s connector.Schema, o *format.Options, run string) error {
 	red := k.e.Redacted()
-	f, err := k.store.openFile(k.rel, os.O_RDWR|os.O_CREATE, 0o644)
+	var prev *sidecar
+	if run != "" {
+		k.run, k.side = run, sidecarName(k.rel, run)
+		var err error
+		if prev, err = k.store.readSidecar(red, k.side, run); err != nil {
+			return err
+		}
+	}
+	flag := os.O_RDWR | os.O_CREATE
+	if prev != nil && prev.Size > 0 {
+		flag = os.O_RDWR // the file must still be there
+	}
+	f, err := k.store.openFile(k.rel, flag, 0o644)
 	if err != nil {
+		if prev != nil && errors.Is(err, fs.ErrNotExist) {
+			return k.shrunk(0, prev.Size)
+		}
 		return osError(red, k.path, err)
 	}
 	info, err := f.Stat()
@@ -130,6 +162,20 @@ func (k *sink) openAppend(s connector.Schema, o *format.Options) error {
 		return connector.Errorf(connector.CodeUsage, red, "name a file, not a folder", fmt.Errorf("%s is a folder", k.path))
 	}
 	size := info.Size()
+	if prev != nil {
+		if size < prev.Size {
+			_ = f.Close()
+			return k.shrunk(size, prev.Size)
+		}
+		if size > prev.Size {
+			if err := f.Truncate(prev.Size); err != nil {
+				_ = f.Close()
+				return k.writeError(err)
+			}
+			size = prev.Size
+		}
+		k.saved = prev.Position
+	}
 	if size > 0 {
 		o.Appending = true
 		if k.codec.Header != nil && o.Header {
@@ -161,8 +207,35 @@ func (k *sink) openAppend(s connector.Schema, o *format.Options) error {
 		_ = f.Close()
 		return osError(red, k.path, err)
 	}
+	if k.run != "" && (prev == nil || prev.Size != size) {
+		if err := k.store.writeSidecar(k.side, sidecar{Size: size, Position: k.saved, RunID: k.run}); err != nil {
+			_ = f.Close()
+			return k.sidecarError(err)
+		}
+	}
 	k.f, k.base, k.flushed = f, size, size
 	return nil
+}
+
+// shrunk is the refusal to resume into a file shorter than the run had flushed.
+func (k *sink) shrunk(size, want int64) error {
+	return connector.Errorf(connector.CodeData, k.e.Redacted(),
+		"something else truncated or replaced the file; restore it, or remove "+filepath.Base(k.side)+" and start a new run",
+		fmt.Errorf("cannot resume run %s: %s holds %d bytes, fewer than the %d bytes the run had written", k.run, k.path, size, want))
+}
+
+func (k *sink) sidecarError(err error) error {
+	return connector.Errorf(connector.CodeInternal, k.e.Redacted(), "check the free space and permissions of the folder",
+		fmt.Errorf("recording the resume position of %s in %s: %w", k.path, filepath.Base(k.side), err))
+}
+
+// SavedPosition returns the source position recorded with the rows an earlier attempt of the
+// same run flushed in append mode, or nil (replace mode, no run id, or nothing flushed yet).
+func (k *sink) SavedPosition(ctx context.Context) (connector.Position, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return k.saved, nil
 }
 
 func quoteList(names []string) string {
@@ -218,6 +291,13 @@ func (k *sink) Flush(ctx context.Context, pos connector.Position) error {
 		return k.writeError(err)
 	}
 	k.flushed = k.base + k.cw.n
+	if pos != nil && k.side != "" {
+		// The rows are durable; now record where they end and where the source stands.
+		if err := k.store.writeSidecar(k.side, sidecar{Size: k.flushed, Position: pos, RunID: k.run}); err != nil {
+			return k.sidecarError(err)
+		}
+		k.saved = pos
+	}
 	return nil
 }
 
@@ -253,6 +333,13 @@ func (k *sink) Commit(ctx context.Context) error {
 		k.tmp = ""
 	}
 	k.committed = true
+	if k.side != "" {
+		// The run is finished: there is nothing left to resume.
+		if err := k.store.removeSidecar(k.side); err != nil {
+			return osError(k.e.Redacted(), filepath.Join(filepath.Dir(k.path), filepath.Base(k.side)), err)
+		}
+		k.side = ""
+	}
 	return nil
 }
 

@@ -221,7 +221,8 @@ func randomRun() string {
 	return hex.EncodeToString(b[:])
 }
 
-// List returns the entries of folder dir, without temporary files of unfinished writes.
+// List returns the entries of folder dir, without the temporary and sidecar files of
+// unfinished writes.
 func (s *Store) List(ctx context.Context, dir string) ([]connector.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -236,7 +237,7 @@ func (s *Store) List(ctx context.Context, dir string) ([]connector.Entry, error)
 	}
 	out := make([]connector.Entry, 0, len(des))
 	for _, de := range des {
-		if strings.Contains(de.Name(), tmpMarker) {
+		if strings.Contains(de.Name(), tmpMarker) || strings.Contains(de.Name(), posMarker) {
 			continue
 		}
 		info, err := de.Info()
