@@ -171,10 +171,15 @@ func TestResumeRefusesShorterFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	kill(t, k)
-	for name, change := range map[string]func() error{
-		"truncated": func() error { return os.Truncate(p, 5) },
-		"removed":   func() error { return os.Remove(p) },
+	// In this order: truncating needs the file that removing takes away.
+	for _, step := range []struct {
+		name   string
+		change func() error
+	}{
+		{"truncated", func() error { return os.Truncate(p, 5) }},
+		{"removed", func() error { return os.Remove(p) }},
 	} {
+		name, change := step.name, step.change
 		if err := change(); err != nil {
 			t.Fatal(err)
 		}
