@@ -25,7 +25,7 @@ func newRunsCmd(g *globals) *cobra.Command {
 	cmd.PersistentFlags().StringVar(&data, "data", "", "data folder (default ./datahub-data, env DATAHUB_DATA)")
 	cmd.PersistentFlags().BoolVar(&jsonOut, "json", false, "print JSON")
 
-	var status string
+	var status, integration, cursor string
 	var limit int
 	list := &cobra.Command{
 		Use:   "list",
@@ -37,21 +37,26 @@ func newRunsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer func() { _ = tl.Close() }()
-			runs, err := tl.List(cmd.Context(), txlog.Filter{Status: status, Limit: limit})
+			page, err := tl.List(cmd.Context(), txlog.Filter{Status: status, Integration: integration, Limit: limit, Cursor: cursor})
 			if err != nil {
 				return err
 			}
 			if jsonOut {
-				if runs == nil {
-					runs = []txlog.Run{}
-				}
-				return writeJSON(g.stdout, runs)
+				return writeJSON(g.stdout, page)
 			}
-			return printRuns(g.stdout, runs)
+			if err := printRuns(g.stdout, page.Runs); err != nil {
+				return err
+			}
+			if page.Next != "" {
+				_, err = fmt.Fprintf(g.stderr, "more: --cursor '%s'\n", page.Next)
+			}
+			return err
 		},
 	}
 	list.Flags().StringVar(&status, "status", "", "only runs with this status (running, succeeded, partial, failed, canceled)")
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many runs")
+	list.Flags().StringVar(&integration, "integration", "", "only runs of this integration")
+	list.Flags().StringVar(&cursor, "cursor", "", "continue after the previous page (printed when there are more)")
 
 	show := &cobra.Command{
 		Use:   "show RUN_ID",

@@ -1,6 +1,7 @@
-// Package txlog is the transaction log of transfers run in this process: every run with its
-// endpoints (passwords redacted), times, status, statistics, error and last checkpoint, kept
-// in an embedded SQLite database in the data folder.
+// Package txlog is the transaction log: every run with its endpoints (passwords redacted),
+// times, status, statistics, error and last checkpoint. It lives in the metadata store: SQLite
+// in the data folder for `datahub copy` and a default `datahub serve`, PostgreSQL when the
+// server is given one.
 package txlog
 
 import (
@@ -10,16 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	_ "modernc.org/sqlite" // pure-Go SQLite driver
-)
 
-// FileName is the database's name inside the data folder.
-const FileName = "txlog.db"
+	"github.com/datahub-oss/datahub/internal/store"
+)
 
 // Stats are a run's counters.
 type Stats struct {
@@ -34,6 +32,9 @@ type Stats struct {
 type Run struct {
 	ID          string `json:"run_id"`
 	Kind        string `json:"kind"`
+	Integration string `json:"integration,omitempty"`
+	Env         string `json:"env,omitempty"`
+	RequestedBy string `json:"requested_by,omitempty"`
 	Source      string `json:"source"`
 	Destination string `json:"destination"`
 	Mode        string `json:"mode"`
@@ -58,77 +59,90 @@ type Run struct {
 
 // Log is the transaction log.
 type Log struct {
-	db *sql.DB
+	db *store.DB
+	// own is set when Open opened the store, so Close closes it.
+	own bool
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS runs (
+func init() {
+	store.Register(store.Migration{Component: "txlog", Version: 1, SQL: schemaSQL("BLOB"), Postgres: schemaSQL("BYTEA")})
+}
+
+func schemaSQL(blob string) string {
+	return `CREATE TABLE runs (
 	id            TEXT PRIMARY KEY,
 	kind          TEXT NOT NULL,
+	integration   TEXT NOT NULL DEFAULT '',
+	env           TEXT NOT NULL DEFAULT '',
+	requested_by  TEXT NOT NULL DEFAULT '',
 	source        TEXT NOT NULL,
 	destination   TEXT NOT NULL,
 	mode          TEXT NOT NULL,
 	options       TEXT NOT NULL DEFAULT '',
 	status        TEXT NOT NULL,
-	rows_read     INTEGER NOT NULL DEFAULT 0,
-	rows_written  INTEGER NOT NULL DEFAULT 0,
-	rows_rejected INTEGER NOT NULL DEFAULT 0,
-	bytes_read    INTEGER NOT NULL DEFAULT 0,
-	bytes_written INTEGER NOT NULL DEFAULT 0,
+	rows_read     BIGINT NOT NULL DEFAULT 0,
+	rows_written  BIGINT NOT NULL DEFAULT 0,
+	rows_rejected BIGINT NOT NULL DEFAULT 0,
+	bytes_read    BIGINT NOT NULL DEFAULT 0,
+	bytes_written BIGINT NOT NULL DEFAULT 0,
 	started_at    TEXT NOT NULL,
 	finished_at   TEXT,
-	duration_ms   INTEGER NOT NULL DEFAULT 0,
+	duration_ms   BIGINT NOT NULL DEFAULT 0,
 	error         TEXT NOT NULL DEFAULT '',
 	error_code    TEXT NOT NULL DEFAULT '',
 	rejects_path  TEXT NOT NULL DEFAULT '',
-	fast_path     INTEGER NOT NULL DEFAULT 0,
+	fast_path     BOOLEAN NOT NULL DEFAULT FALSE,
 	attempts      INTEGER NOT NULL DEFAULT 0,
 	host          TEXT NOT NULL DEFAULT '',
 	pid           INTEGER NOT NULL DEFAULT 0,
-	position      BLOB,
+	position      ` + blob + `,
 	checkpoint_at TEXT
 );
-CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
-`
-
-// Open opens (creating when needed) the log in dir.
-func Open(ctx context.Context, dir string) (*Log, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("create data folder %s: %w", dir, err)
-	}
-	path := filepath.Join(dir, FileName)
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open transaction log %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, schema); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("prepare transaction log %s: %w", path, err)
-	}
-	return &Log{db: db}, nil
+CREATE INDEX runs_started ON runs (started_at, id);
+CREATE INDEX runs_status_started ON runs (status, started_at, id);
+CREATE INDEX runs_integration_started ON runs (integration, started_at, id)`
 }
 
-// Close closes the database.
-func (l *Log) Close() error { return l.db.Close() }
+// Open opens (creating when needed) the store in dir and the log in it.
+func Open(ctx context.Context, dir string) (*Log, error) {
+	db, err := store.Open(ctx, "", dir)
+	if err != nil {
+		return nil, fmt.Errorf("open transaction log: %w", err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open transaction log: %w", err)
+	}
+	return &Log{db: db, own: true}, nil
+}
+
+// New uses an open, migrated store.
+func New(db *store.DB) *Log { return &Log{db: db} }
+
+// Close closes the store if Open opened it.
+func (l *Log) Close() error {
+	if l.own {
+		return l.db.Close()
+	}
+	return nil
+}
 
 // NewID returns a new run id: a UUIDv7, so ids sort by start time.
 func NewID() string { return uuid.Must(uuid.NewV7()).String() }
 
-func ts(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+func ts(t time.Time) string { return store.Time(t) }
 
 // Start records a run that begins (or, resumed, begins again).
 func (l *Log) Start(ctx context.Context, r *Run) error {
 	host, _ := os.Hostname()
 	r.Host, r.PID = host, os.Getpid()
-	_, err := l.db.ExecContext(ctx, `
-INSERT INTO runs (id, kind, source, destination, mode, options, status, started_at, host, pid,
+	_, err := l.db.Exec(ctx, `
+INSERT INTO runs (id, kind, integration, env, requested_by, source, destination, mode, options, status, started_at, host, pid,
 	rows_read, rows_written, rows_rejected, bytes_read, bytes_written, rejects_path)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET status = excluded.status, host = excluded.host, pid = excluded.pid,
 	finished_at = NULL, error = '', error_code = ''`,
-		r.ID, r.Kind, r.Source, r.Destination, r.Mode, r.Options, r.Status, ts(r.StartedAt), r.Host, r.PID,
+		r.ID, r.Kind, r.Integration, r.Env, r.RequestedBy, r.Source, r.Destination, r.Mode, r.Options, r.Status, ts(r.StartedAt), r.Host, r.PID,
 		r.RowsRead, r.RowsWritten, r.RowsRejected, r.BytesRead, r.BytesWritten, r.RejectsPath)
 	if err != nil {
 		return fmt.Errorf("record run %s: %w", r.ID, err)
@@ -138,7 +152,7 @@ ON CONFLICT (id) DO UPDATE SET status = excluded.status, host = excluded.host, p
 
 // Checkpoint records a committed position and the counters at that moment.
 func (l *Log) Checkpoint(ctx context.Context, id string, pos []byte, s Stats) error {
-	_, err := l.db.ExecContext(ctx, `UPDATE runs SET position = ?, checkpoint_at = ?, rows_read = ?, rows_written = ?,
+	_, err := l.db.Exec(ctx, `UPDATE runs SET position = ?, checkpoint_at = ?, rows_read = ?, rows_written = ?,
 	rows_rejected = ?, bytes_read = ?, bytes_written = ? WHERE id = ?`,
 		pos, ts(time.Now()), s.RowsRead, s.RowsWritten, s.RowsRejected, s.BytesRead, s.BytesWritten, id)
 	if err != nil {
@@ -153,7 +167,7 @@ func (l *Log) Finish(ctx context.Context, r *Run) error {
 	if r.FinishedAt != nil {
 		fin = *r.FinishedAt
 	}
-	_, err := l.db.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, duration_ms = ?, error = ?, error_code = ?,
+	_, err := l.db.Exec(ctx, `UPDATE runs SET status = ?, finished_at = ?, duration_ms = ?, error = ?, error_code = ?,
 	rows_read = ?, rows_written = ?, rows_rejected = ?, bytes_read = ?, bytes_written = ?, rejects_path = ?,
 	fast_path = ?, attempts = attempts + ?, position = COALESCE(?, position) WHERE id = ?`,
 		r.Status, ts(fin), r.DurationMS, r.Error, r.ErrorCode, r.RowsRead, r.RowsWritten, r.RowsRejected,
@@ -171,7 +185,7 @@ func nullBytes(b []byte) any {
 	return b
 }
 
-const cols = `id, kind, source, destination, mode, options, status, rows_read, rows_written, rows_rejected,
+const cols = `id, kind, integration, env, requested_by, source, destination, mode, options, status, rows_read, rows_written, rows_rejected,
 	bytes_read, bytes_written, started_at, finished_at, duration_ms, error, error_code, rejects_path,
 	fast_path, attempts, host, pid, position`
 
@@ -179,15 +193,15 @@ func scan(sc interface{ Scan(...any) error }) (Run, error) {
 	var r Run
 	var started string
 	var finished sql.NullString
-	err := sc.Scan(&r.ID, &r.Kind, &r.Source, &r.Destination, &r.Mode, &r.Options, &r.Status, &r.RowsRead,
+	err := sc.Scan(&r.ID, &r.Kind, &r.Integration, &r.Env, &r.RequestedBy, &r.Source, &r.Destination, &r.Mode, &r.Options, &r.Status, &r.RowsRead,
 		&r.RowsWritten, &r.RowsRejected, &r.BytesRead, &r.BytesWritten, &started, &finished, &r.DurationMS,
 		&r.Error, &r.ErrorCode, &r.RejectsPath, &r.FastPath, &r.Attempts, &r.Host, &r.PID, &r.Position)
 	if err != nil {
 		return r, err
 	}
-	r.StartedAt, _ = time.Parse(time.RFC3339Nano, started)
+	r.StartedAt, _ = store.ParseTime(started)
 	if finished.Valid {
-		t, _ := time.Parse(time.RFC3339Nano, finished.String)
+		t, _ := store.ParseTime(finished.String)
 		r.FinishedAt = &t
 	}
 	r.HasCheckpoint = r.Position != nil
@@ -203,7 +217,7 @@ func (l *Log) Get(ctx context.Context, id string) (Run, error) {
 	if id == "" {
 		return Run{}, fmt.Errorf("run id is empty")
 	}
-	rows, err := l.db.QueryContext(ctx, `SELECT `+cols+` FROM runs WHERE id = ? OR id LIKE ? ESCAPE '\' ORDER BY id LIMIT 2`,
+	rows, err := l.db.Query(ctx, `SELECT `+cols+` FROM runs WHERE id = ? OR id LIKE ? ESCAPE '\' ORDER BY id LIMIT 2`,
 		id, escapeLike(id)+"%")
 	if err != nil {
 		return Run{}, fmt.Errorf("look up run %s: %w", id, err)
@@ -239,37 +253,73 @@ func escapeLike(s string) string {
 
 // Filter selects runs for List.
 type Filter struct {
-	Status string
-	Limit  int
+	Status      string
+	Integration string
+	Limit       int
+	// Cursor continues a listing after the last run of the previous page (Page.Next).
+	Cursor string
 }
 
-// List returns runs, newest first.
-func (l *Log) List(ctx context.Context, f Filter) ([]Run, error) {
+// Page is one page of runs, newest first.
+type Page struct {
+	Runs []Run `json:"runs"`
+	// Next is the cursor of the following page, "" on the last one.
+	Next string `json:"next,omitempty"`
+}
+
+// List returns runs, newest first, a page at a time (keyset pagination on start time and id,
+// so a page costs the same at any depth).
+func (l *Log) List(ctx context.Context, f Filter) (Page, error) {
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
+	f.Limit = min(f.Limit, 1000)
 	q := `SELECT ` + cols + ` FROM runs`
+	var where []string
 	var args []any
 	if f.Status != "" {
-		q += ` WHERE status = ?`
+		where = append(where, `status = ?`)
 		args = append(args, f.Status)
 	}
+	if f.Integration != "" {
+		where = append(where, `integration = ?`)
+		args = append(args, f.Integration)
+	}
+	if f.Cursor != "" {
+		at, id, ok := strings.Cut(f.Cursor, "|")
+		if !ok {
+			return Page{}, fmt.Errorf("invalid cursor %q", f.Cursor)
+		}
+		where = append(where, `(started_at < ? OR (started_at = ? AND id < ?))`)
+		args = append(args, at, at, id)
+	}
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
 	q += ` ORDER BY started_at DESC, id DESC LIMIT ?`
-	args = append(args, f.Limit)
-	rows, err := l.db.QueryContext(ctx, q, args...)
+	args = append(args, f.Limit+1)
+	rows, err := l.db.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
+		return Page{}, fmt.Errorf("list runs: %w", err)
 	}
 	defer func() { _ = rows.Close() }()
-	var out []Run
+	p := Page{Runs: []Run{}}
 	for rows.Next() {
 		r, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list runs: %w", err)
+			return Page{}, fmt.Errorf("list runs: %w", err)
 		}
-		out = append(out, r)
+		p.Runs = append(p.Runs, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return Page{}, fmt.Errorf("list runs: %w", err)
+	}
+	if len(p.Runs) > f.Limit {
+		p.Runs = p.Runs[:f.Limit]
+		last := p.Runs[len(p.Runs)-1]
+		p.Next = ts(last.StartedAt) + "|" + last.ID
+	}
+	return p, nil
 }
 
 // MarshalOptions renders run options (mapping, keys) for the options column.

@@ -34,7 +34,7 @@ func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 }
 
 // SQLite returns a fresh, migrated SQLite store in a temporary folder.
-func SQLite(t *testing.T) *store.DB {
+func SQLite(t testing.TB) *store.DB {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, "", t.TempDir())
@@ -49,7 +49,7 @@ func SQLite(t *testing.T) *store.DB {
 }
 
 // PostgresURL creates a fresh database on the test server and returns its URL.
-func PostgresURL(t *testing.T) string {
+func PostgresURL(t testing.TB) string {
 	t.Helper()
 	admin := os.Getenv("DATAHUB_TEST_PG")
 	if admin == "" {
@@ -88,7 +88,7 @@ func PostgresURL(t *testing.T) string {
 }
 
 // Postgres returns a fresh, migrated PostgreSQL store.
-func Postgres(t *testing.T) *store.DB {
+func Postgres(t testing.TB) *store.DB {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, PostgresURL(t), "")
