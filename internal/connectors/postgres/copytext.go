@@ -328,9 +328,7 @@ func parseValue(f []byte, t connector.Type) (any, error) {
 		}
 		return x, nil
 	case connector.TypeDecimal:
-		if plainDecimal(f) {
-			return connector.Decimal(f), nil
-		}
+		// ParseDecimal returns canonical text (as PostgreSQL writes numerics) without copying it again.
 		d, err := connector.ParseDecimal(string(f))
 		if err != nil {
 			return nil, fmt.Errorf("%q cannot be represented as a decimal (NaN and Infinity have no decimal form)", f)
@@ -358,36 +356,6 @@ func parseValue(f []byte, t connector.Type) (any, error) {
 		return parseUUID(f)
 	}
 	return string(f), nil
-}
-
-// plainDecimal reports whether f is already in Decimal's canonical form
-// (-?(0|[1-9][0-9]*)(\.[0-9]+)?, not a negative zero), as PostgreSQL writes numerics.
-func plainDecimal(f []byte) bool {
-	i := 0
-	if len(f) > 0 && f[0] == '-' {
-		i = 1
-	}
-	start := i
-	nonzero := false
-	for i < len(f) && f[i] >= '0' && f[i] <= '9' {
-		nonzero = nonzero || f[i] != '0'
-		i++
-	}
-	if i == start || (f[start] == '0' && i-start > 1) {
-		return false
-	}
-	if i < len(f) {
-		if f[i] != '.' || i+1 == len(f) {
-			return false
-		}
-		for i++; i < len(f); i++ {
-			if f[i] < '0' || f[i] > '9' {
-				return false
-			}
-			nonzero = nonzero || f[i] != '0'
-		}
-	}
-	return start == 0 || nonzero
 }
 
 // parsePGTime reads a date or timestamp as PostgreSQL writes it with DateStyle ISO: the common

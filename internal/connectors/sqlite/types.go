@@ -482,16 +482,7 @@ func decodeFloat(v any) (any, error) {
 	case int64:
 		return float64(x), nil
 	case string:
-		t := strings.TrimSpace(x)
-		switch strings.ToLower(t) {
-		case "nan":
-			return math.NaN(), nil
-		case "inf", "infinity", "+inf", "+infinity":
-			return math.Inf(1), nil
-		case "-inf", "-infinity":
-			return math.Inf(-1), nil
-		}
-		if f, err := strconv.ParseFloat(t, 64); err == nil {
+		if f, err := connector.Convert(x, connector.TypeString, connector.Column{Type: connector.TypeFloat64}); err == nil {
 			return f, nil
 		}
 	}
