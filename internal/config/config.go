@@ -1,0 +1,247 @@
+// Package config holds the settings of `datahub serve` and `datahub worker`: defaults, then a
+// YAML file (--config), then DATAHUB_* environment variables, then command-line flags, each
+// overriding the one before. Validation names the bad key and where it came from.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Roles a process can take; a default server takes them all.
+const (
+	RoleAPI       = "api"
+	RoleScheduler = "scheduler"
+	RoleWorker    = "worker"
+)
+
+// OIDC configures login through an OpenID Connect identity provider.
+type OIDC struct {
+	Issuer   string `yaml:"issuer" env:"DATAHUB_OIDC_ISSUER"`
+	ClientID string `yaml:"client_id" env:"DATAHUB_OIDC_CLIENT_ID"`
+	// ClientSecret is a reference (secret:NAME, env:NAME or file:PATH), never the secret itself.
+	ClientSecret string            `yaml:"client_secret" env:"DATAHUB_OIDC_CLIENT_SECRET"`
+	RedirectURL  string            `yaml:"redirect_url" env:"DATAHUB_OIDC_REDIRECT_URL"`
+	Scopes       []string          `yaml:"scopes" env:"DATAHUB_OIDC_SCOPES"`
+	RolesClaim   string            `yaml:"roles_claim" env:"DATAHUB_OIDC_ROLES_CLAIM"`
+	RoleMap      map[string]string `yaml:"role_map"`
+	DefaultRole  string            `yaml:"default_role" env:"DATAHUB_OIDC_DEFAULT_ROLE"`
+}
+
+// Config is the whole configuration.
+type Config struct {
+	// Addr is where the API and UI listen.
+	Addr string `yaml:"addr" env:"DATAHUB_ADDR" flag:"addr"`
+	// Data is the data folder: SQLite store, embedded NATS, rejects, master key, admin token.
+	Data string `yaml:"data" env:"DATAHUB_DATA" flag:"data"`
+	// Store is a postgres:// URL for the metadata store ("" = SQLite in Data).
+	Store string `yaml:"store" env:"DATAHUB_STORE" flag:"store"`
+	// NATS is the URL of an external NATS JetStream cluster ("" = embedded server).
+	NATS string `yaml:"nats" env:"DATAHUB_NATS" flag:"nats"`
+	// NATSListen exposes the embedded NATS server on this address ("" = in-process only).
+	NATSListen string `yaml:"nats_listen" env:"DATAHUB_NATS_LISTEN" flag:"nats-listen"`
+	// Roles this process takes.
+	Roles []string `yaml:"roles" env:"DATAHUB_ROLES" flag:"roles"`
+	// Workers is how many runs this process executes at once.
+	Workers int `yaml:"workers" env:"DATAHUB_WORKERS" flag:"workers"`
+	// LogLevel and LogFormat (text or json) shape the server's log.
+	LogLevel  string `yaml:"log_level" env:"DATAHUB_LOG_LEVEL" flag:"log-level"`
+	LogFormat string `yaml:"log_format" env:"DATAHUB_LOG_FORMAT" flag:"log-format"`
+	// TokenTTL is the default lifetime of new API tokens.
+	TokenTTL time.Duration `yaml:"token_ttl" env:"DATAHUB_TOKEN_TTL"`
+	// ShutdownTimeout bounds a graceful stop: running transfers checkpoint within it.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"DATAHUB_SHUTDOWN_TIMEOUT"`
+	OIDC            OIDC          `yaml:"oidc"`
+}
+
+// Default returns the configuration of `datahub serve` with no settings at all.
+func Default() Config {
+	return Config{
+		Addr:            "127.0.0.1:8080",
+		Data:            "datahub-data",
+		Roles:           []string{RoleAPI, RoleScheduler, RoleWorker},
+		Workers:         4,
+		LogLevel:        "info",
+		LogFormat:       "text",
+		TokenTTL:        90 * 24 * time.Hour,
+		ShutdownTimeout: 30 * time.Second,
+		OIDC:            OIDC{Scopes: []string{"openid", "profile", "email"}, RolesClaim: "groups", DefaultRole: "viewer"},
+	}
+}
+
+// Flags is the subset of a flag set Load needs: whether a flag was given, and its value.
+type Flags interface {
+	Changed(name string) bool
+	Value(name string) string
+}
+
+// Load builds the configuration: defaults, then the file at path (if not ""), then the
+// environment (environ as os.Environ returns it), then the flags that were given.
+func Load(path string, environ []string, flags Flags) (Config, error) {
+	c := Default()
+	if path != "" {
+		b, err := os.ReadFile(path) //nolint:gosec // the path is the operator's --config argument
+		if err != nil {
+			return c, fmt.Errorf("read config file: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		// An empty file decodes as io.EOF: it sets nothing.
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	if err := apply(reflect.ValueOf(&c).Elem(), func(f reflect.StructField) (string, string, bool) {
+		name := f.Tag.Get("env")
+		v, ok := env[name]
+		return v, "environment variable " + name, ok && name != ""
+	}); err != nil {
+		return c, err
+	}
+	if flags != nil {
+		if err := apply(reflect.ValueOf(&c).Elem(), func(f reflect.StructField) (string, string, bool) {
+			name := f.Tag.Get("flag")
+			if name == "" || !flags.Changed(name) {
+				return "", "", false
+			}
+			return flags.Value(name), "flag --" + name, true
+		}); err != nil {
+			return c, err
+		}
+	}
+	return c, c.Validate()
+}
+
+// apply sets the fields for which get returns a value, recursing into nested structs.
+func apply(v reflect.Value, get func(reflect.StructField) (val, where string, ok bool)) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		f, fv := t.Field(i), v.Field(i)
+		if f.Type.Kind() == reflect.Struct {
+			if err := apply(fv, get); err != nil {
+				return err
+			}
+			continue
+		}
+		val, where, ok := get(f)
+		if !ok {
+			continue
+		}
+		if err := setField(fv, val); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	return nil
+}
+
+func setField(fv reflect.Value, val string) error {
+	switch fv.Interface().(type) {
+	case string:
+		fv.SetString(val)
+	case int:
+		n, err := strconv.Atoi(strings.TrimSpace(val))
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", val)
+		}
+		fv.SetInt(int64(n))
+	case time.Duration:
+		d, err := time.ParseDuration(strings.TrimSpace(val))
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (e.g. 30s, 12h)", val)
+		}
+		fv.SetInt(int64(d))
+	case []string:
+		var parts []string
+		for _, p := range strings.Split(val, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		fv.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("cannot be set from text")
+	}
+	return nil
+}
+
+// Validate checks every setting and names the key of the first bad one.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("addr: %q is not host:port (e.g. 127.0.0.1:8080)", c.Addr)
+	}
+	if c.NATSListen != "" {
+		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+			return fmt.Errorf("nats_listen: %q is not host:port (e.g. 127.0.0.1:4222)", c.NATSListen)
+		}
+		if c.NATS != "" {
+			return errors.New("nats_listen: only the embedded NATS server listens; it cannot be combined with nats (an external cluster)")
+		}
+	}
+	if c.Data == "" {
+		return errors.New("data: the data folder must be set")
+	}
+	if c.Store != "" && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		return errors.New("store: want a postgres:// URL (or nothing, for SQLite in the data folder)")
+	}
+	if c.NATS != "" && !strings.HasPrefix(c.NATS, "nats://") && !strings.HasPrefix(c.NATS, "tls://") {
+		return errors.New("nats: want a nats:// or tls:// URL (or nothing, for the embedded server)")
+	}
+	if len(c.Roles) == 0 {
+		return errors.New("roles: at least one of api, scheduler, worker")
+	}
+	for _, r := range c.Roles {
+		if !slices.Contains([]string{RoleAPI, RoleScheduler, RoleWorker}, r) {
+			return fmt.Errorf("roles: %q is not one of api, scheduler, worker", r)
+		}
+	}
+	if c.Workers < 1 || c.Workers > 256 {
+		return fmt.Errorf("workers: %d is not between 1 and 256", c.Workers)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("log_format: %q is not text or json", c.LogFormat)
+	}
+	if c.TokenTTL <= 0 {
+		return errors.New("token_ttl: must be positive")
+	}
+	if c.ShutdownTimeout <= 0 {
+		return errors.New("shutdown_timeout: must be positive")
+	}
+	if c.OIDC.Issuer != "" {
+		if c.OIDC.ClientID == "" || c.OIDC.RedirectURL == "" {
+			return errors.New("oidc: issuer is set, so client_id and redirect_url are needed too")
+		}
+		if c.OIDC.ClientSecret != "" && !isRef(c.OIDC.ClientSecret) {
+			return errors.New("oidc.client_secret: give a reference (secret:NAME, env:NAME or file:PATH), not the secret itself")
+		}
+	}
+	return nil
+}
+
+// Has reports whether the process takes a role.
+func (c Config) Has(role string) bool { return slices.Contains(c.Roles, role) }
+
+func isRef(s string) bool {
+	return strings.HasPrefix(s, "secret:") || strings.HasPrefix(s, "env:") || strings.HasPrefix(s, "file:")
+}
