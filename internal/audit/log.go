@@ -47,10 +47,6 @@ CREATE TABLE audit_head (
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '` + ZeroHash + `')`
 }
 
-// appendLock is the PostgreSQL advisory lock that serialises appenders across servers (the
-// store's migration lock is 7243001).
-const appendLock = 7243002
-
 // MaxDetails bounds an entry's details: they are context, not payload.
 const MaxDetails = 64 << 10
 
@@ -96,10 +92,8 @@ func (l *Log) AppendTx(ctx context.Context, tx *store.Tx, e Entry) (Entry, error
 	if err := normalise(&e); err != nil {
 		return Entry{}, fmt.Errorf("audit %s: %w", e.Action, err)
 	}
-	if tx.Dialect == store.Postgres {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(?)`, appendLock); err != nil {
-			return Entry{}, fmt.Errorf("audit %s: lock the log: %w", e.Action, err)
-		}
+	if err := tx.Lock(ctx, store.LockAudit); err != nil {
+		return Entry{}, fmt.Errorf("audit %s: lock the log: %w", e.Action, err)
 	}
 	// The next entry follows the head, not the last row: after a truncation the new entry
 	// then leaves a visible gap instead of quietly continuing the shortened chain.

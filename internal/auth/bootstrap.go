@@ -12,10 +12,6 @@ import (
 // AdminTokenFile is the bootstrap token's file name in the data folder.
 const AdminTokenFile = "admin.token"
 
-// bootstrapLock is the PostgreSQL advisory lock that keeps two servers starting on one
-// store from both creating the first admin.
-const bootstrapLock = 7243003
-
 // EnsureAdmin creates, on a store without users, the user "admin" with the admin role and an
 // API token (default lifetime, name "bootstrap"), and writes the token to
 // <dataDir>/admin.token with mode 0600. It reports whether it did and the file's path, so the
@@ -30,10 +26,8 @@ func (s *Service) EnsureAdmin(ctx context.Context, dataDir string) (created bool
 	written := false
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		created, written = false, false
-		if tx.Dialect == store.Postgres {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, bootstrapLock); err != nil {
-				return err
-			}
+		if err := tx.Lock(ctx, store.LockBootstrap); err != nil {
+			return err
 		}
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM auth_users`).Scan(&n); err != nil {

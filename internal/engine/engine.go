@@ -76,6 +76,9 @@ type Options struct {
 	// NoFastPath forces the generic path even where source and sink share a native format.
 	NoFastPath bool
 	Logger     *slog.Logger
+	// Secrets are values (resolved passwords, tokens) to scrub from every error and reject
+	// reason, beyond those the endpoint URLs carry.
+	Secrets []string
 }
 
 // Rejecter stores rejected records.
@@ -138,6 +141,7 @@ func New(opts Options) *Engine {
 	}
 	e := &Engine{opts: opts, log: log.With("run_id", opts.RunID)}
 	e.secrets = append(connector.Secrets(opts.Source.URL), connector.Secrets(opts.Dest.URL)...)
+	e.secrets = append(e.secrets, opts.Secrets...)
 	e.setStats(opts.Initial)
 	e.checkpoint, e.checkpointStats = opts.Position, opts.Initial
 	return e

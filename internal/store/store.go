@@ -250,10 +250,8 @@ func (db *DB) Migrate(ctx context.Context) error {
 	}
 	for _, m := range ms {
 		err := db.InTx(ctx, func(tx *Tx) error {
-			if db.Dialect == Postgres {
-				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7243001)`); err != nil {
-					return err
-				}
+			if err := tx.Lock(ctx, LockMigrate); err != nil {
+				return err
 			}
 			var n int
 			if err := tx.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE component = ? AND version = ?`, m.Component, m.Version).Scan(&n); err != nil {
@@ -298,3 +296,28 @@ func Time(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.00000
 
 // ParseTime reads a stored time.
 func ParseTime(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }
+
+// Lock is a named advisory lock that serialises one kind of change across every process
+// sharing a PostgreSQL store. The ids live here, in one list, so that no two packages pick
+// the same number by accident.
+type Lock int64
+
+// The advisory locks.
+const (
+	LockMigrate   Lock = 7243001
+	LockCatalog   Lock = 7243002
+	LockBootstrap Lock = 7243003
+	LockAudit     Lock = 7243004
+)
+
+// Lock takes the advisory lock until the transaction ends. On SQLite it does nothing: the
+// store opens SQLite write transactions as IMMEDIATE, which already excludes other writers.
+func (tx *Tx) Lock(ctx context.Context, l Lock) error {
+	if tx.Dialect != Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(l)); err != nil {
+		return fmt.Errorf("take advisory lock %d: %w", l, err)
+	}
+	return nil
+}

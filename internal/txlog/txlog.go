@@ -330,3 +330,31 @@ func MarshalOptions(v any) string {
 	}
 	return string(b)
 }
+
+// SetStatus moves a run to status to, only when its current status is one of from (any when
+// from is empty), and reports whether it did.
+func (l *Log) SetStatus(ctx context.Context, id, to string, from ...string) (bool, error) {
+	q := `UPDATE runs SET status = ? WHERE id = ?`
+	args := []any{to, id}
+	if len(from) > 0 {
+		q += ` AND status IN (?` + strings.Repeat(`, ?`, len(from)-1) + `)`
+		for _, f := range from {
+			args = append(args, f)
+		}
+	}
+	res, err := l.db.Exec(ctx, q, args...)
+	if err != nil {
+		return false, fmt.Errorf("set status of run %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// Final reports whether a status is an end state.
+func Final(status string) bool {
+	switch status {
+	case "succeeded", "failed", "partial", "canceled":
+		return true
+	}
+	return false
+}
