@@ -63,6 +63,34 @@ ensure_mariadb() {
   export DATAHUB_TEST_MYSQL="mysql://root@127.0.0.1:$port/"
 }
 
+ensure_nats() {
+  if [ -n "${DATAHUB_TEST_NATS:-}" ]; then return; fi
+  if [ -z "${DATAHUB_TEST_PRIVATE:-}" ] && nats_js_ok 4222; then
+    export DATAHUB_TEST_NATS="nats://127.0.0.1:4222"; return
+  fi
+  command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || apt_install nats-server
+  local bin; bin=$(command -v nats-server || echo /usr/sbin/nats-server)
+  local port; port=$(spare_port); local dir="$svc/nats"
+  rm -rf "$dir"; mkdir -p "$dir"
+  log "starting a private NATS JetStream on 127.0.0.1:$port"
+  "$bin" -a 127.0.0.1 -p "$port" -js -sd "$dir/js" >"$dir/log" 2>&1 &
+  cleanup+=("kill $! 2>/dev/null; wait $! 2>/dev/null")
+  for _ in $(seq 1 50); do nats_js_ok "$port" && break; sleep 0.2; done
+  nats_js_ok "$port" || { cat "$dir/log" >&2; exit 1; }
+  export DATAHUB_TEST_NATS="nats://127.0.0.1:$port"
+}
+
+# nats_js_ok PORT: a NATS server answers there with JetStream enabled.
+nats_js_ok() {
+  python3 - "$1" <<'PY' 2>/dev/null
+import json, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2)
+line = s.makefile("rb").readline().decode()
+info = json.loads(line.split(" ", 1)[1]) if line.startswith("INFO ") else {}
+sys.exit(0 if info.get("jetstream") else 1)
+PY
+}
+
 log "gofmt"
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './tools/*'))
 [ -z "$bad" ] || { echo "not gofmt-formatted:"; echo "$bad"; exit 1; }
@@ -79,7 +107,8 @@ if $short; then
 fi
 ensure_postgres
 ensure_mariadb
-log "go test (PostgreSQL at ${DATAHUB_TEST_PG%%\?*}, MariaDB at $DATAHUB_TEST_MYSQL)"
+ensure_nats
+log "go test (PostgreSQL at ${DATAHUB_TEST_PG%%\?*}, MariaDB at $DATAHUB_TEST_MYSQL, NATS at $DATAHUB_TEST_NATS)"
 go test -count=1 -timeout 20m ./...
 go test -count=1 -race -timeout 20m ./connector/... ./internal/engine/... ./internal/transform/...
 if [ -n "${FUZZTIME:-}" ]; then

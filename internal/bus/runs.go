@@ -1,0 +1,406 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/datahub-oss/datahub/connector"
+)
+
+// RunRequest asks a worker to run an integration once. It is the JSON body of a message on
+// datahub.runs.<integration>.
+type RunRequest struct {
+	RunID       string            `json:"run_id"`
+	Integration string            `json:"integration"`
+	Env         string            `json:"env,omitempty"`
+	RequestedBy string            `json:"requested_by,omitempty"`
+	RequestedAt time.Time         `json:"requested_at"`
+	Attempt     int               `json:"attempt,omitempty"`
+	Params      map[string]string `json:"params,omitempty"`
+}
+
+// nameRE is what an integration or environment name may be: a single subject token and a valid
+// KV key part, so it can name both the run subject and the lease.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+func (r RunRequest) validate() error {
+	if r.RunID == "" {
+		return errors.New("run request has no run id")
+	}
+	if !nameRE.MatchString(r.Integration) {
+		return fmt.Errorf("run request: integration name %q must be 1-128 letters, digits, '_' or '-'", r.Integration)
+	}
+	if r.Env != "" && !nameRE.MatchString(r.Env) {
+		return fmt.Errorf("run request: environment %q must be 1-128 letters, digits, '_' or '-'", r.Env)
+	}
+	return nil
+}
+
+// EnqueueRun puts a run request on the work queue and returns once JetStream has stored it
+// (and, on the embedded server, synced it to disk). The run id is the message id, so enqueuing
+// the same run again within the duplicate window (2 minutes) stores nothing and is not an error.
+func (b *Bus) EnqueueRun(ctx context.Context, r RunRequest) error {
+	if b.isClosed() {
+		return ErrClosed
+	}
+	if err := r.validate(); err != nil {
+		return connector.Errorf(connector.CodeUsage, "", "", err)
+	}
+	if r.RequestedAt.IsZero() {
+		r.RequestedAt = time.Now().UTC()
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("enqueue run %s: %w", r.RunID, err)
+	}
+	msg := &nats.Msg{Subject: b.names.runSubj + "." + r.Integration, Data: data, Header: nats.Header{}}
+	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(r.RunID), jetstream.WithExpectStream(b.names.runs))
+	if err != nil {
+		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("enqueue run %s of %s: %w", r.RunID, r.Integration, err))
+	}
+	if ack.Duplicate {
+		b.log.Debug("run already enqueued", "run", r.RunID, "integration", r.Integration)
+	}
+	return nil
+}
+
+// ConsumerConfig sets up the shared pull consumer that workers take run requests from.
+type ConsumerConfig struct {
+	// Durable names the consumer; every process using the same name shares its messages, each
+	// going to exactly one of them. Default "datahub-workers".
+	Durable string
+	// AckWait is how long a delivered message may go without Ack, Nak or InProgress before it
+	// is delivered again (default 60s). With Backoff set, the server uses Backoff instead.
+	AckWait time.Duration
+	// MaxDeliver caps deliveries of one message (default 5); after that it stays in the stream
+	// but is not delivered again. Naks count, including the lease helper's.
+	MaxDeliver int
+	// Backoff, if set, is the redelivery delay after the 1st, 2nd, ... failed delivery (the
+	// server then ignores AckWait); it is also the delay of the Nak that follows a handler
+	// error. Without it a failed message is redelivered at once.
+	Backoff []time.Duration
+	// MaxAckPending caps the messages delivered and not yet settled across all processes
+	// sharing the consumer (default: the server's, 1000). It is the consumer's, so the last
+	// process to start sets it for everyone.
+	MaxAckPending int
+	// Concurrency is how many handlers this process runs at once (default MaxAckPending if
+	// set, else 1). Each handler pulls one message when it is free, so nothing waits in a
+	// client buffer while its AckWait runs out.
+	Concurrency int
+	// Heartbeat makes ConsumeRuns call KeepAlive around every handler, so a message is never
+	// redelivered while its handler runs; a hung handler then holds its message until the
+	// process dies, so the handler must bound its own run time.
+	Heartbeat bool
+}
+
+func (c *ConsumerConfig) defaults() {
+	if c.Durable == "" {
+		c.Durable = "datahub-workers"
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 60 * time.Second
+	}
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = 5
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = max(c.MaxAckPending, 1)
+	}
+}
+
+// RunHandler processes one run request. Returning nil without settling the message acks it;
+// returning an error without settling naks it (with the Backoff delay), unless the consumer is
+// stopping (ctx cancelled): the message is then left alone and redelivered after AckWait, to
+// this or another worker, as if this process had died.
+type RunHandler func(ctx context.Context, m *RunMessage) error
+
+// fetchWait is how long one pull request waits for a message before the next is sent.
+const fetchWait = 5 * time.Second
+
+// ConsumeRuns takes run requests from the work queue and runs handler on each, with up to
+// cfg.Concurrency at once, until ctx is cancelled or the Bus is closed; then it waits for the
+// running handlers (whose contexts are cancelled too) and returns ctx.Err() or ErrClosed.
+func (b *Bus) ConsumeRuns(ctx context.Context, cfg ConsumerConfig, handler RunHandler) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	b.active.Add(1)
+	b.mu.Unlock()
+	defer b.active.Done()
+
+	cfg.defaults()
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.names.runs, jetstream.ConsumerConfig{
+		Durable:       cfg.Durable,
+		Description:   "Data Hub workers",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver,
+		BackOff:       cfg.Backoff,
+		MaxAckPending: cfg.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, b.names.runs, err))
+	}
+	// The server replaces AckWait with Backoff[0] when Backoff is set: heartbeat on that.
+	ackWait := cons.CachedInfo().Config.AckWait
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-b.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	var wg sync.WaitGroup
+	for range cfg.Concurrency {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				b.consumeOne(ctx, cons, cfg, ackWait, handler)
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case <-b.closing:
+		return ErrClosed
+	default:
+		return context.Cause(ctx)
+	}
+}
+
+// consumeOne pulls at most one message and handles it.
+func (b *Bus) consumeOne(ctx context.Context, cons jetstream.Consumer, cfg ConsumerConfig, ackWait time.Duration, handler RunHandler) {
+	fctx, cancel := context.WithTimeout(ctx, fetchWait)
+	batch, err := cons.Fetch(1, jetstream.FetchContext(fctx))
+	if err != nil {
+		cancel()
+		b.pause(ctx, "pull run request", err)
+		return
+	}
+	var msg jetstream.Msg
+	for m := range batch.Messages() {
+		msg = m
+	}
+	cancel()
+	if msg == nil {
+		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+			b.pause(ctx, "pull run request", err)
+		}
+		return
+	}
+	b.handle(ctx, msg, cfg, ackWait, handler)
+}
+
+// pause logs a pull failure (the connection is down, the consumer was deleted...) and waits a
+// little before the next try, so a broken server is not hammered.
+func (b *Bus) pause(ctx context.Context, what string, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	b.log.Warn(what, "err", err)
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig, ackWait time.Duration, handler RunHandler) {
+	m := &RunMessage{msg: msg, ackWait: ackWait, log: b.log}
+	if md, err := msg.Metadata(); err == nil {
+		m.meta = *md
+	}
+	if err := json.Unmarshal(msg.Data(), &m.Request); err != nil || m.Request.validate() != nil {
+		// A message no worker can read would fail on every delivery: drop it now.
+		b.log.Error("unreadable run request dropped", "subject", msg.Subject(), "seq", m.meta.Sequence.Stream)
+		_ = m.Term("unreadable run request")
+		return
+	}
+	if ctx.Err() != nil {
+		// Fetched as the consumer stopped: hand it straight back rather than let it wait
+		// out its AckWait.
+		_ = m.Nak(0)
+		return
+	}
+	stop := func() {}
+	if cfg.Heartbeat {
+		stop = m.KeepAlive(ctx)
+	}
+	err := callHandler(ctx, handler, m)
+	stop()
+	if m.settled.Load() {
+		return
+	}
+	switch {
+	case err == nil:
+		// Done, even if the consumer is stopping meanwhile: ack past the cancellation.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if aerr := m.Ack(actx); aerr != nil {
+			b.log.Warn("ack run request", "run", m.Request.RunID, "err", aerr)
+		}
+		cancel()
+	case ctx.Err() != nil:
+		// Stopping: leave it for redelivery after AckWait, as if this process had died.
+	default:
+		b.log.Warn("run handler failed", "run", m.Request.RunID, "integration", m.Request.Integration, "delivery", m.Delivered(), "err", err)
+		if nerr := m.Nak(retryDelay(cfg.Backoff, m.Delivered())); nerr != nil {
+			b.log.Warn("nak run request", "run", m.Request.RunID, "err", nerr)
+		}
+	}
+}
+
+// callHandler turns a handler's panic into an error, so one bad run cannot kill the worker.
+func callHandler(ctx context.Context, h RunHandler, m *RunMessage) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("run handler panicked: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return h(ctx, m)
+}
+
+// retryDelay is the back-off after the n-th delivery failed (the last entry repeats).
+func retryDelay(backoff []time.Duration, delivered uint64) time.Duration {
+	if len(backoff) == 0 || delivered < 1 {
+		return 0
+	}
+	n := uint64(1)
+	for _, d := range backoff {
+		if n >= delivered {
+			return d
+		}
+		n++
+	}
+	return backoff[len(backoff)-1]
+}
+
+// RunMessage is a delivered run request. Settle it once with Ack, Nak or Term (or let
+// ConsumeRuns do it from the handler's result).
+type RunMessage struct {
+	Request RunRequest
+
+	msg     jetstream.Msg
+	meta    jetstream.MsgMetadata
+	ackWait time.Duration
+	log     *slog.Logger
+	settled atomic.Bool
+}
+
+// Delivered is how many times this message has been delivered, this time included: above 1
+// the run was started before (by a worker that died, failed or was stopped) and should resume
+// from its checkpoint.
+func (m *RunMessage) Delivered() uint64 { return m.meta.NumDelivered }
+
+// Redelivered reports whether an earlier delivery of this run request was not acked.
+func (m *RunMessage) Redelivered() bool { return m.meta.NumDelivered > 1 }
+
+// Sequence is the message's sequence in the runs stream.
+func (m *RunMessage) Sequence() uint64 { return m.meta.Sequence.Stream }
+
+// Enqueued is when JetStream stored the request.
+func (m *RunMessage) Enqueued() time.Time { return m.meta.Timestamp }
+
+// AckWait is the consumer's ack deadline: the message is redelivered if it is neither settled
+// nor marked in progress within it.
+func (m *RunMessage) AckWait() time.Duration { return m.ackWait }
+
+// InProgress tells the server the run is still going: the ack deadline starts again.
+func (m *RunMessage) InProgress() error {
+	if err := m.msg.InProgress(); err != nil {
+		return fmt.Errorf("run %s in progress: %w", m.Request.RunID, err)
+	}
+	return nil
+}
+
+// Ack removes the request from the queue: the run is done (succeeded, or failed for good and
+// recorded). It waits for the server's confirmation, so a nil error means no redelivery.
+func (m *RunMessage) Ack(ctx context.Context) error {
+	m.settled.Store(true)
+	if err := m.msg.DoubleAck(ctx); err != nil {
+		return fmt.Errorf("ack run %s: %w", m.Request.RunID, err)
+	}
+	return nil
+}
+
+// Nak asks for redelivery after delay (0: at once). It counts as a delivery toward MaxDeliver.
+func (m *RunMessage) Nak(delay time.Duration) error {
+	m.settled.Store(true)
+	var err error
+	if delay > 0 {
+		err = m.msg.NakWithDelay(delay)
+	} else {
+		err = m.msg.Nak()
+	}
+	if err != nil {
+		return fmt.Errorf("nak run %s: %w", m.Request.RunID, err)
+	}
+	return nil
+}
+
+// Term drops the request for good: it will not be delivered again. reason is logged.
+func (m *RunMessage) Term(reason string) error {
+	m.settled.Store(true)
+	m.log.Info("run request terminated", "run", m.Request.RunID, "reason", reason)
+	if err := m.msg.Term(); err != nil {
+		return fmt.Errorf("terminate run %s: %w", m.Request.RunID, err)
+	}
+	return nil
+}
+
+// KeepAlive calls InProgress every AckWait/3 until stop is called (or ctx is done), so a long
+// transfer is not redelivered to another worker while this one is alive. Call stop before
+// settling the message:
+//
+//	stop := m.KeepAlive(ctx)
+//	err := engine.Run(ctx, ...)
+//	stop()
+func (m *RunMessage) KeepAlive(ctx context.Context) (stop func()) {
+	interval := max(m.ackWait/3, 10*time.Millisecond)
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			// The first one at once: the message may have waited (in the client, or behind a
+			// busy server) for part of its AckWait already.
+			if m.settled.Load() {
+				return
+			}
+			if err := m.InProgress(); err != nil {
+				m.log.Debug("heartbeat", "run", m.Request.RunID, "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done) })
+		<-exited
+	}
+}

@@ -1,0 +1,170 @@
+// Package runs turns integrations into transfers: it resolves an integration in an
+// environment into the source and destination endpoints the engine opens (secrets injected),
+// and queues, cancels, lists and waits for runs through the bus and the transaction log.
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/catalog"
+	"github.com/datahub-oss/datahub/internal/transform"
+)
+
+// Resolver resolves secret references (secret:NAME, env:NAME, file:PATH).
+type Resolver interface {
+	Resolve(ctx context.Context, ref string) (string, error)
+}
+
+// Plan is an integration resolved for one environment.
+type Plan struct {
+	Integration string
+	Env         string
+	Source      connector.Endpoint
+	Dest        connector.Endpoint
+	Mode        connector.WriteMode
+	Key         []string
+	Mapping     *transform.Mapping
+	Retries     int
+	Concurrency int
+	// Secrets are the resolved secret values, for scrubbing anything the run prints.
+	Secrets []string
+}
+
+// Redacted returns the plan's endpoints as they may be shown and stored.
+func (p *Plan) Redacted() (src, dst string) {
+	return connector.Scrub(p.Source.Redacted(), p.Secrets), connector.Scrub(p.Dest.Redacted(), p.Secrets)
+}
+
+// ErrInvalid marks a request that cannot be planned (unknown environment, missing URL).
+var ErrInvalid = errors.New("invalid run request")
+
+// NormalizeEnv upper-cases an environment name and checks it is one of catalog.Environments.
+func NormalizeEnv(env string) (string, error) {
+	e := strings.ToUpper(strings.TrimSpace(env))
+	if !slices.Contains(catalog.Environments, e) {
+		return "", fmt.Errorf("%w: environment %q is not one of %s", ErrInvalid, env, strings.Join(catalog.Environments, ", "))
+	}
+	return e, nil
+}
+
+// Resolve builds the plan of integration name in env. With resolver nil, secret references
+// are left out (for showing a plan without touching secrets).
+func Resolve(ctx context.Context, cat *catalog.Service, resolver Resolver, name, env string) (*Plan, error) {
+	env, err := NormalizeEnv(env)
+	if err != nil {
+		return nil, err
+	}
+	ie, err := cat.Get(ctx, catalog.KindIntegration, name)
+	if err != nil {
+		return nil, err
+	}
+	spec := ie.Resource.Integration()
+	if spec == nil {
+		return nil, fmt.Errorf("integration %q has no integration spec", name)
+	}
+	if len(spec.Environments) > 0 && !slices.ContainsFunc(spec.Environments, func(e string) bool { return strings.EqualFold(e, env) }) {
+		return nil, fmt.Errorf("%w: integration %q is not deployed to %s (environments: %s)", ErrInvalid, name, env, strings.Join(spec.Environments, ", "))
+	}
+	mode, err := connector.ParseWriteMode(spec.Destination.Mode)
+	if err != nil {
+		return nil, fmt.Errorf("%w: integration %q: %v", ErrInvalid, name, err)
+	}
+	p := &Plan{Integration: name, Env: env, Mode: mode, Key: spec.Destination.Keys, Mapping: spec.Mapping,
+		Retries: spec.Retries, Concurrency: max(spec.Concurrency, 1)}
+	p.Source, err = p.endpoint(ctx, cat, resolver, spec.Source.Endpoint, env, spec.Source.Table, spec.Source.Query, spec.Source.Path)
+	if err != nil {
+		return nil, fmt.Errorf("integration %q source: %w", name, err)
+	}
+	p.Dest, err = p.endpoint(ctx, cat, resolver, spec.Destination.Endpoint, env, spec.Destination.Table, "", spec.Destination.Path)
+	if err != nil {
+		return nil, fmt.Errorf("integration %q destination: %w", name, err)
+	}
+	return p, nil
+}
+
+// endpoint resolves one Endpoint resource in env, adding the integration's table, query or
+// path and the endpoint's secrets.
+func (p *Plan) endpoint(ctx context.Context, cat *catalog.Service, resolver Resolver, name, env, table, query, path string) (connector.Endpoint, error) {
+	ee, err := cat.Get(ctx, catalog.KindEndpoint, name)
+	if err != nil {
+		return connector.Endpoint{}, err
+	}
+	spec := ee.Resource.Endpoint()
+	envEP, ok := spec.Environments[env]
+	if !ok || envEP.URL == "" {
+		return connector.Endpoint{}, fmt.Errorf("%w: endpoint %q has no URL for %s", ErrInvalid, name, env)
+	}
+	e := connector.Endpoint{URL: envEP.URL, Options: map[string]string{}}
+	for k, v := range spec.Options {
+		e.Options[k] = v
+	}
+	for k, v := range envEP.Options {
+		e.Options[k] = v
+	}
+	spec2, err := connector.Resolve(envEP.URL)
+	if err != nil {
+		return connector.Endpoint{}, err
+	}
+	if spec2.Paths || spec2.Name == "file" {
+		// A file endpoint is a file, or a folder that confines the integration's paths.
+		if path != "" {
+			e.Root = envEP.URL
+			e.URL = filepath.Join(envEP.URL, filepath.FromSlash(path))
+		}
+	} else {
+		if table != "" {
+			e.URL = addQuery(e.URL, "table", table)
+		}
+		if query != "" {
+			e.URL = addQuery(e.URL, "query", query)
+		}
+	}
+	for opt, ref := range spec.Secrets {
+		if resolver == nil {
+			continue
+		}
+		val, err := resolver.Resolve(ctx, ref)
+		if err != nil {
+			return connector.Endpoint{}, fmt.Errorf("endpoint %q secret %s: %w", name, opt, err)
+		}
+		p.Secrets = append(p.Secrets, val)
+		if opt == "password" {
+			e.URL, err = withPassword(e.URL, val)
+			if err != nil {
+				return connector.Endpoint{}, fmt.Errorf("endpoint %q: %w", name, err)
+			}
+			continue
+		}
+		e.Options[opt] = val
+	}
+	return e, nil
+}
+
+func addQuery(raw, k, v string) string {
+	sep := "?"
+	if strings.Contains(raw, "?") {
+		sep = "&"
+	}
+	return raw + sep + url.QueryEscape(k) + "=" + url.QueryEscape(v)
+}
+
+// withPassword puts a password into a URL's user information.
+func withPassword(raw, password string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", errors.New("a password secret needs a URL of the form scheme://user@host/db")
+	}
+	user := ""
+	if u.User != nil {
+		user = u.User.Username()
+	}
+	u.User = url.UserPassword(user, password)
+	return u.String(), nil
+}

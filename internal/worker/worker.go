@@ -1,0 +1,182 @@
+// Package worker executes queued runs: it pulls run requests from the bus, takes the
+// integration's concurrency lease, resolves the integration with its secrets, runs the engine
+// (resuming from the run's checkpoint when a request is redelivered after a worker died),
+// heartbeats while it runs, watches for cancellation and records everything in the
+// transaction log.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/bus"
+	"github.com/datahub-oss/datahub/internal/catalog"
+	"github.com/datahub-oss/datahub/internal/engine"
+	"github.com/datahub-oss/datahub/internal/runs"
+	"github.com/datahub-oss/datahub/internal/txlog"
+)
+
+// Worker runs queued transfers.
+type Worker struct {
+	Bus      *bus.Bus
+	Catalog  *catalog.Service
+	Secrets  runs.Resolver
+	Log      *txlog.Log
+	DataDir  string
+	Logger   *slog.Logger
+	Parallel int
+	// AckWait is how long a dead worker's run waits before another worker takes it over.
+	AckWait time.Duration
+	// CancelPoll is how often a running transfer checks whether it was cancelled.
+	CancelPoll time.Duration
+	// LeaseTTL bounds how long a dead worker keeps its integration blocked.
+	LeaseTTL time.Duration
+	// Owner names this worker in leases and logs.
+	Owner string
+}
+
+// Run consumes run requests until ctx ends. A run interrupted by ctx keeps its checkpoint and
+// its request is redelivered to a worker (here after restart, or another process).
+func (w *Worker) Run(ctx context.Context) error {
+	if w.Logger == nil {
+		w.Logger = slog.New(slog.DiscardHandler)
+	}
+	if w.CancelPoll <= 0 {
+		w.CancelPoll = time.Second
+	}
+	if w.AckWait <= 0 {
+		w.AckWait = 30 * time.Second
+	}
+	if w.Owner == "" {
+		host, _ := os.Hostname()
+		w.Owner = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	return w.Bus.ConsumeRuns(ctx, bus.ConsumerConfig{
+		AckWait: w.AckWait, MaxDeliver: -1, Concurrency: max(w.Parallel, 1), MaxAckPending: 1000, Heartbeat: true,
+	}, w.handle)
+}
+
+func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
+	req := m.Request
+	log := w.Logger.With("run_id", req.RunID, "integration", req.Integration, "env", req.Env, "delivery", m.Delivered())
+	run, err := w.Log.Get(ctx, req.RunID)
+	if errors.Is(err, txlog.ErrNotFound) {
+		log.Error("run request without a run record; dropped")
+		return m.Term("no run record")
+	}
+	if err != nil {
+		return err
+	}
+	if txlog.Final(run.Status) {
+		return nil // a duplicate delivery of a finished run
+	}
+	if run.Status == runs.StatusCancelRequested {
+		return w.finish(ctx, &run, engine.Result{Status: engine.StatusCanceled, Started: time.Now(), Finished: time.Now()}, "")
+	}
+	plan, err := runs.Resolve(ctx, w.Catalog, w.Secrets, req.Integration, req.Env)
+	if err != nil {
+		// The integration changed or lost an endpoint since it was queued: nothing to retry.
+		log.Warn("run cannot be planned", "err", err)
+		return w.finish(ctx, &run, engine.Result{Status: engine.StatusFailed, Started: time.Now(), Finished: time.Now(), Err: err}, "")
+	}
+	lease, err := w.Bus.AcquireRunLease(ctx, m, bus.RunLeaseOptions{Owner: w.Owner, Limit: plan.Concurrency, TTL: w.LeaseTTL, RetryDelay: 2 * time.Second})
+	if errors.Is(err, bus.ErrLeaseHeld) {
+		log.Debug("integration busy; run stays queued")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
+
+	resume := m.Redelivered() && (run.HasCheckpoint || run.Status == runs.StatusRunning)
+	if ok, err := w.Log.SetStatus(ctx, run.ID, runs.StatusRunning, runs.StatusQueued, runs.StatusRunning); err != nil {
+		return err
+	} else if !ok {
+		return nil // cancelled or finished meanwhile
+	}
+	log.Info("run started", "resume", resume)
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go w.watch(runCtx, cancel, run.ID, lease)
+
+	rejects := &engine.FileRejects{Dir: filepath.Join(w.DataDir, "rejects", run.ID), RunID: run.ID}
+	opts := engine.Options{
+		RunID: run.ID, Source: plan.Source, Dest: plan.Dest, Mode: plan.Mode, Key: plan.Key, Mapping: plan.Mapping,
+		Retries: plan.Retries, Rejects: rejects, Logger: log, Secrets: plan.Secrets,
+		OnCheckpoint: func(ctx context.Context, pos connector.Position, s engine.Stats) error {
+			return w.Log.Checkpoint(ctx, run.ID, pos, txlog.Stats(s))
+		},
+	}
+	if resume {
+		opts.Resume, opts.Position, opts.Initial = true, run.Position, engine.Stats(run.Stats)
+	}
+	res := engine.New(opts).Run(runCtx)
+	_ = rejects.Close()
+	if ctx.Err() != nil && errors.Is(context.Cause(runCtx), ctx.Err()) {
+		// This process is stopping: leave the run to be redelivered and resumed.
+		log.Info("run interrupted by shutdown; it will resume from its checkpoint")
+		_, _ = w.Log.SetStatus(context.WithoutCancel(ctx), run.ID, runs.StatusRunning)
+		return ctx.Err()
+	}
+	if errors.Is(context.Cause(runCtx), errLeaseLost) {
+		log.Warn("integration lease lost mid-run; the run will be redelivered")
+		return errLeaseLost
+	}
+	return w.finish(context.WithoutCancel(ctx), &run, res, rejects.Path())
+}
+
+var (
+	errCanceled  = errors.New("run cancelled on request")
+	errLeaseLost = errors.New("integration lease lost")
+)
+
+// watch cancels the run when someone asks for it or when the integration's lease is lost.
+func (w *Worker) watch(ctx context.Context, cancel context.CancelCauseFunc, id string, lease *bus.Lease) {
+	t := time.NewTicker(w.CancelPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-lease.Lost():
+			cancel(errLeaseLost)
+			return
+		case <-t.C:
+			if r, err := w.Log.Get(ctx, id); err == nil && r.Status == runs.StatusCancelRequested {
+				cancel(errCanceled)
+				return
+			}
+		}
+	}
+}
+
+// finish records a run's outcome.
+func (w *Worker) finish(ctx context.Context, run *txlog.Run, res engine.Result, rejectsPath string) error {
+	fin := res.Finished
+	run.Status = string(res.Status)
+	run.Stats = txlog.Stats(res.Stats)
+	run.FinishedAt = &fin
+	run.DurationMS = res.Duration().Milliseconds()
+	run.RejectsPath = rejectsPath
+	run.FastPath = res.FastPath
+	run.Attempts = res.Attempts
+	run.Position = res.Position
+	run.Error, run.ErrorCode = "", ""
+	if res.Err != nil {
+		run.Error = res.Err.Error()
+		run.ErrorCode = string(connector.CodeOf(res.Err))
+	}
+	if err := w.Log.Finish(ctx, run); err != nil {
+		return err
+	}
+	w.Logger.Info("run finished", "run_id", run.ID, "status", run.Status, "rows_written", run.RowsWritten, "rows_rejected", run.RowsRejected)
+	return nil
+}

@@ -1,0 +1,95 @@
+package worker_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/datahub-oss/datahub/internal/bus"
+	"github.com/datahub-oss/datahub/internal/catalog"
+	_ "github.com/datahub-oss/datahub/internal/connectors/all"
+	"github.com/datahub-oss/datahub/internal/runs"
+	"github.com/datahub-oss/datahub/internal/secret"
+	"github.com/datahub-oss/datahub/internal/store/storetest"
+	"github.com/datahub-oss/datahub/internal/txlog"
+	"github.com/datahub-oss/datahub/internal/worker"
+)
+
+// env is a hub in miniature: store, catalog, embedded bus, runs service and one worker.
+type env struct {
+	runs *runs.Service
+	dir  string
+}
+
+func newEnv(t *testing.T, resources string) *env {
+	t.Helper()
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	dir := t.TempDir()
+	cat := catalog.New(db, catalog.Options{})
+	docs, err := catalog.Parse([]byte(resources), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.Apply(ctx, docs, catalog.ApplyOptions{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bus.Open(ctx, bus.Config{DataDir: filepath.Join(dir, "nats")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	key, _, err := secret.LoadMasterKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := secret.NewKeyring(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := txlog.New(db)
+	w := &worker.Worker{Bus: b, Catalog: cat, Secrets: secret.New(db, ring), Log: log, DataDir: dir, CancelPoll: 50 * time.Millisecond}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(wctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	return &env{runs: &runs.Service{Catalog: cat, Log: log, Bus: b}, dir: dir}
+}
+
+func TestQuickstartRunThroughTheQueue(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	y, err := os.ReadFile(filepath.Join(root, "examples/quickstart/resources.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "q.db")
+	res := strings.ReplaceAll(string(y), "url: examples/quickstart/people.csv", "url: "+filepath.Join(root, "examples/quickstart/people.csv"))
+	res = strings.ReplaceAll(res, "url: sqlite:datahub-data/quickstart.db", "url: sqlite:"+db)
+	e := newEnv(t, res)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run, err := e.runs.Request(ctx, runs.Request{Integration: "quickstart", Env: "dev", Actor: "tester"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Status != runs.StatusQueued {
+		t.Fatalf("new run is %s", run.Status)
+	}
+	final, err := e.runs.Wait(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.Status != "succeeded" || final.RowsRead != 300 || final.RowsWritten != 300 || final.Env != "DEV" || final.RequestedBy != "tester" {
+		t.Fatalf("final run: %+v", final)
+	}
+	// Unknown environment and integration are refused before anything is queued.
+	if _, err := e.runs.Request(ctx, runs.Request{Integration: "quickstart", Env: "prod"}); err == nil {
+		t.Fatal("a run in an environment the integration is not deployed to was queued")
+	}
+	if _, err := e.runs.Request(ctx, runs.Request{Integration: "nope", Env: "dev"}); !runs.IsNotFound(err) {
+		t.Fatalf("unknown integration: %v", err)
+	}
+}
