@@ -84,7 +84,9 @@ Start with:
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", envOr("DATAHUB_LOG_LEVEL", "warn"), "log level: debug, info, warn, error (env DATAHUB_LOG_LEVEL)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: ExitUsage, err: err} })
-	root.AddCommand(newCopyCmd(g), newRunsCmd(g), newConnectorsCmd(g), newVersionCmd(g))
+	root.AddCommand(newCopyCmd(g), newRunsCmd(g), newConnectorsCmd(g), newVersionCmd(g), newServeCmd(g), newMasterKeyCmd(g),
+		newApplyCmd(g), newGetCmd(g), newDeleteCmd(g), newExportCmd(g), newHistoryCmd(g), newRunCmd(g), newAuditCmd(g),
+		newTokenCmd(g), newUserCmd(g), newSecretCmd(g), newLoginCmd(g))
 	return root
 }
 
@@ -92,7 +94,11 @@ Start with:
 func Execute(ctx context.Context, args []string, stdout, stderr io.Writer, isTerminal bool) int {
 	root := NewRoot(stdout, stderr, isTerminal)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	return exitStatus(root.ExecuteContext(ctx), stderr)
+}
+
+// exitStatus prints a command's error and returns the process exit status for it.
+func exitStatus(err error, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}

@@ -12,18 +12,24 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/client"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
 func newRunsCmd(g *globals) *cobra.Command {
 	var data string
 	var jsonOut bool
+	var r remote
 	cmd := &cobra.Command{
 		Use:   "runs",
-		Short: "List and show transfers recorded in the transaction log",
+		Short: "List, show, cancel runs: of the local transaction log, or of a hub server",
+		Long: `List and show runs. With --server (or DATAHUB_SERVER set) they are the hub server's runs;
+otherwise those of the transaction log in the local data folder (--data), which 'datahub copy'
+writes. 'cancel' and 'rejects' are about a server's runs only.`,
 	}
 	cmd.PersistentFlags().StringVar(&data, "data", "", "data folder (default ./datahub-data, env DATAHUB_DATA)")
 	cmd.PersistentFlags().BoolVar(&jsonOut, "json", false, "print JSON")
+	addRemoteFlags(cmd.PersistentFlags(), &r)
 
 	var status, integration, cursor string
 	var limit int
@@ -32,19 +38,41 @@ func newRunsCmd(g *globals) *cobra.Command {
 		Short: "List runs, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			tl, err := txlog.Open(cmd.Context(), dataDir(data))
+			remote, err := useServer(cmd)
 			if err != nil {
 				return err
 			}
-			defer func() { _ = tl.Close() }()
-			page, err := tl.List(cmd.Context(), txlog.Filter{Status: status, Integration: integration, Limit: limit, Cursor: cursor})
-			if err != nil {
-				return err
+			var page txlog.Page
+			hint := "no runs yet: try 'datahub copy SOURCE DEST'"
+			if remote {
+				hint = "no runs yet: try 'datahub run INTEGRATION --env ENV'"
+				c, err := g.client(&r)
+				if err != nil {
+					return err
+				}
+				p, err := c.ListRuns(cmd.Context(), client.RunFilter{Status: status, Integration: integration, Limit: limit, Cursor: cursor})
+				if err != nil {
+					return failure(err)
+				}
+				page.Runs, page.Next = make([]txlog.Run, len(p.Items)), p.Next
+				for i, run := range p.Items {
+					page.Runs[i] = txlogRun(run)
+				}
+			} else {
+				tl, err := txlog.Open(cmd.Context(), dataDir(data))
+				if err != nil {
+					return err
+				}
+				defer func() { _ = tl.Close() }()
+				page, err = tl.List(cmd.Context(), txlog.Filter{Status: status, Integration: integration, Limit: limit, Cursor: cursor})
+				if err != nil {
+					return err
+				}
 			}
 			if jsonOut {
 				return writeJSON(g.stdout, page)
 			}
-			if err := printRuns(g.stdout, page.Runs); err != nil {
+			if err := printRuns(g.stdout, page.Runs, hint); err != nil {
 				return err
 			}
 			if page.Next != "" {
@@ -53,7 +81,7 @@ func newRunsCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
-	list.Flags().StringVar(&status, "status", "", "only runs with this status (running, succeeded, partial, failed, canceled)")
+	list.Flags().StringVar(&status, "status", "", "only runs with this status (queued, running, succeeded, partial, failed, canceled)")
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many runs")
 	list.Flags().StringVar(&integration, "integration", "", "only runs of this integration")
 	list.Flags().StringVar(&cursor, "cursor", "", "continue after the previous page (printed when there are more)")
@@ -61,34 +89,120 @@ func newRunsCmd(g *globals) *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show RUN_ID",
 		Short: "Show one run (a unique prefix of the id is enough)",
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError("runs show needs one RUN_ID")
-			}
-			return nil
-		},
+		Args:  oneRunID("show"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tl, err := txlog.Open(cmd.Context(), dataDir(data))
+			remote, err := useServer(cmd)
 			if err != nil {
 				return err
 			}
-			defer func() { _ = tl.Close() }()
-			r, err := tl.Get(cmd.Context(), args[0])
-			if errors.Is(err, txlog.ErrNotFound) {
-				return &exitError{code: ExitFailed, err: err}
-			}
-			if err != nil {
-				return err
+			var run txlog.Run
+			if remote {
+				c, err := g.client(&r)
+				if err != nil {
+					return err
+				}
+				got, err := c.GetRun(cmd.Context(), args[0])
+				if err != nil {
+					return failure(err)
+				}
+				run = txlogRun(got)
+			} else {
+				tl, err := txlog.Open(cmd.Context(), dataDir(data))
+				if err != nil {
+					return err
+				}
+				defer func() { _ = tl.Close() }()
+				run, err = tl.Get(cmd.Context(), args[0])
+				if errors.Is(err, txlog.ErrNotFound) {
+					return &exitError{code: ExitFailed, err: err}
+				}
+				if err != nil {
+					return err
+				}
 			}
 			if jsonOut {
-				return writeJSON(g.stdout, r)
+				return writeJSON(g.stdout, run)
 			}
-			printRun(g.stdout, r)
+			printRun(g.stdout, run)
 			return nil
 		},
 	}
-	cmd.AddCommand(list, show)
+
+	cancel := &cobra.Command{
+		Use:   "cancel RUN_ID",
+		Short: "Ask the hub server to stop a queued or running run",
+		Args:  oneRunID("cancel"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := serverOnly(cmd, g, &r)
+			if err != nil {
+				return err
+			}
+			run, err := c.CancelRun(cmd.Context(), args[0])
+			if err != nil {
+				return failure(err)
+			}
+			if jsonOut {
+				return writeJSON(g.stdout, txlogRun(run))
+			}
+			_, err = fmt.Fprintf(g.stdout, "run %s %s\n", run.ID, strings.ToUpper(strings.ReplaceAll(run.Status, "_", " ")))
+			return err
+		},
+	}
+
+	rejects := &cobra.Command{
+		Use:   "rejects RUN_ID",
+		Short: "Print the records a run on the hub server rejected, as NDJSON",
+		Args:  oneRunID("rejects"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := serverOnly(cmd, g, &r)
+			if err != nil {
+				return err
+			}
+			return failure(c.Rejects(cmd.Context(), args[0], g.stdout))
+		},
+	}
+	cmd.AddCommand(list, show, cancel, rejects)
 	return cmd
+}
+
+func oneRunID(sub string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return usageError("runs %s needs one RUN_ID", sub)
+		}
+		return nil
+	}
+}
+
+// useServer tells where the runs come from: --server means the server, --data the local
+// folder; with neither, the server when DATAHUB_SERVER is set.
+func useServer(cmd *cobra.Command) (bool, error) {
+	server, data := cmd.Flags().Changed("server"), cmd.Flags().Changed("data")
+	if server && data {
+		return false, usageError("give --server or --data, not both")
+	}
+	return !data && serverGiven(cmd), nil
+}
+
+// serverOnly is the client of a command that has no local meaning.
+func serverOnly(cmd *cobra.Command, g *globals, r *remote) (*client.Client, error) {
+	if cmd.Flags().Changed("data") {
+		return nil, usageError("%s is about a hub server's runs: give --server (or set DATAHUB_SERVER), not --data", cmd.CommandPath())
+	}
+	return g.client(r)
+}
+
+// txlogRun is a server's run in the transaction log's form, so that both print alike.
+func txlogRun(r client.Run) txlog.Run {
+	return txlog.Run{
+		ID: r.ID, Kind: r.Kind, Integration: r.Integration, Env: r.Env, RequestedBy: r.RequestedBy,
+		Source: r.Source, Destination: r.Destination, Mode: r.Mode, Status: r.Status,
+		Stats: txlog.Stats{RowsRead: r.RowsRead, RowsWritten: r.RowsWritten, RowsRejected: r.RowsRejected,
+			BytesRead: r.BytesRead, BytesWritten: r.BytesWritten},
+		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, DurationMS: r.DurationMS, Error: r.Error, ErrorCode: r.ErrorCode,
+		RejectsPath: r.RejectsPath, FastPath: r.FastPath, Attempts: r.Attempts, Host: r.Host, PID: r.PID,
+		HasCheckpoint: r.HasCheckpoint,
+	}
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -98,9 +212,10 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func printRuns(w io.Writer, runs []txlog.Run) error {
+// printRuns writes runs as a table; hint is what to say when there are none.
+func printRuns(w io.Writer, runs []txlog.Run, hint string) error {
 	if len(runs) == 0 {
-		_, err := fmt.Fprintln(w, "no runs yet: try 'datahub copy SOURCE DEST'")
+		_, err := fmt.Fprintln(w, hint)
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -118,6 +233,13 @@ func printRun(w io.Writer, r txlog.Run) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "run %s %s\n", r.ID, strings.ToUpper(r.Status))
 	fmt.Fprintf(&b, "  kind         %s\n", r.Kind)
+	if r.Integration != "" {
+		fmt.Fprintf(&b, "  integration  %s in %s", r.Integration, r.Env)
+		if r.RequestedBy != "" {
+			fmt.Fprintf(&b, ", requested by %s", r.RequestedBy)
+		}
+		b.WriteString("\n")
+	}
 	fmt.Fprintf(&b, "  source       %s\n", r.Source)
 	fmt.Fprintf(&b, "  destination  %s (%s)\n", r.Destination, r.Mode)
 	fmt.Fprintf(&b, "  started      %s\n", r.StartedAt.Local().Format(time.RFC3339))
@@ -130,7 +252,9 @@ func printRun(w io.Writer, r txlog.Run) {
 		fmt.Fprintf(&b, "  throughput   %s rows/s\n", groupInt(r.RowsWritten*1000/r.DurationMS))
 	}
 	fmt.Fprintf(&b, "  attempts     %d  fast path %v  checkpoint %v\n", r.Attempts, r.FastPath, r.HasCheckpoint)
-	fmt.Fprintf(&b, "  host         %s (pid %d)\n", r.Host, r.PID)
+	if r.Host != "" {
+		fmt.Fprintf(&b, "  host         %s (pid %d)\n", r.Host, r.PID)
+	}
 	if r.RejectsPath != "" {
 		fmt.Fprintf(&b, "  rejects      %s\n", r.RejectsPath)
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +50,9 @@ type Config struct {
 	Store string `yaml:"store" env:"DATAHUB_STORE" flag:"store"`
 	// NATS is the URL of an external NATS JetStream cluster ("" = embedded server).
 	NATS string `yaml:"nats" env:"DATAHUB_NATS" flag:"nats"`
+	// NATSPrefix namespaces the hub's streams, buckets and subjects, so that several hubs (or
+	// test runs) can share one NATS cluster.
+	NATSPrefix string `yaml:"nats_prefix" env:"DATAHUB_NATS_PREFIX"`
 	// NATSListen exposes the embedded NATS server on this address ("" = in-process only).
 	NATSListen string `yaml:"nats_listen" env:"DATAHUB_NATS_LISTEN" flag:"nats-listen"`
 	// Roles this process takes.
@@ -194,6 +198,9 @@ func (c Config) Validate() error {
 			return errors.New("nats_listen: only the embedded NATS server listens; it cannot be combined with nats (an external cluster)")
 		}
 	}
+	if c.NATSPrefix != "" && !natsPrefixRE.MatchString(c.NATSPrefix) {
+		return fmt.Errorf("nats_prefix: %q must be letters, digits and '_' (at most 32)", c.NATSPrefix)
+	}
 	if c.Data == "" {
 		return errors.New("data: the data folder must be set")
 	}
@@ -238,6 +245,8 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+var natsPrefixRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)
 
 // Has reports whether the process takes a role.
 func (c Config) Has(role string) bool { return slices.Contains(c.Roles, role) }

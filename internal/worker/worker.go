@@ -124,6 +124,9 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 		// This process is stopping: leave the run to be redelivered and resumed.
 		log.Info("run interrupted by shutdown; it will resume from its checkpoint")
 		_, _ = w.Log.SetStatus(context.WithoutCancel(ctx), run.ID, runs.StatusRunning)
+		// Hand the request back now rather than after AckWait: the engine has stopped and
+		// discarded what it had not committed, so any worker may resume it at once.
+		_ = m.Nak(0)
 		return ctx.Err()
 	}
 	if errors.Is(context.Cause(runCtx), errLeaseLost) {

@@ -152,8 +152,18 @@ func (k *Sink) open(ctx context.Context, s connector.Schema, opts connector.Sink
 			return out, err
 		}
 	} else if info == nil {
-		if err := exec(ctx, k.conn, createTableSQL(k.target, s, createKey)); err != nil {
+		// Another run may create the same table at the same moment: its CREATE wins, ours
+		// fails on the catalog's unique index, and we go on with the table it made.
+		if err := exec(ctx, k.conn, "SAVEPOINT datahub_create"); err != nil {
 			return out, err
+		}
+		if err := exec(ctx, k.conn, createTableSQL(k.target, s, createKey)); err != nil {
+			if !createdConcurrently(err) {
+				return out, err
+			}
+			if err := exec(ctx, k.conn, "ROLLBACK TO SAVEPOINT datahub_create"); err != nil {
+				return out, err
+			}
 		}
 		if desc, err = lookupTable(ctx, k.conn, k.target); err != nil {
 			return out, err
@@ -832,4 +842,15 @@ func appendRow(b []byte, row []any, types []connector.Type) []byte {
 		b = appendValue(b, v, types[i])
 	}
 	return append(b, '\n')
+}
+
+// createdConcurrently reports whether a CREATE TABLE failed because another transaction
+// created the same table first (duplicate_table, duplicate_object for its row type, or the
+// race on the catalog's unique indexes).
+func createdConcurrently(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return pe.Code == "42P07" || pe.Code == "42710" || (pe.Code == "23505" && (pe.ConstraintName == "pg_type_typname_nsp_index" || pe.ConstraintName == "pg_class_relname_nsp_index"))
 }

@@ -1,0 +1,198 @@
+// Package app wires the hub server together: metadata store, secrets, audit log, catalog,
+// identity, the bus, the workers and the API, started in order and stopped in reverse.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/datahub-oss/datahub/internal/api"
+	"github.com/datahub-oss/datahub/internal/audit"
+	"github.com/datahub-oss/datahub/internal/auth"
+	"github.com/datahub-oss/datahub/internal/bus"
+	"github.com/datahub-oss/datahub/internal/catalog"
+	"github.com/datahub-oss/datahub/internal/config"
+	"github.com/datahub-oss/datahub/internal/runs"
+	"github.com/datahub-oss/datahub/internal/secret"
+	"github.com/datahub-oss/datahub/internal/store"
+	"github.com/datahub-oss/datahub/internal/txlog"
+	"github.com/datahub-oss/datahub/internal/worker"
+)
+
+// Hub is a running server.
+type Hub struct {
+	cfg     config.Config
+	log     *slog.Logger
+	DB      *store.DB
+	Bus     *bus.Bus
+	Secrets *secret.Service
+	Audit   *audit.Log
+	Catalog *catalog.Service
+	Auth    *auth.Service
+	Runs    *runs.Service
+	Log     *txlog.Log
+	// Addr is where the API listens once Start returned (the real port when :0 was asked).
+	Addr string
+
+	srv       *http.Server
+	workerCtx context.CancelFunc
+	wg        sync.WaitGroup
+	serveErr  chan error
+}
+
+// Start opens everything and begins serving; Stop (or ctx's end, via Serve) stops it.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, err error) {
+	began := time.Now()
+	h := &Hub{cfg: cfg, log: log, serveErr: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			h.close(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return nil, fmt.Errorf("create data folder %s: %w", cfg.Data, err)
+	}
+	if h.DB, err = store.Open(ctx, cfg.Store, cfg.Data); err != nil {
+		return nil, err
+	}
+	if err := h.DB.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	key, created, err := secret.LoadMasterKey(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Info("created the master key; back it up, secrets cannot be read without it", "path", filepath.Join(cfg.Data, "master.key"))
+	}
+	ring, err := secret.NewKeyring(key)
+	if err != nil {
+		return nil, err
+	}
+	h.Secrets = secret.New(h.DB, ring)
+	h.Audit = audit.New(h.DB)
+	h.Catalog = catalog.New(h.DB, catalog.Options{OnChange: api.CatalogAuditHook(h.Audit)})
+	h.Auth = auth.New(h.DB, auth.WithTokenTTL(cfg.TokenTTL, 0))
+	h.Log = txlog.New(h.DB)
+	if made, path, err := h.Auth.EnsureAdmin(ctx, cfg.Data); err != nil {
+		return nil, fmt.Errorf("create the first admin: %w", err)
+	} else if made {
+		log.Info("created the first admin; its API token is in the file (shown nowhere else)", "path", path)
+	}
+	var oidc *auth.OIDC
+	if cfg.OIDC.Issuer != "" {
+		if oidc, err = h.openOIDC(ctx); err != nil {
+			return nil, err
+		}
+	}
+	h.Bus, err = bus.Open(ctx, bus.Config{URL: cfg.NATS, DataDir: filepath.Join(cfg.Data, "nats"), Listen: cfg.NATSListen, Prefix: cfg.NATSPrefix,
+		Name: "datahub", Logger: log.With("component", "bus")})
+	if err != nil {
+		return nil, err
+	}
+	h.Runs = &runs.Service{Catalog: h.Catalog, Log: h.Log, Bus: h.Bus, Audit: h.Audit}
+
+	if cfg.Has(config.RoleWorker) {
+		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		h.workerCtx = cancel
+		w := &worker.Worker{Bus: h.Bus, Catalog: h.Catalog, Secrets: h.Secrets, Log: h.Log, DataDir: cfg.Data,
+			Logger: log.With("component", "worker"), Parallel: cfg.Workers}
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			if err := w.Run(wctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("worker stopped", "err", err)
+			}
+		}()
+	}
+	if cfg.Has(config.RoleAPI) {
+		handler := api.New(api.Deps{Auth: h.Auth, OIDC: oidc, Catalog: h.Catalog, Runs: h.Runs, Log: h.Log,
+			Secrets: h.Secrets, Audit: h.Audit, Ready: h.Ready, Logger: log.With("component", "api"),
+			TokenTTL: cfg.TokenTTL, DataDir: cfg.Data})
+		ln, err := net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w (is another server running there? use --addr)", cfg.Addr, err)
+		}
+		h.Addr = ln.Addr().String()
+		h.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { h.serveErr <- h.srv.Serve(ln) }()
+		log.Info("serving the API", "url", "http://"+h.Addr, "startup", time.Since(began).Round(time.Millisecond))
+	}
+	return h, nil
+}
+
+// Ready reports whether the store and the bus answer.
+func (h *Hub) Ready(ctx context.Context) error {
+	if err := h.DB.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return h.Bus.Ready(ctx)
+}
+
+func (h *Hub) openOIDC(ctx context.Context) (*auth.OIDC, error) {
+	c := h.cfg.OIDC
+	secretValue := ""
+	if c.ClientSecret != "" {
+		v, err := h.Secrets.Resolve(ctx, c.ClientSecret)
+		if err != nil {
+			return nil, fmt.Errorf("oidc.client_secret: %w", err)
+		}
+		secretValue = v
+	}
+	roleMap := map[string][]auth.Role{}
+	for group, role := range c.RoleMap {
+		roleMap[group] = append(roleMap[group], auth.Role(role))
+	}
+	return auth.NewOIDC(ctx, h.Auth, auth.OIDCConfig{IssuerURL: c.Issuer, ClientID: c.ClientID, ClientSecret: secretValue,
+		RedirectURL: c.RedirectURL, Scopes: c.Scopes, RolesClaim: c.RolesClaim, RoleMap: roleMap,
+		DefaultRoles: []auth.Role{auth.Role(c.DefaultRole)}})
+}
+
+// Serve runs until ctx ends, then stops gracefully: the API stops taking requests, running
+// transfers stop at their next batch and keep their checkpoint (their requests are redelivered
+// and resumed on the next start), and the bus and store close.
+func (h *Hub) Serve(ctx context.Context) error {
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-h.serveErr:
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+	}
+	h.log.Info("stopping")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.ShutdownTimeout)
+	defer cancel()
+	h.close(sctx)
+	return err
+}
+
+func (h *Hub) close(ctx context.Context) {
+	if h.srv != nil {
+		_ = h.srv.Shutdown(ctx)
+	}
+	if h.workerCtx != nil {
+		h.workerCtx()
+	}
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		h.log.Warn("workers did not stop in time")
+	}
+	if h.Bus != nil {
+		_ = h.Bus.Close(ctx)
+	}
+	if h.DB != nil {
+		_ = h.DB.Close()
+	}
+}

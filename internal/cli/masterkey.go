@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/datahub-oss/datahub/internal/secret"
+	"github.com/datahub-oss/datahub/internal/store"
+)
+
+func newMasterKeyCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "master-key", Short: "Manage the key that encrypts secrets at rest"}
+	var data, storeURL string
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Re-encrypt every secret with a new master key",
+		Long: `Re-encrypt every stored secret with a new master key, in one transaction.
+
+With the key in <data>/master.key, the new key is first written to <data>/master.key.next
+(so it is on disk before any secret depends on it), then the secrets are re-encrypted, then
+master.key is replaced and the old key kept as master.key.old-<time> (all mode 0600).
+With DATAHUB_MASTER_KEY set, the new key is printed once: set it on every server before
+restarting them. Servers still running with the old key cannot read secrets until restarted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			data := dataDir(data)
+			db, err := store.Open(ctx, storeURL, data)
+			if err != nil {
+				return &exitError{code: ExitFailed, err: err}
+			}
+			defer func() { _ = db.Close() }()
+			if err := db.Migrate(ctx); err != nil {
+				return &exitError{code: ExitFailed, err: err}
+			}
+			oldKey, _, err := secret.LoadMasterKey(data)
+			if err != nil {
+				return &exitError{code: ExitFailed, err: err}
+			}
+			ring, err := secret.NewKeyring(oldKey)
+			if err != nil {
+				return &exitError{code: ExitFailed, err: err}
+			}
+			newKey, err := secret.NewKey()
+			if err != nil {
+				return &exitError{code: ExitFailed, err: err}
+			}
+			_, fromEnv := os.LookupEnv(secret.EnvMasterKey)
+			next := filepath.Join(data, "master.key.next")
+			if fromEnv {
+				_, _ = fmt.Fprintf(g.stdout, "%s\n", newKey.Encode())
+				_, _ = fmt.Fprintf(g.stderr, "The new master key is above: set %s to it on every server, then restart them.\n", secret.EnvMasterKey)
+			} else {
+				f, err := os.OpenFile(next, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) //nolint:gosec // the operator's own data folder
+				if err != nil {
+					return &exitError{code: ExitFailed, err: fmt.Errorf("stage the new key (remove a stale %s after checking it is not needed): %w", next, err)}
+				}
+				_, werr := f.WriteString(newKey.Encode() + "\n")
+				if serr := f.Sync(); werr == nil {
+					werr = serr
+				}
+				if cerr := f.Close(); werr == nil {
+					werr = cerr
+				}
+				if werr != nil {
+					return &exitError{code: ExitFailed, err: fmt.Errorf("stage the new key: %w", werr)}
+				}
+			}
+			n, err := secret.New(db, ring).Rotate(ctx, newKey)
+			if err != nil {
+				if !fromEnv {
+					_ = os.Remove(next)
+				}
+				return &exitError{code: ExitFailed, err: err}
+			}
+			if !fromEnv {
+				if err := secret.WriteKeyFile(data, newKey); err != nil {
+					return &exitError{code: ExitFailed, err: fmt.Errorf("secrets are re-encrypted with the key in %s, but master.key could not be replaced: %w", next, err)}
+				}
+				_ = os.Remove(next)
+			}
+			_, _ = fmt.Fprintf(g.stderr, "re-encrypted %d secret(s): master key %s replaced by %s\n", n, oldKey.ID(), newKey.ID())
+			return nil
+		},
+	}
+	rotate.Flags().StringVar(&data, "data", "", "data folder (default ./datahub-data, env DATAHUB_DATA)")
+	rotate.Flags().StringVar(&storeURL, "store", os.Getenv("DATAHUB_STORE"), "PostgreSQL store URL (default: SQLite in the data folder)")
+	cmd.AddCommand(rotate)
+	return cmd
+}

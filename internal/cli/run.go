@@ -1,0 +1,129 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/datahub-oss/datahub/internal/client"
+)
+
+func newRunCmd(g *globals) *cobra.Command {
+	var r remote
+	var env string
+	var wait, jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "run INTEGRATION --env ENV [--wait]",
+		Short: "Run an integration on the hub server",
+		Long: `Ask the hub server to run an integration in an environment (DEV, SIT, UAT, MPE, PROD).
+Without --wait the run is queued and its id printed; with --wait the command follows it to its
+end and prints the same summary as 'datahub copy' (--json: the same JSON object).
+
+Ctrl-C while waiting stops the waiting, not the run: 'datahub runs show ID' follows it up and
+'datahub runs cancel ID' stops it.
+
+Exit status: 0 succeeded (or queued, without --wait), 1 failed or canceled, 2 usage error,
+3 finished with rejected rows.`,
+		Example: `  datahub run quickstart --env dev --wait
+  datahub run orders-to-dwh --env PROD --json`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("run needs one INTEGRATION, e.g. 'datahub run quickstart --env dev'")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if env == "" {
+				return usageError("run needs --env: DEV, SIT, UAT, MPE or PROD")
+			}
+			c, err := g.client(&r)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			// Queue first, then wait: the run's id is known before any interrupt.
+			run, err := c.RequestRun(ctx, args[0], env, false)
+			if err != nil {
+				return failure(err)
+			}
+			if wait && !run.Final() {
+				waitCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				if g.isTerminal {
+					_, _ = fmt.Fprintf(g.stderr, "run %s %s; waiting for its end (Ctrl-C stops waiting, not the run)\n", run.ID, run.Status)
+				}
+				last := run
+				run, err = c.WaitRun(waitCtx, run.ID, 0)
+				if err != nil && waitCtx.Err() != nil {
+					if run.ID == "" {
+						run = last
+					}
+					return &exitError{code: ExitFailed, err: fmt.Errorf(
+						"stopped waiting; run %s goes on on the server (%s when last seen)\nFollow it with: datahub runs show %s\nStop it with:   datahub runs cancel %s",
+						run.ID, run.Status, run.ID, run.ID)}
+				}
+				if err != nil {
+					return failure(err)
+				}
+			}
+			s := runSummary(run)
+			if jsonOut {
+				enc := json.NewEncoder(g.stdout)
+				enc.SetEscapeHTML(false)
+				if err := enc.Encode(s); err != nil {
+					return err
+				}
+			} else {
+				printSummary(g.stdout, s)
+			}
+			if !run.Final() {
+				_, _ = fmt.Fprintf(g.stderr, "Follow it with: datahub runs show %s\n", run.ID)
+				return nil
+			}
+			return runExit(run)
+		},
+	}
+	addRemoteFlags(cmd.Flags(), &r)
+	cmd.Flags().StringVar(&env, "env", "", "environment to run in: DEV, SIT, UAT, MPE or PROD (any case)")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the run to end and exit with its status")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the summary as one JSON object (the fields of 'datahub copy --json')")
+	return cmd
+}
+
+// runExit is the exit of a finished run, as 'datahub copy' exits.
+func runExit(run client.Run) error {
+	switch run.Status {
+	case "succeeded":
+		return nil
+	case "partial":
+		return &exitError{code: ExitRejected}
+	}
+	msg := run.Error
+	if msg == "" {
+		msg = "no error recorded"
+	}
+	return &exitError{code: ExitFailed, err: fmt.Errorf("run %s %s: %s", run.ID, run.Status, msg)}
+}
+
+// runSummary is a server's run as 'datahub copy' reports its own.
+func runSummary(r client.Run) summary {
+	s := summary{
+		RunID: r.ID, Status: r.Status, Source: r.Source, Destination: r.Destination, Mode: r.Mode,
+		RowsRead: r.RowsRead, RowsWritten: r.RowsWritten, RowsRejected: r.RowsRejected,
+		BytesRead: r.BytesRead, BytesWritten: r.BytesWritten, DurationMS: r.DurationMS,
+		RowsPerSecond: r.RowsPerSecond, RejectsPath: r.RejectsPath, FastPath: r.FastPath, Attempts: r.Attempts,
+		Error: r.Error, ErrorCode: r.ErrorCode,
+	}
+	if !r.StartedAt.IsZero() {
+		s.StartedAt = r.StartedAt.UTC().Format(time.RFC3339Nano)
+	}
+	if r.FinishedAt != nil {
+		s.FinishedAt = r.FinishedAt.UTC().Format(time.RFC3339Nano)
+	}
+	return s
+}
