@@ -259,6 +259,12 @@ func (p *endpoint) dsn(mode string, pragmas ...string) string {
 func (p *endpoint) open(ctx context.Context, forWrite bool) error {
 	var dsn string
 	if forWrite {
+		// A destination database is created with its folder, as a file destination's would
+		// be (the path was already confined to Root, when one is set).
+		if err := os.MkdirAll(filepath.Dir(p.path), 0o750); err != nil {
+			return connector.Errorf(connector.CodePermission, p.red, "check the path and its permissions",
+				fmt.Errorf("create the folder of database file %s: %w", p.path, err))
+		}
 		if st, err := os.Stat(filepath.Dir(p.path)); err != nil || !st.IsDir() {
 			return connector.Errorf(connector.CodeNotFound, p.red, "create the directory first",
 				fmt.Errorf("no such directory %s for database file %s", filepath.Dir(p.path), p.path))

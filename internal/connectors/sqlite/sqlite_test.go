@@ -156,10 +156,21 @@ func TestMissingFile(t *testing.T) {
 	}
 	_ = src.Close(ctx)
 
-	// A sink into a missing directory says so.
-	k := &Sink{ep: connector.Endpoint{URL: "sqlite:" + filepath.Join(path, "sub", "x.db") + "?table=t"}}
-	_, err = k.Open(ctx, connector.Schema{Columns: []connector.Column{{Name: "a", Type: connector.TypeInt64}}}, connector.SinkOptions{})
-	codeOf(t, err, connector.CodeNotFound)
+	// A sink into a missing folder creates it, as a file destination does.
+	made := filepath.Join(t.TempDir(), "sub", "deeper", "x.db")
+	k := &Sink{ep: connector.Endpoint{URL: "sqlite:" + made + "?table=t"}}
+	if _, err = k.Open(ctx, connector.Schema{Columns: []connector.Column{{Name: "a", Type: connector.TypeInt64}}}, connector.SinkOptions{}); err != nil {
+		t.Fatalf("sink into a missing folder: %v", err)
+	}
+	_ = k.Close(ctx)
+	if _, err := os.Stat(made); err != nil {
+		t.Errorf("the sink did not create %s: %v", made, err)
+	}
+	// A folder that cannot be made (a file is in the way) is an error naming the path.
+	k = &Sink{ep: connector.Endpoint{URL: "sqlite:" + filepath.Join(made, "x.db") + "?table=t"}}
+	if _, err = k.Open(ctx, connector.Schema{Columns: []connector.Column{{Name: "a", Type: connector.TypeInt64}}}, connector.SinkOptions{}); err == nil || !strings.Contains(err.Error(), made) {
+		t.Errorf("sink under a file: %v", err)
+	}
 	_ = k.Close(ctx)
 
 	// Not a database.
