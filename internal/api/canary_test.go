@@ -1,9 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -123,5 +127,27 @@ spec:
 	}
 	if !strings.Contains(logs, "run_id="+run.ID) {
 		t.Errorf("the log does not show the run (is it captured?):\n%s", logs)
+	}
+	// Nor on disk: the store's file (and its WAL), the data folder with the rejects and the
+	// bus's files hold only the ciphertext.
+	for _, root := range []string{filepath.Dir(h.db.Where), h.dir} {
+		files := 0
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			files++
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(b, []byte(canary)) {
+				t.Errorf("the canary is in %s", p)
+			}
+			return nil
+		})
+		if err != nil || files == 0 {
+			t.Fatalf("scan %s: %d files, %v", root, files, err)
+		}
 	}
 }
