@@ -35,7 +35,11 @@ func repoRoot(t *testing.T) string {
 func start(t *testing.T, cfg config.Config) (*app.Hub, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	h, err := app.Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var out io.Writer = io.Discard
+	if os.Getenv("DATAHUB_TEST_LOG") != "" {
+		out = os.Stderr
+	}
+	h, err := app.Start(ctx, cfg, slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -241,5 +245,103 @@ spec:
 	}
 	if n != runs*10 {
 		t.Fatalf("target holds %d rows after %d runs of 10 rows: some run was executed %s", n, runs, map[bool]string{true: "twice", false: "not at all"}[n > runs*10])
+	}
+}
+
+// TestStopMidRunResumesWithoutLoss stops the server while a run is copying and starts it
+// again: the run is picked up again and the target ends with exactly the source's rows.
+func TestStopMidRunResumesWithoutLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL; skipped with -short")
+	}
+	src, dst := storetest.PostgresURL(t), storetest.PostgresURL(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rows = 400000
+	_, err = conn.Exec(ctx, fmt.Sprintf(`CREATE TABLE src AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, %d) g;
+ALTER TABLE src ADD PRIMARY KEY (id)`, rows))
+	_ = conn.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Data, cfg.Addr = t.TempDir(), "127.0.0.1:0"
+	h, stop := start(t, cfg)
+	token, _ := os.ReadFile(filepath.Join(cfg.Data, "admin.token"))
+	c := client{t: t, base: "http://" + h.Addr, token: strings.TrimSpace(string(token))}
+	resources := fmt.Sprintf(`apiVersion: datahub/v1
+kind: System
+metadata: {name: sys}
+spec: {owner: team}
+---
+apiVersion: datahub/v1
+kind: Endpoint
+metadata: {name: a}
+spec: {system: sys, type: postgres, environments: {DEV: {url: %q}}}
+---
+apiVersion: datahub/v1
+kind: Endpoint
+metadata: {name: b}
+spec: {system: sys, type: postgres, environments: {DEV: {url: %q}}}
+---
+apiVersion: datahub/v1
+kind: Integration
+metadata: {name: big}
+spec:
+  source: {endpoint: a, table: public.src}
+  destination: {endpoint: b, table: public.dst, mode: upsert, keys: [id]}
+  mapping: {columns: [{from: note, to: note, type: string}, {from: id, type: decimal}]}
+`, src, dst)
+	if code, body := c.do("POST", "/api/v1/apply", "application/yaml", []byte(resources)); code != 200 {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	code, body := c.do("POST", "/api/v1/integrations/big/runs", "application/json", []byte(`{"env":"DEV"}`))
+	if code != 202 {
+		t.Fatalf("run: %d %s", code, body)
+	}
+	var run map[string]any
+	_ = json.Unmarshal(body, &run)
+	id := run["run_id"].(string)
+	for deadline := time.Now().Add(time.Minute); ; {
+		_, body := c.do("GET", "/api/v1/runs/"+id, "", nil)
+		if strings.Contains(string(body), `"status":"running"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run never started: %s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	stop()
+	restarted := time.Now()
+
+	h, _ = start(t, cfg)
+	c.base = "http://" + h.Addr
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		_, body := c.do("GET", "/api/v1/runs/"+id, "", nil)
+		if strings.Contains(string(body), `"status":"succeeded"`) {
+			t.Logf("finished %s after the restart: %s", time.Since(restarted), body)
+			break
+		}
+		if strings.Contains(string(body), `"status":"failed"`) || time.Now().After(deadline) {
+			t.Fatalf("after restart: %s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	conn, err = pgx.Connect(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	var n, distinct int
+	if err := conn.QueryRow(ctx, `SELECT count(*), count(DISTINCT id) FROM dst`).Scan(&n, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if n != rows || distinct != rows {
+		t.Fatalf("after a stop mid-run and a restart the target holds %d rows (%d distinct), want %d", n, distinct, rows)
 	}
 }

@@ -237,7 +237,9 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig,
 	if ctx.Err() != nil {
 		// Fetched as the consumer stopped: hand it straight back rather than let it wait
 		// out its AckWait.
-		_ = m.Nak(0)
+		// A short delay: at once, the server could hand it to another of this process's
+		// pending pulls, which are going away too.
+		_ = m.Nak(time.Second)
 		return
 	}
 	stop := func() {}

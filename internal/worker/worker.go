@@ -125,8 +125,10 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 		log.Info("run interrupted by shutdown; it will resume from its checkpoint")
 		_, _ = w.Log.SetStatus(context.WithoutCancel(ctx), run.ID, runs.StatusRunning)
 		// Hand the request back now rather than after AckWait: the engine has stopped and
-		// discarded what it had not committed, so any worker may resume it at once.
-		_ = m.Nak(0)
+		// discarded what it had not committed, so any worker may resume it. The short delay
+		// keeps the server from handing it straight to this process's own pending pulls, which
+		// are going away with it.
+		_ = m.Nak(shutdownRedelivery)
 		return ctx.Err()
 	}
 	if errors.Is(context.Cause(runCtx), errLeaseLost) {
@@ -135,6 +137,9 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 	}
 	return w.finish(context.WithoutCancel(ctx), &run, res, rejects.Path())
 }
+
+// shutdownRedelivery is how soon a run interrupted by a shutdown is offered again.
+const shutdownRedelivery = 2 * time.Second
 
 var (
 	errCanceled  = errors.New("run cancelled on request")
