@@ -35,7 +35,7 @@ func repoRoot(t *testing.T) string {
 func start(t *testing.T, cfg config.Config) (*app.Hub, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out io.Writer = io.Discard
+	out := io.Discard
 	if os.Getenv("DATAHUB_TEST_LOG") != "" {
 		out = os.Stderr
 	}
