@@ -98,7 +98,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 	if err != nil {
 		return nil, err
 	}
-	h.Runs = &runs.Service{Catalog: h.Catalog, Log: h.Log, Bus: h.Bus, Audit: h.Audit}
+	h.Runs = &runs.Service{Catalog: h.Catalog, Log: h.Log, Bus: h.Bus, Audit: h.Audit, Logger: log.With("component", "runs")}
 
 	if cfg.Has(config.RoleWorker) {
 		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/datahub-oss/datahub/internal/audit"
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
+	"github.com/datahub-oss/datahub/internal/event"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
@@ -28,6 +30,8 @@ type Service struct {
 	Bus     *bus.Bus
 	// Audit, when set, records every run request and cancellation.
 	Audit *audit.Log
+	// Logger reports what goes wrong on the side (an event that could not be published).
+	Logger *slog.Logger
 }
 
 // Request is a run request by someone.
@@ -69,6 +73,7 @@ func (s *Service) Request(ctx context.Context, r Request) (txlog.Run, error) {
 		_ = s.Log.Finish(context.WithoutCancel(ctx), &run)
 		return txlog.Run{}, err
 	}
+	Publish(ctx, s.Bus, s.Logger, RunEvent(ctx, s.Catalog, event.RunQueued, run))
 	return run, nil
 }
 

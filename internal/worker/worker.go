@@ -18,6 +18,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/engine"
+	"github.com/datahub-oss/datahub/internal/event"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
@@ -102,6 +103,7 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 		return nil // cancelled or finished meanwhile
 	}
 	log.Info("run started", "resume", resume)
+	runs.Publish(ctx, w.Bus, log, runs.RunEvent(ctx, w.Catalog, event.RunStarted, run))
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -184,6 +186,9 @@ func (w *Worker) finish(ctx context.Context, run *txlog.Run, res engine.Result, 
 	}
 	if err := w.Log.Finish(ctx, run); err != nil {
 		return err
+	}
+	if t := runs.FinalEventType(run.Status); t != "" {
+		runs.Publish(ctx, w.Bus, w.Logger, runs.RunEvent(ctx, w.Catalog, t, *run))
 	}
 	w.Logger.Info("run finished", "run_id", run.ID, "status", run.Status, "rows_written", run.RowsWritten, "rows_rejected", run.RowsRejected)
 	return nil

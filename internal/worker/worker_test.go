@@ -11,6 +11,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	_ "github.com/datahub-oss/datahub/internal/connectors/all"
+	"github.com/datahub-oss/datahub/internal/event"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
@@ -21,6 +22,7 @@ import (
 // env is a hub in miniature: store, catalog, embedded bus, runs service and one worker.
 type env struct {
 	runs *runs.Service
+	bus  *bus.Bus
 	dir  string
 }
 
@@ -56,7 +58,7 @@ func newEnv(t *testing.T, resources string) *env {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(wctx) }()
 	t.Cleanup(func() { stop(); <-done })
-	return &env{runs: &runs.Service{Catalog: cat, Log: log, Bus: b}, dir: dir}
+	return &env{runs: &runs.Service{Catalog: cat, Log: log, Bus: b}, bus: b, dir: dir}
 }
 
 func TestQuickstartRunThroughTheQueue(t *testing.T) {
@@ -84,6 +86,28 @@ func TestQuickstartRunThroughTheQueue(t *testing.T) {
 	}
 	if final.Status != "succeeded" || final.RowsRead != 300 || final.RowsWritten != 300 || final.Env != "DEV" || final.RequestedBy != "tester" {
 		t.Fatalf("final run: %+v", final)
+	}
+	// The run's lifecycle is on the bus as events, with the integration, system and counters.
+	evs, err := e.bus.ReadEvents(ctx, "run.>", 10, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, m := range evs {
+		ev, err := event.Unmarshal(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.RunID != run.ID || ev.Integration != "quickstart" || ev.System != "people-directory" || ev.Env != "DEV" {
+			t.Errorf("event %+v", ev)
+		}
+		if ev.Type == event.RunSucceeded && (ev.Stats == nil || ev.Stats.RowsWritten != 300) {
+			t.Errorf("succeeded event without the counters: %+v", ev)
+		}
+		types = append(types, string(ev.Type))
+	}
+	if strings.Join(types, ",") != "run.queued,run.started,run.succeeded" {
+		t.Errorf("events %v", types)
 	}
 	// Unknown environment and integration are refused before anything is queued.
 	if _, err := e.runs.Request(ctx, runs.Request{Integration: "quickstart", Env: "prod"}); err == nil {
