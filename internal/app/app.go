@@ -23,6 +23,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/store"
+	"github.com/datahub-oss/datahub/internal/trigger"
 	"github.com/datahub-oss/datahub/internal/txlog"
 	"github.com/datahub-oss/datahub/internal/worker"
 )
@@ -44,6 +45,7 @@ type Hub struct {
 
 	srv       *http.Server
 	workerCtx context.CancelFunc
+	stopSched context.CancelFunc
 	wg        sync.WaitGroup
 	serveErr  chan error
 }
@@ -113,6 +115,20 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 			}
 		}()
 	}
+	if cfg.Has(config.RoleScheduler) {
+		// Every scheduler process competes for one leader lease: only the leader fires.
+		sched := trigger.New(trigger.Config{DB: h.DB, Catalog: h.Catalog, Leases: h.Bus, Requester: h.Runs,
+			Publisher: h.Bus, Logger: log.With("component", "scheduler")})
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		h.stopSched = cancel
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			if err := sched.Run(sctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("scheduler stopped", "err", err)
+			}
+		}()
+	}
 	if cfg.Has(config.RoleAPI) {
 		handler := api.New(api.Deps{Auth: h.Auth, OIDC: oidc, Catalog: h.Catalog, Runs: h.Runs, Log: h.Log,
 			Secrets: h.Secrets, Audit: h.Audit, Ready: h.Ready, Logger: log.With("component", "api"),
@@ -178,6 +194,9 @@ func (h *Hub) Serve(ctx context.Context) error {
 func (h *Hub) close(ctx context.Context) {
 	if h.srv != nil {
 		_ = h.srv.Shutdown(ctx)
+	}
+	if h.stopSched != nil {
+		h.stopSched()
 	}
 	if h.workerCtx != nil {
 		h.workerCtx()

@@ -345,3 +345,80 @@ spec:
 		t.Fatalf("after a stop mid-run and a restart the target holds %d rows (%d distinct), want %d", n, distinct, rows)
 	}
 }
+
+// TestFileTriggerThroughTheServer: a file dropped into a watched folder is transferred once;
+// dropped again unchanged, not again; changed, again.
+func TestFileTriggerThroughTheServer(t *testing.T) {
+	cfg := config.Default()
+	cfg.Data, cfg.Addr = t.TempDir(), "127.0.0.1:0"
+	h, _ := start(t, cfg)
+	token, _ := os.ReadFile(filepath.Join(cfg.Data, "admin.token"))
+	c := client{t: t, base: "http://" + h.Addr, token: strings.TrimSpace(string(token))}
+	folder := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(folder, "inbox"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "out.db")
+	resources := fmt.Sprintf(`apiVersion: datahub/v1
+kind: System
+metadata: {name: sys}
+spec: {owner: team}
+---
+apiVersion: datahub/v1
+kind: Endpoint
+metadata: {name: drop}
+spec: {system: sys, type: file, environments: {DEV: {url: %q}}}
+---
+apiVersion: datahub/v1
+kind: Endpoint
+metadata: {name: out}
+spec: {system: sys, type: sqlite, environments: {DEV: {url: %q}}}
+---
+apiVersion: datahub/v1
+kind: Integration
+metadata: {name: inbox}
+spec:
+  source: {endpoint: drop}
+  destination: {endpoint: out, table: received, mode: append}
+  trigger: {type: file, env: DEV, path: "inbox/*.csv", stableFor: 200ms, pollEvery: 100ms}
+`, folder, "sqlite:"+db)
+	if code, body := c.do("POST", "/api/v1/apply", "application/yaml", []byte(resources)); code != 200 {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	file := filepath.Join(folder, "inbox", "a.csv")
+	succeeded := func() int {
+		_, body := c.do("GET", "/api/v1/runs?integration=inbox&status=succeeded", "", nil)
+		return strings.Count(string(body), `"run_id"`)
+	}
+	waitRuns := func(want int, what string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for succeeded() < want {
+			if time.Now().After(deadline) {
+				_, body := c.do("GET", "/api/v1/runs?integration=inbox", "", nil)
+				t.Fatalf("%s: %d succeeded runs, want %d: %s", what, succeeded(), want, body)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if err := os.WriteFile(file, []byte("id,name\n1,a\n2,b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitRuns(1, "first drop")
+	// The same content again (a new mtime): no second run.
+	if err := os.WriteFile(file, []byte("id,name\n1,a\n2,b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if n := succeeded(); n != 1 {
+		t.Fatalf("unchanged file ran again: %d runs", n)
+	}
+	if err := os.WriteFile(file, []byte("id,name\n3,c\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitRuns(2, "changed file")
+	time.Sleep(500 * time.Millisecond)
+	if n := succeeded(); n != 2 {
+		t.Fatalf("%d runs after the change, want 2", n)
+	}
+}

@@ -57,6 +57,12 @@ func NormalizeEnv(env string) (string, error) {
 // Resolve builds the plan of integration name in env. With resolver nil, secret references
 // are left out (for showing a plan without touching secrets).
 func Resolve(ctx context.Context, cat *catalog.Service, resolver Resolver, name, env string) (*Plan, error) {
+	return ResolveParams(ctx, cat, resolver, name, env, nil)
+}
+
+// ResolveParams is Resolve with a run's parameters: "path" (set by file triggers) names the
+// source file, relative to a file source endpoint's folder and confined to it.
+func ResolveParams(ctx context.Context, cat *catalog.Service, resolver Resolver, name, env string, params map[string]string) (*Plan, error) {
 	env, err := NormalizeEnv(env)
 	if err != nil {
 		return nil, err
@@ -78,7 +84,14 @@ func Resolve(ctx context.Context, cat *catalog.Service, resolver Resolver, name,
 	}
 	p := &Plan{Integration: name, Env: env, Mode: mode, Key: spec.Destination.Keys, Mapping: spec.Mapping,
 		Retries: spec.Retries, Concurrency: max(spec.Concurrency, 1)}
-	p.Source, err = p.endpoint(ctx, cat, resolver, spec.Source.Endpoint, env, spec.Source.Table, spec.Source.Query, spec.Source.Path)
+	srcPath := spec.Source.Path
+	if pp := params["path"]; pp != "" {
+		if filepath.IsAbs(pp) || strings.Contains(filepath.ToSlash(pp), "..") {
+			return nil, fmt.Errorf("%w: path parameter %q must be relative to the source folder, without ..", ErrInvalid, pp)
+		}
+		srcPath = pp
+	}
+	p.Source, err = p.endpoint(ctx, cat, resolver, spec.Source.Endpoint, env, spec.Source.Table, spec.Source.Query, srcPath)
 	if err != nil {
 		return nil, fmt.Errorf("integration %q source: %w", name, err)
 	}

@@ -80,7 +80,7 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 	if run.Status == runs.StatusCancelRequested {
 		return w.finish(ctx, &run, engine.Result{Status: engine.StatusCanceled, Started: time.Now(), Finished: time.Now()}, "")
 	}
-	plan, err := runs.Resolve(ctx, w.Catalog, w.Secrets, req.Integration, req.Env)
+	plan, err := runs.ResolveParams(ctx, w.Catalog, w.Secrets, req.Integration, req.Env, req.Params)
 	if err != nil {
 		// The integration changed or lost an endpoint since it was queued: nothing to retry.
 		log.Warn("run cannot be planned", "err", err)
