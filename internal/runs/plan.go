@@ -87,7 +87,7 @@ func ResolveParams(ctx context.Context, cat *catalog.Service, resolver Resolver,
 	srcPath := spec.Source.Path
 	if pp := params["path"]; pp != "" {
 		if filepath.IsAbs(pp) || strings.Contains(filepath.ToSlash(pp), "..") {
-			return nil, fmt.Errorf("%w: path parameter %q must be relative to the source folder, without ..", ErrInvalid, pp)
+			return nil, fmt.Errorf("%w: path parameter %q must be a relative path inside the source folder (no .. segments)", ErrInvalid, pp)
 		}
 		srcPath = pp
 	}
