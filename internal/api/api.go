@@ -25,6 +25,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/audit"
 	"github.com/datahub-oss/datahub/internal/auth"
 	"github.com/datahub-oss/datahub/internal/catalog"
+	"github.com/datahub-oss/datahub/internal/notify"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/txlog"
@@ -42,6 +43,8 @@ type Deps struct {
 	Log     *txlog.Log
 	Secrets *secret.Service
 	Audit   *audit.Log
+	// Notify lists the notification log; nil answers 503.
+	Notify *notify.Service
 	// Ready reports whether the store and the bus answer (/readyz); nil means always ready.
 	Ready func(ctx context.Context) error
 	// Logger receives the access log and errors; every secret value the secret service knows
@@ -112,6 +115,7 @@ func build(d Deps) (*server, http.Handler) {
 	s.runRoutes()
 	s.secretRoutes()
 	s.auditRoutes()
+	s.notificationRoutes()
 
 	doc, err := json.Marshal(s.api.OpenAPI())
 	if err != nil {

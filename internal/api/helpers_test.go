@@ -23,6 +23,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	_ "github.com/datahub-oss/datahub/internal/connectors/all"
+	"github.com/datahub-oss/datahub/internal/notify"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/store"
@@ -112,7 +113,8 @@ func newHub(t *testing.T, withWorker bool, mods ...func(d *Deps, url string)) *h
 	var handler http.Handler
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(ts.Close)
-	d := Deps{Auth: as, Catalog: cat, Runs: rs, Log: tl, Secrets: sec, Audit: al, Ready: b.Ready, Logger: logger, DataDir: dir}
+	d := Deps{Auth: as, Catalog: cat, Runs: rs, Log: tl, Secrets: sec, Audit: al, Ready: b.Ready, Logger: logger, DataDir: dir,
+		Notify: notify.New(db, notify.Options{})}
 	for _, m := range mods {
 		m(&d, ts.URL)
 	}

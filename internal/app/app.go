@@ -20,6 +20,8 @@ import (
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/config"
+	"github.com/datahub-oss/datahub/internal/event"
+	"github.com/datahub-oss/datahub/internal/notify"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/store"
@@ -40,12 +42,15 @@ type Hub struct {
 	Auth    *auth.Service
 	Runs    *runs.Service
 	Log     *txlog.Log
+	// Notify sends notifications (scheduler role) and lists the notification log (API).
+	Notify *notify.Service
 	// Addr is where the API listens once Start returned (the real port when :0 was asked).
 	Addr string
 
 	srv       *http.Server
 	workerCtx context.CancelFunc
 	stopSched context.CancelFunc
+	stopNote  context.CancelFunc
 	wg        sync.WaitGroup
 	serveErr  chan error
 }
@@ -129,9 +134,23 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 			}
 		}()
 	}
+	h.Notify = notify.New(h.DB, notify.Options{
+		Rules:     &notify.CatalogRules{Catalog: h.Catalog, Log: log.With("component", "notify")},
+		Directory: notify.CatalogDirectory{Catalog: h.Catalog},
+		Secrets:   h.Secrets,
+		SMTP: notify.SMTP{Addr: cfg.SMTP.Addr(), From: cfg.SMTP.From, Username: cfg.SMTP.Username,
+			Password: cfg.SMTP.Password, TLS: cfg.SMTP.TLS, Insecure: cfg.SMTP.Insecure},
+		BaseURL:       cfg.BaseURL,
+		FlushInterval: notifyFlushInterval,
+		Redact:        h.Secrets.Redactor().Redact,
+		Log:           log.With("component", "notify"),
+	})
+	if cfg.Has(config.RoleScheduler) {
+		h.startNotifier(ctx)
+	}
 	if cfg.Has(config.RoleAPI) {
 		handler := api.New(api.Deps{Auth: h.Auth, OIDC: oidc, Catalog: h.Catalog, Runs: h.Runs, Log: h.Log,
-			Secrets: h.Secrets, Audit: h.Audit, Ready: h.Ready, Logger: log.With("component", "api"),
+			Secrets: h.Secrets, Audit: h.Audit, Notify: h.Notify, Ready: h.Ready, Logger: log.With("component", "api"),
 			TokenTTL: cfg.TokenTTL, DataDir: cfg.Data})
 		ln, err := net.Listen("tcp", cfg.Addr)
 		if err != nil {
@@ -143,6 +162,46 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 		log.Info("serving the API", "url", "http://"+h.Addr, "startup", time.Since(began).Round(time.Millisecond))
 	}
 	return h, nil
+}
+
+// notifyDurable is the events consumer every notifier shares: each event goes to one of them,
+// so it is notified once however many scheduler processes run.
+const notifyDurable = "datahub-notify"
+
+// notifyFlushInterval is how often due digests are looked for (one indexed query).
+const notifyFlushInterval = time.Second
+
+// startNotifier runs the notifier: the events consumer handing each event to the notification
+// rules, and the loop that sends digests when throttle windows end. It runs with the
+// scheduler role, the hub's role for background work that is not a transfer: several
+// processes may take it, the shared durable consumer delivers each event to one of them, and
+// each digest is claimed in the store by exactly one.
+func (h *Hub) startNotifier(ctx context.Context) {
+	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	h.stopNote = cancel
+	log := h.log.With("component", "notify")
+	h.wg.Add(2)
+	go func() {
+		defer h.wg.Done()
+		err := h.Bus.ConsumeEvents(nctx, bus.EventConsumerConfig{Durable: notifyDurable}, func(ctx context.Context, m bus.Event, _ uint64) error {
+			e, err := event.Unmarshal(m.Data)
+			if err != nil {
+				// It would fail on every delivery: drop it.
+				log.Warn("unreadable event skipped", "subject", m.Subject, "seq", m.Seq, "error", err)
+				return nil
+			}
+			return h.Notify.Handle(ctx, e)
+		})
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, bus.ErrClosed) {
+			log.Error("notification consumer stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer h.wg.Done()
+		if err := h.Notify.Run(nctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("notification digests stopped", "err", err)
+		}
+	}()
 }
 
 // Ready reports whether the store and the bus answer.
@@ -197,6 +256,9 @@ func (h *Hub) close(ctx context.Context) {
 	}
 	if h.stopSched != nil {
 		h.stopSched()
+	}
+	if h.stopNote != nil {
+		h.stopNote()
 	}
 	if h.workerCtx != nil {
 		h.workerCtx()

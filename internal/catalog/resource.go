@@ -26,15 +26,17 @@ const APIVersion = "datahub/v1"
 type Kind string
 
 // The resource kinds, in dependency order: an Endpoint names a System, an Integration names
-// Endpoints.
+// Endpoints; a NotificationRule names integrations and systems only as patterns, so it comes
+// last and may be applied before what it matches exists.
 const (
-	KindSystem      Kind = "System"
-	KindEndpoint    Kind = "Endpoint"
-	KindIntegration Kind = "Integration"
+	KindSystem           Kind = "System"
+	KindEndpoint         Kind = "Endpoint"
+	KindIntegration      Kind = "Integration"
+	KindNotificationRule Kind = "NotificationRule"
 )
 
 // Kinds lists the kinds in dependency order (the order Export writes them in).
-var Kinds = []Kind{KindSystem, KindEndpoint, KindIntegration}
+var Kinds = []Kind{KindSystem, KindEndpoint, KindIntegration, KindNotificationRule}
 
 // rank is a kind's position in dependency order.
 func (k Kind) rank() int {
@@ -92,8 +94,8 @@ type Metadata struct {
 	Description string            `json:"description,omitempty"`
 }
 
-// Spec is the kind-specific part of a resource: *SystemSpec, *EndpointSpec or
-// *IntegrationSpec.
+// Spec is the kind-specific part of a resource: *SystemSpec, *EndpointSpec,
+// *IntegrationSpec or *NotificationRuleSpec.
 type Spec interface {
 	specKind() Kind
 }
@@ -155,6 +157,12 @@ func (r *Resource) Endpoint() *EndpointSpec { s, _ := r.Spec.(*EndpointSpec); re
 
 // Integration is the resource's spec when it is an Integration (else nil).
 func (r *Resource) Integration() *IntegrationSpec { s, _ := r.Spec.(*IntegrationSpec); return s }
+
+// NotificationRule is the resource's spec when it is a NotificationRule (else nil).
+func (r *Resource) NotificationRule() *NotificationRuleSpec {
+	s, _ := r.Spec.(*NotificationRuleSpec)
+	return s
+}
 
 // SystemSpec describes a business application or data store.
 type SystemSpec struct {
@@ -313,6 +321,8 @@ func newSpec(k Kind) Spec {
 		return &EndpointSpec{}
 	case KindIntegration:
 		return &IntegrationSpec{}
+	case KindNotificationRule:
+		return &NotificationRuleSpec{}
 	}
 	return nil
 }

@@ -51,6 +51,8 @@ func checkResource(r *Resource) Errors {
 		c.endpoint(s)
 	case *IntegrationSpec:
 		c.integration(s)
+	case *NotificationRuleSpec:
+		c.notificationRule(s)
 	case nil:
 		c.fail("spec", "missing")
 	}

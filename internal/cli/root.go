@@ -85,7 +85,7 @@ Start with:
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", envOr("DATAHUB_LOG_LEVEL", "warn"), "log level: debug, info, warn, error (env DATAHUB_LOG_LEVEL)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: ExitUsage, err: err} })
 	root.AddCommand(newCopyCmd(g), newRunsCmd(g), newConnectorsCmd(g), newVersionCmd(g), newServeCmd(g), newMasterKeyCmd(g),
-		newApplyCmd(g), newGetCmd(g), newDeleteCmd(g), newExportCmd(g), newHistoryCmd(g), newRunCmd(g), newAuditCmd(g),
+		newApplyCmd(g), newGetCmd(g), newDeleteCmd(g), newExportCmd(g), newHistoryCmd(g), newRunCmd(g), newAuditCmd(g), newNotificationsCmd(g),
 		newTokenCmd(g), newUserCmd(g), newSecretCmd(g), newLoginCmd(g))
 	return root
 }

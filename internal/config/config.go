@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -40,6 +42,38 @@ type OIDC struct {
 	DefaultRole  string            `yaml:"default_role" env:"DATAHUB_OIDC_DEFAULT_ROLE"`
 }
 
+// SMTP configures the relay notification emails are sent through. No host, no email.
+type SMTP struct {
+	Host string `yaml:"host" env:"DATAHUB_SMTP_HOST"`
+	// Port defaults to 465 with TLS, else 587.
+	Port int `yaml:"port" env:"DATAHUB_SMTP_PORT"`
+	// From is the sender address.
+	From     string `yaml:"from" env:"DATAHUB_SMTP_FROM"`
+	Username string `yaml:"username" env:"DATAHUB_SMTP_USERNAME"`
+	// Password is a reference (secret:NAME, env:NAME or file:PATH), never the password itself.
+	Password string `yaml:"password" env:"DATAHUB_SMTP_PASSWORD"`
+	// Insecure allows a relay without STARTTLS (a local relay); the password is still never
+	// sent unencrypted.
+	Insecure bool `yaml:"insecure" env:"DATAHUB_SMTP_INSECURE"`
+	// TLS connects with TLS from the start (port 465) instead of STARTTLS.
+	TLS bool `yaml:"tls" env:"DATAHUB_SMTP_TLS"`
+}
+
+// Addr is the relay's host:port, with the default port; "" when no host is set.
+func (s SMTP) Addr() string {
+	if s.Host == "" {
+		return ""
+	}
+	port := s.Port
+	if port == 0 {
+		port = 587
+		if s.TLS {
+			port = 465
+		}
+	}
+	return net.JoinHostPort(s.Host, strconv.Itoa(port))
+}
+
 // Config is the whole configuration.
 type Config struct {
 	// Addr is where the API and UI listen.
@@ -67,6 +101,11 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful stop: running transfers checkpoint within it.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"DATAHUB_SHUTDOWN_TIMEOUT"`
 	OIDC            OIDC          `yaml:"oidc"`
+	// SMTP is the relay of notification emails.
+	SMTP SMTP `yaml:"smtp"`
+	// BaseURL is the hub's public address, for links in notifications (e.g.
+	// https://datahub.example.org).
+	BaseURL string `yaml:"base_url" env:"DATAHUB_BASE_URL"`
 }
 
 // Default returns the configuration of `datahub serve` with no settings at all.
@@ -165,6 +204,12 @@ func setField(fv reflect.Value, val string) error {
 			return fmt.Errorf("%q is not a whole number", val)
 		}
 		fv.SetInt(int64(n))
+	case bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(val))
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", val)
+		}
+		fv.SetBool(b)
 	case time.Duration:
 		d, err := time.ParseDuration(strings.TrimSpace(val))
 		if err != nil {
@@ -241,6 +286,45 @@ func (c Config) Validate() error {
 		}
 		if c.OIDC.ClientSecret != "" && !isRef(c.OIDC.ClientSecret) {
 			return errors.New("oidc.client_secret: give a reference (secret:NAME, env:NAME or file:PATH), not the secret itself")
+		}
+	}
+	if err := c.SMTP.validate(); err != nil {
+		return err
+	}
+	if c.BaseURL != "" {
+		u, err := url.Parse(c.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("base_url: %q is not an http(s) URL (e.g. https://datahub.example.org)", c.BaseURL)
+		}
+	}
+	return nil
+}
+
+func (s SMTP) validate() error {
+	if s.Host == "" {
+		if s.From != "" || s.Username != "" || s.Password != "" || s.Port != 0 {
+			return errors.New("smtp.host: missing (the relay's host name), while other smtp settings are given")
+		}
+		return nil
+	}
+	if strings.ContainsAny(s.Host, ":/ ") {
+		return fmt.Errorf("smtp.host: %q is not a host name (give the port as smtp.port)", s.Host)
+	}
+	if s.Port < 0 || s.Port > 65535 {
+		return fmt.Errorf("smtp.port: %d is not between 1 and 65535", s.Port)
+	}
+	if s.From == "" {
+		return errors.New("smtp.from: missing (the sender address of notification emails)")
+	}
+	if a, err := mail.ParseAddress(s.From); err != nil || a.Name != "" {
+		return fmt.Errorf("smtp.from: %q is not an email address", s.From)
+	}
+	if s.Password != "" {
+		if !isRef(s.Password) {
+			return errors.New("smtp.password: give a reference (secret:NAME, env:NAME or file:PATH), not the password itself")
+		}
+		if s.Username == "" {
+			return errors.New("smtp.username: missing, while smtp.password is given")
 		}
 	}
 	return nil

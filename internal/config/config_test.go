@@ -48,6 +48,12 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"bad flag", "", nil, fakeFlags{"workers": "0"}, "workers: 0"},
 		{"store scheme", "store: mysql://x\n", nil, nil, "store:"},
 		{"inline oidc secret", "oidc: {issuer: https://i, client_id: c, redirect_url: https://r, client_secret: hunter2}\n", nil, nil, "oidc.client_secret"},
+		{"inline smtp password", "smtp: {host: mail.example.org, from: hub@example.org, username: hub, password: hunter2}\n", nil, nil, "smtp.password"},
+		{"smtp without from", "", []string{"DATAHUB_SMTP_HOST=mail.example.org"}, nil, "smtp.from"},
+		{"smtp port", "smtp: {host: mail.example.org, from: hub@example.org, port: 70000}\n", nil, nil, "smtp.port"},
+		{"smtp without host", "smtp: {from: hub@example.org}\n", nil, nil, "smtp.host"},
+		{"smtp bad bool", "", []string{"DATAHUB_SMTP_HOST=m", "DATAHUB_SMTP_FROM=a@b.org", "DATAHUB_SMTP_TLS=maybe"}, nil, "DATAHUB_SMTP_TLS"},
+		{"base url", "base_url: datahub.example.org\n", nil, nil, "base_url"},
 		{"listen with external", "nats: nats://h:4222\nnats_listen: 127.0.0.1:4222\n", nil, nil, "nats_listen"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,6 +69,21 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 				t.Fatalf("err %v, want one naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestSMTPFromEnvironment(t *testing.T) {
+	c, err := Load("", []string{"DATAHUB_SMTP_HOST=mail.example.org", "DATAHUB_SMTP_FROM=hub@example.org",
+		"DATAHUB_SMTP_USERNAME=hub", "DATAHUB_SMTP_PASSWORD=env:SMTP_PASS", "DATAHUB_SMTP_TLS=true",
+		"DATAHUB_BASE_URL=https://hub.example.org"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMTP.Addr() != "mail.example.org:465" || !c.SMTP.TLS || c.SMTP.Password != "env:SMTP_PASS" || c.BaseURL != "https://hub.example.org" {
+		t.Fatalf("%+v", c.SMTP)
+	}
+	if (SMTP{}).Addr() != "" || (SMTP{Host: "h"}).Addr() != "h:587" {
+		t.Error("default ports")
 	}
 }
 

@@ -206,5 +206,8 @@ func decodeCursor(c string) (t, id string, err error) {
 			return t, id, nil
 		}
 	}
-	return "", "", errors.New("list notifications: bad cursor")
+	return "", "", ErrBadCursor
 }
+
+// ErrBadCursor is List's error for a cursor it did not write.
+var ErrBadCursor = errors.New("list notifications: bad cursor")
