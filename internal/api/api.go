@@ -24,10 +24,12 @@ import (
 
 	"github.com/datahub-oss/datahub/internal/audit"
 	"github.com/datahub-oss/datahub/internal/auth"
+	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/notify"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/secret"
+	"github.com/datahub-oss/datahub/internal/trigger"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
@@ -55,6 +57,10 @@ type Deps struct {
 	TokenTTL time.Duration
 	// DataDir is the data folder: run rejects are only served from its rejects folder.
 	DataDir string
+	// Bus serves topics and dead-letter queues (the service bus); nil answers them with 503.
+	Bus *bus.Bus
+	// Hooks dedupes webhook deliveries (Idempotency-Key); nil answers webhooks with 503.
+	Hooks *trigger.Hooks
 }
 
 // server is the API's state.
@@ -116,6 +122,8 @@ func build(d Deps) (*server, http.Handler) {
 	s.secretRoutes()
 	s.auditRoutes()
 	s.notificationRoutes()
+	s.topicRoutes()
+	s.hookRoutes()
 
 	doc, err := json.Marshal(s.api.OpenAPI())
 	if err != nil {
@@ -136,7 +144,7 @@ func build(d Deps) (*server, http.Handler) {
 func register[I, O any](s *server, perm auth.Permission, op huma.Operation, h func(context.Context, *I) (*O, error)) {
 	switch {
 	case perm == permPublic:
-		if !publicPaths[op.Path] {
+		if !publicPaths[op.Path] && !publicTemplate(op.Method, op.Path) {
 			panic(fmt.Sprintf("api: %s %s is declared public but is not in publicPaths", op.Method, op.Path))
 		}
 		op.Security = []map[string][]string{}

@@ -28,6 +28,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/store"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
+	"github.com/datahub-oss/datahub/internal/trigger"
 	"github.com/datahub-oss/datahub/internal/txlog"
 	"github.com/datahub-oss/datahub/internal/worker"
 )
@@ -114,7 +115,7 @@ func newHub(t *testing.T, withWorker bool, mods ...func(d *Deps, url string)) *h
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(ts.Close)
 	d := Deps{Auth: as, Catalog: cat, Runs: rs, Log: tl, Secrets: sec, Audit: al, Ready: b.Ready, Logger: logger, DataDir: dir,
-		Notify: notify.New(db, notify.Options{})}
+		Notify: notify.New(db, notify.Options{}), Hooks: trigger.NewHooks(db)}
 	for _, m := range mods {
 		m(&d, ts.URL)
 	}
@@ -252,7 +253,7 @@ func operations(s *server) []opInfo {
 
 // fill replaces path parameters with values (default: names that exist nowhere).
 func fill(p string, vals map[string]string) string {
-	defaults := map[string]string{"kind": "integration", "name": "nope", "version": "1", "id": "nope"}
+	defaults := map[string]string{"kind": "integration", "name": "nope", "version": "1", "id": "nope", "integration": "nope", "seq": "1"}
 	for k, v := range defaults {
 		if o, ok := vals[k]; ok {
 			v = o

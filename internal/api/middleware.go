@@ -163,7 +163,7 @@ func (s *server) guard(next http.Handler) http.Handler {
 		}()
 		w = sw
 
-		public := publicPaths[raw]
+		public := publicPaths[raw] || publicHook(r.Method, raw)
 		if !public && (underAPI(raw) || underAPI(r.URL.Path) || underAPI(path.Clean("/"+r.URL.Path))) {
 			tok := bearer(r)
 			if tok == "" {

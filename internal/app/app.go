@@ -51,6 +51,7 @@ type Hub struct {
 	workerCtx context.CancelFunc
 	stopSched context.CancelFunc
 	stopNote  context.CancelFunc
+	stopBus   context.CancelFunc // the service bus's delivery engine
 	wg        sync.WaitGroup
 	serveErr  chan error
 }
@@ -101,7 +102,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 		}
 	}
 	h.Bus, err = bus.Open(ctx, bus.Config{URL: cfg.NATS, DataDir: filepath.Join(cfg.Data, "nats"), Listen: cfg.NATSListen, Prefix: cfg.NATSPrefix,
-		Name: "datahub", Logger: log})
+		LeaseTTL: cfg.LeaseTTL, Name: "datahub", Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +112,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		h.workerCtx = cancel
 		w := &worker.Worker{Bus: h.Bus, Catalog: h.Catalog, Secrets: h.Secrets, Log: h.Log, DataDir: cfg.Data,
-			Logger: log.With("component", "worker"), Parallel: cfg.Workers}
+			Logger: log.With("component", "worker"), Parallel: cfg.Workers, AckWait: cfg.WorkerAckWait, LeaseTTL: cfg.LeaseTTL,
+			CheckpointRows: int64(cfg.CheckpointRows)}
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
@@ -147,11 +149,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 	})
 	if cfg.Has(config.RoleScheduler) {
 		h.startNotifier(ctx)
+		h.startDelivery(ctx)
 	}
 	if cfg.Has(config.RoleAPI) {
 		handler := api.New(api.Deps{Auth: h.Auth, OIDC: oidc, Catalog: h.Catalog, Runs: h.Runs, Log: h.Log,
 			Secrets: h.Secrets, Audit: h.Audit, Notify: h.Notify, Ready: h.Ready, Logger: log.With("component", "api"),
-			TokenTTL: cfg.TokenTTL, DataDir: cfg.Data})
+			TokenTTL: cfg.TokenTTL, DataDir: cfg.Data, Hooks: trigger.NewHooks(h.DB), Bus: h.Bus})
 		ln, err := net.Listen("tcp", cfg.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("listen on %s: %w (is another server running there? use --addr)", cfg.Addr, err)
@@ -259,6 +262,9 @@ func (h *Hub) close(ctx context.Context) {
 	}
 	if h.stopNote != nil {
 		h.stopNote()
+	}
+	if h.stopBus != nil {
+		h.stopBus()
 	}
 	if h.workerCtx != nil {
 		h.workerCtx()

@@ -225,7 +225,7 @@ func TestParseKind(t *testing.T) {
 			t.Errorf("ParseKind(%q) = %q, %v", in, got, err)
 		}
 	}
-	if _, err := catalog.ParseKind("topic"); err == nil {
-		t.Error("ParseKind(topic): no error")
+	if _, err := catalog.ParseKind("queue"); err == nil {
+		t.Error("ParseKind(queue): no error")
 	}
 }

@@ -33,10 +33,14 @@ const (
 	KindEndpoint         Kind = "Endpoint"
 	KindIntegration      Kind = "Integration"
 	KindNotificationRule Kind = "NotificationRule"
+	KindTopic            Kind = "Topic"
+	KindSubscription     Kind = "Subscription"
 )
 
 // Kinds lists the kinds in dependency order (the order Export writes them in).
-var Kinds = []Kind{KindSystem, KindEndpoint, KindIntegration, KindNotificationRule}
+// A Subscription names Topics, so Topics come first; both come before NotificationRule, which
+// stays last.
+var Kinds = []Kind{KindSystem, KindEndpoint, KindIntegration, KindTopic, KindSubscription, KindNotificationRule}
 
 // rank is a kind's position in dependency order.
 func (k Kind) rank() int {
@@ -95,7 +99,7 @@ type Metadata struct {
 }
 
 // Spec is the kind-specific part of a resource: *SystemSpec, *EndpointSpec,
-// *IntegrationSpec or *NotificationRuleSpec.
+// *IntegrationSpec, *NotificationRuleSpec, *TopicSpec or *SubscriptionSpec.
 type Spec interface {
 	specKind() Kind
 }
@@ -323,6 +327,10 @@ func newSpec(k Kind) Spec {
 		return &IntegrationSpec{}
 	case KindNotificationRule:
 		return &NotificationRuleSpec{}
+	case KindTopic:
+		return &TopicSpec{}
+	case KindSubscription:
+		return &SubscriptionSpec{}
 	}
 	return nil
 }

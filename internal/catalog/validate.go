@@ -21,6 +21,7 @@ var (
 	teamPattern       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$`)
 	secretNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 	envVarPattern     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	headerNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,127}$`)
 )
 
 const nameRule = "must be 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit"
@@ -53,6 +54,10 @@ func checkResource(r *Resource) Errors {
 		c.integration(s)
 	case *NotificationRuleSpec:
 		c.notificationRule(s)
+	case *TopicSpec:
+		c.topic(s)
+	case *SubscriptionSpec:
+		c.subscription(s)
 	case nil:
 		c.fail("spec", "missing")
 	}
@@ -500,6 +505,10 @@ func checkRefs(r *Resource, lookup lookupFunc) (Errors, error) {
 		}
 	case *IntegrationSpec:
 		if err := c.integrationRefs(s, lookup); err != nil {
+			return nil, err
+		}
+	case *SubscriptionSpec:
+		if err := c.subscriptionRefs(s, lookup); err != nil {
 			return nil, err
 		}
 	}

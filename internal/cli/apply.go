@@ -21,7 +21,7 @@ func newApplyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE|DIR [-f ...]",
 		Short: "Create or update resources on the hub server from YAML files",
-		Long: `Create or update resources (System, Endpoint, Integration, NotificationRule) from YAML files: a folder
+		Long: `Create or update resources (System, Endpoint, Integration, Topic, Subscription, NotificationRule) from YAML files: a folder
 means every *.yaml and *.yml file under it, in path order; '-' reads standard input.
 
 The documents are checked here first, so problems are reported with their file, document,

@@ -36,7 +36,7 @@ func newGetCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get KIND [NAME]",
 		Short: "Show resources on the hub server: a list of a kind, or one resource",
-		Long: `Show the resources of a kind (System, Endpoint, Integration, NotificationRule; any case, plural ok) as a
+		Long: `Show the resources of a kind (System, Endpoint, Integration, Topic, Subscription, NotificationRule; any case, plural ok) as a
 table, or one resource as YAML. The YAML of one resource applies back as it is: the server's
 bookkeeping (version, digest, who changed it last) is in a comment above it.`,
 		Example: `  datahub get integrations

@@ -87,6 +87,7 @@ Start with:
 	root.AddCommand(newCopyCmd(g), newRunsCmd(g), newConnectorsCmd(g), newVersionCmd(g), newServeCmd(g), newMasterKeyCmd(g),
 		newApplyCmd(g), newGetCmd(g), newDeleteCmd(g), newExportCmd(g), newHistoryCmd(g), newRunCmd(g), newAuditCmd(g), newNotificationsCmd(g),
 		newTokenCmd(g), newUserCmd(g), newSecretCmd(g), newLoginCmd(g))
+	root.AddCommand(newPublishCmd(g), newSubscribeCmd(g), newDLQCmd(g))
 	return root
 }
 

@@ -106,6 +106,8 @@ type request struct {
 	// stream stops the timeout once the answer starts: the caller copies a body that may
 	// take long to arrive.
 	stream bool
+	// header are extra request headers (Idempotency-Key, ...).
+	header http.Header
 }
 
 // seg escapes one path segment.
@@ -150,6 +152,9 @@ func (c *Client) send(ctx context.Context, rq request) (*http.Response, func(), 
 		accept = "application/json"
 	}
 	req.Header.Set("Accept", accept)
+	for k, v := range rq.header {
+		req.Header[k] = v
+	}
 	req.Header.Set("User-Agent", c.userAgent)
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)

@@ -80,7 +80,7 @@ func (c *Client) ApplyDocuments(ctx context.Context, docs []json.RawMessage, dry
 
 func resourcePath(kind, name string) string { return "/resources/" + seg(kind) + "/" + seg(name) }
 
-// ListResources returns every live resource of a kind (System, Endpoint, Integration, NotificationRule; any case,
+// ListResources returns every live resource of a kind (System, Endpoint, Integration, Topic, Subscription, NotificationRule; any case,
 // plural ok), optionally only those with a label ("key=value").
 func (c *Client) ListResources(ctx context.Context, kind, label string) ([]Resource, error) {
 	q := url.Values{}

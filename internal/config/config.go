@@ -93,6 +93,16 @@ type Config struct {
 	Roles []string `yaml:"roles" env:"DATAHUB_ROLES" flag:"roles"`
 	// Workers is how many runs this process executes at once.
 	Workers int `yaml:"workers" env:"DATAHUB_WORKERS" flag:"workers"`
+	// WorkerAckWait is how long a run whose worker died (no heartbeat) waits before another
+	// worker takes it over; live workers heartbeat every third of it.
+	WorkerAckWait time.Duration `yaml:"worker_ack_wait" env:"DATAHUB_WORKER_ACK_WAIT"`
+	// LeaseTTL is how long a dead process keeps its leases (an integration's run slot, the
+	// scheduler's leadership); live holders renew every third of it. Every process sharing
+	// one NATS cluster and prefix must use the same value.
+	LeaseTTL time.Duration `yaml:"lease_ttl" env:"DATAHUB_LEASE_TTL"`
+	// CheckpointRows is how many rows a run copies between two commits (0: the engine's
+	// default); a run taken over from a dead worker restarts from the last commit.
+	CheckpointRows int `yaml:"checkpoint_rows" env:"DATAHUB_CHECKPOINT_ROWS"`
 	// LogLevel and LogFormat (text or json) shape the server's log.
 	LogLevel  string `yaml:"log_level" env:"DATAHUB_LOG_LEVEL" flag:"log-level"`
 	LogFormat string `yaml:"log_format" env:"DATAHUB_LOG_FORMAT" flag:"log-format"`
@@ -115,6 +125,8 @@ func Default() Config {
 		Data:            "datahub-data",
 		Roles:           []string{RoleAPI, RoleScheduler, RoleWorker},
 		Workers:         4,
+		WorkerAckWait:   30 * time.Second,
+		LeaseTTL:        30 * time.Second,
 		LogLevel:        "info",
 		LogFormat:       "text",
 		TokenTTL:        90 * 24 * time.Hour,
@@ -265,6 +277,15 @@ func (c Config) Validate() error {
 	}
 	if c.Workers < 1 || c.Workers > 256 {
 		return fmt.Errorf("workers: %d is not between 1 and 256", c.Workers)
+	}
+	if c.WorkerAckWait < time.Second || c.WorkerAckWait > time.Hour {
+		return fmt.Errorf("worker_ack_wait: %s is not between 1s and 1h", c.WorkerAckWait)
+	}
+	if c.LeaseTTL < time.Second || c.LeaseTTL > time.Hour {
+		return fmt.Errorf("lease_ttl: %s is not between 1s and 1h", c.LeaseTTL)
+	}
+	if c.CheckpointRows < 0 {
+		return fmt.Errorf("checkpoint_rows: %d is negative", c.CheckpointRows)
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

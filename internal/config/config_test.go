@@ -54,6 +54,9 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"smtp without host", "smtp: {from: hub@example.org}\n", nil, nil, "smtp.host"},
 		{"smtp bad bool", "", []string{"DATAHUB_SMTP_HOST=m", "DATAHUB_SMTP_FROM=a@b.org", "DATAHUB_SMTP_TLS=maybe"}, nil, "DATAHUB_SMTP_TLS"},
 		{"base url", "base_url: datahub.example.org\n", nil, nil, "base_url"},
+		{"ack wait too short", "", []string{"DATAHUB_WORKER_ACK_WAIT=10ms"}, nil, "worker_ack_wait"},
+		{"lease ttl too short", "lease_ttl: 100ms\n", nil, nil, "lease_ttl"},
+		{"negative checkpoint rows", "", []string{"DATAHUB_CHECKPOINT_ROWS=-1"}, nil, "checkpoint_rows"},
 		{"listen with external", "nats: nats://h:4222\nnats_listen: 127.0.0.1:4222\n", nil, nil, "nats_listen"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,7 +99,17 @@ func TestEmptyFileAndDefaultsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != "127.0.0.1:8080" || !c.Has(RoleWorker) {
+	if c.Addr != "127.0.0.1:8080" || !c.Has(RoleWorker) || c.WorkerAckWait != 30*time.Second || c.LeaseTTL != 30*time.Second {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func TestDispatchTimingFromEnvironment(t *testing.T) {
+	c, err := Load("", []string{"DATAHUB_WORKER_ACK_WAIT=3s", "DATAHUB_LEASE_TTL=4s", "DATAHUB_CHECKPOINT_ROWS=20000"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WorkerAckWait != 3*time.Second || c.LeaseTTL != 4*time.Second || c.CheckpointRows != 20000 {
 		t.Fatalf("%+v", c)
 	}
 }

@@ -63,6 +63,12 @@ func Resolve(ctx context.Context, cat *catalog.Service, resolver Resolver, name,
 // ResolveParams is Resolve with a run's parameters: "path" (set by file triggers) names the
 // source file, relative to a file source endpoint's folder and confined to it.
 func ResolveParams(ctx context.Context, cat *catalog.Service, resolver Resolver, name, env string, params map[string]string) (*Plan, error) {
+	return ResolveWith(ctx, cat, resolver, name, env, params, ResolveOptions{})
+}
+
+// ResolveWith is ResolveParams with options: with HooksDir set, the parameter "file" (set by
+// webhooks whose body is the data) names a stored request body that replaces the source.
+func ResolveWith(ctx context.Context, cat *catalog.Service, resolver Resolver, name, env string, params map[string]string, opts ResolveOptions) (*Plan, error) {
 	env, err := NormalizeEnv(env)
 	if err != nil {
 		return nil, err
@@ -94,6 +100,11 @@ func ResolveParams(ctx context.Context, cat *catalog.Service, resolver Resolver,
 	p.Source, err = p.endpoint(ctx, cat, resolver, spec.Source.Endpoint, env, spec.Source.Table, spec.Source.Query, srcPath)
 	if err != nil {
 		return nil, fmt.Errorf("integration %q source: %w", name, err)
+	}
+	if f := params[ParamFile]; f != "" {
+		if p.Source, err = hookSource(spec, opts, name, f, p.Source); err != nil {
+			return nil, err
+		}
 	}
 	p.Dest, err = p.endpoint(ctx, cat, resolver, spec.Destination.Endpoint, env, spec.Destination.Table, "", spec.Destination.Path)
 	if err != nil {

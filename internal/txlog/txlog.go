@@ -350,6 +350,15 @@ func (l *Log) SetStatus(ctx context.Context, id, to string, from ...string) (boo
 	return n > 0, err
 }
 
+// SetWorker records which process (host, pid) executes a run: the API process that queued it
+// is recorded at Start; a worker taking it (or taking it over from a dead worker) replaces it.
+func (l *Log) SetWorker(ctx context.Context, id, host string, pid int) error {
+	if _, err := l.db.Exec(ctx, `UPDATE runs SET host = ?, pid = ? WHERE id = ?`, host, pid, id); err != nil {
+		return fmt.Errorf("record the worker of run %s: %w", id, err)
+	}
+	return nil
+}
+
 // Final reports whether a status is an end state.
 func Final(status string) bool {
 	switch status {

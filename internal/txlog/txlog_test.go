@@ -31,6 +31,13 @@ func TestRunLifecycle(t *testing.T) {
 		if got.RowsWritten != 5 || string(got.Position) != `{"offset":10}` || !got.StartedAt.Equal(start) || got.Integration != "orders" {
 			t.Fatalf("after checkpoint: %+v", got)
 		}
+		// A worker (here taking over from another) records itself as the run's executor.
+		if err := l.SetWorker(ctx, r.ID, "worker-2", 4242); err != nil {
+			t.Fatal(err)
+		}
+		if got, err = l.Get(ctx, r.ID); err != nil || got.Host != "worker-2" || got.PID != 4242 || got.RowsWritten != 5 {
+			t.Fatalf("after SetWorker: %+v %v", got, err)
+		}
 		fin := start.Add(2 * time.Second)
 		r.Status, r.FinishedAt, r.DurationMS, r.Stats = "partial", &fin, 2000, txlog.Stats{RowsRead: 10, RowsWritten: 9, RowsRejected: 1}
 		r.Attempts, r.RejectsPath = 1, "/data/rejects/x"

@@ -38,8 +38,14 @@ type Worker struct {
 	CancelPoll time.Duration
 	// LeaseTTL bounds how long a dead worker keeps its integration blocked.
 	LeaseTTL time.Duration
+	// CheckpointRows is how many rows a run copies between two commits (0: the engine's
+	// default); a run taken over from a dead worker restarts from its last commit.
+	CheckpointRows int64
 	// Owner names this worker in leases and logs.
 	Owner string
+
+	host string
+	pid  int
 }
 
 // Run consumes run requests until ctx ends. A run interrupted by ctx keeps its checkpoint and
@@ -54,9 +60,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.AckWait <= 0 {
 		w.AckWait = 30 * time.Second
 	}
+	w.host, _ = os.Hostname()
+	w.pid = os.Getpid()
 	if w.Owner == "" {
-		host, _ := os.Hostname()
-		w.Owner = fmt.Sprintf("%s:%d", host, os.Getpid())
+		w.Owner = fmt.Sprintf("%s:%d", w.host, w.pid)
 	}
 	return w.Bus.ConsumeRuns(ctx, bus.ConsumerConfig{
 		AckWait: w.AckWait, MaxDeliver: -1, Concurrency: max(w.Parallel, 1), MaxAckPending: 1000, Heartbeat: true,
@@ -80,7 +87,7 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 	if run.Status == runs.StatusCancelRequested {
 		return w.finish(ctx, &run, engine.Result{Status: engine.StatusCanceled, Started: time.Now(), Finished: time.Now()}, "")
 	}
-	plan, err := runs.ResolveParams(ctx, w.Catalog, w.Secrets, req.Integration, req.Env, req.Params)
+	plan, err := runs.ResolveWith(ctx, w.Catalog, w.Secrets, req.Integration, req.Env, req.Params, w.resolveOptions())
 	if err != nil {
 		// The integration changed or lost an endpoint since it was queued: nothing to retry.
 		log.Warn("run cannot be planned", "err", err)
@@ -102,6 +109,11 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 	} else if !ok {
 		return nil // cancelled or finished meanwhile
 	}
+	// Which process executes the run: on a takeover the dead worker is replaced by this one.
+	if err := w.Log.SetWorker(ctx, run.ID, w.host, w.pid); err != nil {
+		log.Warn("could not record this worker on the run", "err", err)
+	}
+	run.Host, run.PID = w.host, w.pid
 	log.Info("run started", "resume", resume)
 	runs.Publish(ctx, w.Bus, log, runs.RunEvent(ctx, w.Catalog, event.RunStarted, run))
 
@@ -112,7 +124,7 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 	rejects := &engine.FileRejects{Dir: filepath.Join(w.DataDir, "rejects", run.ID), RunID: run.ID}
 	opts := engine.Options{
 		RunID: run.ID, Source: plan.Source, Dest: plan.Dest, Mode: plan.Mode, Key: plan.Key, Mapping: plan.Mapping,
-		Retries: plan.Retries, Rejects: rejects, Logger: log, Secrets: plan.Secrets,
+		Retries: plan.Retries, Rejects: rejects, Logger: log, Secrets: plan.Secrets, CheckpointRows: w.CheckpointRows,
 		OnCheckpoint: func(ctx context.Context, pos connector.Position, s engine.Stats) error {
 			return w.Log.Checkpoint(ctx, run.ID, pos, txlog.Stats(s))
 		},

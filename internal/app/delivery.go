@@ -1,0 +1,29 @@
+package app
+
+import (
+	"context"
+	"errors"
+
+	"github.com/datahub-oss/datahub/internal/delivery"
+)
+
+// startDelivery runs the service bus's delivery engine: every few seconds it creates or
+// updates a stream per Topic and a durable consumer per Subscription, and delivers. It runs
+// with the scheduler role; several processes may: each subscription's durable consumer is
+// shared, so each message goes to one of them.
+func (h *Hub) startDelivery(ctx context.Context) {
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	h.stopBus = cancel
+	log := h.log.With("component", "delivery")
+	eng := &delivery.Engine{Bus: h.Bus, Catalog: h.Catalog, Secrets: h.Secrets, Interval: deliveryInterval, Logger: log}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		if err := eng.Run(dctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("delivery engine stopped", "err", err)
+		}
+	}()
+}
+
+// deliveryInterval is how often the engine reads the catalog's Topics and Subscriptions.
+var deliveryInterval = delivery.DefaultInterval

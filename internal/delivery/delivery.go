@@ -1,0 +1,385 @@
+// Package delivery is the service bus's delivery engine: for every Subscription of the
+// catalog it runs a durable JetStream consumer that delivers the topic's messages at least
+// once, by an HTTP POST (signed with the subscription's secret) or by republishing them to
+// another topic. Failed deliveries are retried with exponential back-off and jitter (a
+// receiver's Retry-After is honoured); after retry.maxDeliver attempts a message is copied to
+// the subscription's dead-letter queue and dropped from the consumer.
+//
+// Ordering: a subscription with ordering: key has at most one message in flight across every
+// process (MaxAckPending 1), so the topic's order, and so every key's, is kept; retries of a
+// message hold back the ones after it. Without it, messages are delivered in parallel and a
+// retried message arrives after later ones.
+//
+// A message replayed from a dead-letter queue carries X-DataHub-Replay-For: <subscription>;
+// every other subscription of the topic acks it without delivering it.
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/datahub-oss/datahub/internal/bus"
+	"github.com/datahub-oss/datahub/internal/catalog"
+	"github.com/datahub-oss/datahub/internal/notify"
+)
+
+// Headers of an http delivery (besides notify's X-DataHub-Timestamp and -Signature).
+const (
+	HeaderTopic     = "X-DataHub-Topic"
+	HeaderSubject   = "X-DataHub-Subject"
+	HeaderMessageID = bus.HeaderMessageID
+	HeaderDelivery  = "X-DataHub-Delivery"
+	// HeaderPrefix carries a message's own headers: Region: eu arrives as
+	// X-DataHub-Header-Region: eu.
+	HeaderPrefix = "X-DataHub-Header-"
+)
+
+// DefaultInterval is how often the engine reads the catalog.
+const DefaultInterval = 3 * time.Second
+
+// httpConcurrency is how many http deliveries of one unordered subscription a process
+// makes at once.
+const httpConcurrency = 8
+
+// Catalog lists resources (catalog.Service).
+type Catalog interface {
+	List(ctx context.Context, kind catalog.Kind, opts catalog.ListOptions) ([]catalog.Entry, string, error)
+}
+
+// Secrets resolves references (secret.Service).
+type Secrets interface {
+	Resolve(ctx context.Context, ref string) (string, error)
+}
+
+// Engine keeps the bus in step with the catalog's Topics and Subscriptions and delivers.
+type Engine struct {
+	Bus     *bus.Bus
+	Catalog Catalog
+	Secrets Secrets
+	// Client posts http deliveries (default: no redirects; each delivery has its own timeout).
+	Client *http.Client
+	// Interval between catalog reads (default 3s).
+	Interval time.Duration
+	Logger   *slog.Logger
+
+	mu     sync.Mutex
+	topics map[string]string // name → digest ensured
+	subs   map[string]*running
+}
+
+type running struct {
+	digest string
+	topic  string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (e *Engine) log() *slog.Logger {
+	if e.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Logger
+}
+
+// Run syncs every Interval until ctx ends, then stops the consumers and returns ctx's cause.
+func (e *Engine) Run(ctx context.Context) error {
+	interval := e.Interval
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	defer e.stopAll()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := e.Sync(ctx); err != nil && ctx.Err() == nil {
+			e.log().Warn("sync topics and subscriptions", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+	}
+}
+
+func listAll(ctx context.Context, c Catalog, kind catalog.Kind) ([]catalog.Entry, error) {
+	var out []catalog.Entry
+	cursor := ""
+	for {
+		es, next, err := c.List(ctx, kind, catalog.ListOptions{Limit: 1000, Cursor: cursor})
+		if err != nil {
+			return nil, fmt.Errorf("list %ss: %w", kind, err)
+		}
+		out = append(out, es...)
+		if next == "" {
+			return out, nil
+		}
+		cursor = next
+	}
+}
+
+// Sync ensures a stream for every Topic, and a consumer (and its delivery loop) for every
+// Subscription; a changed Subscription restarts its loop, a deleted one stops it and removes
+// its consumer (its dead-letter queue is kept). Streams of deleted Topics are kept too: their
+// messages are not thrown away by a mistaken delete.
+func (e *Engine) Sync(ctx context.Context) error {
+	topics, err := listAll(ctx, e.Catalog, catalog.KindTopic)
+	if err != nil {
+		return err
+	}
+	subs, err := listAll(ctx, e.Catalog, catalog.KindSubscription)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.topics == nil {
+		e.topics, e.subs = map[string]string{}, map[string]*running{}
+	}
+	var errs []error
+	for _, t := range topics {
+		name, spec := t.Resource.Metadata.Name, t.Resource.Topic()
+		if spec == nil || e.topics[name] == t.Digest {
+			continue
+		}
+		err := e.Bus.EnsureTopic(ctx, bus.TopicConfig{Name: name, Description: spec.Description,
+			MaxAge: spec.Retention.MaxAgeDuration(), MaxBytes: spec.Retention.MaxBytesValue(), MaxMessages: int64(spec.Retention.MaxMessages)})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		e.topics[name] = t.Digest
+	}
+	seen := map[string]bool{}
+	for _, s := range subs {
+		name, spec := s.Resource.Metadata.Name, s.Resource.Subscription()
+		if spec == nil {
+			continue
+		}
+		seen[name] = true
+		if r := e.subs[name]; r != nil {
+			if r.digest == s.Digest {
+				continue
+			}
+			r.stop()
+			delete(e.subs, name)
+		}
+		if _, ok := e.topics[spec.Topic]; !ok {
+			continue // its topic's stream is not there yet
+		}
+		r, err := e.start(ctx, name, spec)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.digest = s.Digest
+		e.subs[name] = r
+	}
+	for name, r := range e.subs {
+		if !seen[name] {
+			r.stop()
+			delete(e.subs, name)
+			if err := e.Bus.DeleteSubscription(ctx, r.topic, name, false); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *running) stop() {
+	r.cancel()
+	<-r.done
+}
+
+func (e *Engine) stopAll() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for name, r := range e.subs {
+		r.stop()
+		delete(e.subs, name)
+	}
+}
+
+// Config is the consumer configuration of a subscription.
+func Config(name string, s *catalog.SubscriptionSpec) bus.SubscriptionConfig {
+	initial, maxDelay := s.Retry.Backoff()
+	cfg := bus.SubscriptionConfig{Name: name, Topic: s.Topic, Filter: s.Filter.Subject, MaxDeliver: s.Retry.MaxDeliver,
+		BackoffInitial: initial, BackoffMax: maxDelay, AckWait: 30 * time.Second}
+	switch {
+	case s.Ordering == "key":
+		cfg.MaxAckPending, cfg.Concurrency = 1, 1
+	case s.Delivery.Type == "http":
+		cfg.Concurrency = httpConcurrency
+	}
+	return cfg
+}
+
+// start ensures the subscription's consumer and, unless clients pull, runs its delivery loop.
+func (e *Engine) start(ctx context.Context, name string, s *catalog.SubscriptionSpec) (*running, error) {
+	cfg := Config(name, s)
+	if _, err := e.Bus.EnsureSubscription(ctx, cfg); err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r := &running{topic: s.Topic, cancel: cancel, done: make(chan struct{})}
+	if s.Delivery.Type == "pull" {
+		close(r.done)
+		return r, nil
+	}
+	h := e.Handler(name, s)
+	go func() {
+		defer close(r.done)
+		if err := e.Bus.ConsumeSubscription(rctx, cfg, h); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, bus.ErrClosed) {
+			e.log().Error("subscription stopped", "subscription", name, "err", err)
+		}
+	}()
+	return r, nil
+}
+
+// Handler is the delivery of one subscription: the header filter, then http or topic.
+func (e *Engine) Handler(name string, s *catalog.SubscriptionSpec) bus.TopicHandler {
+	deliver := func(ctx context.Context, m bus.TopicMessage) error {
+		return e.postHTTP(ctx, name, s, m)
+	}
+	if s.Delivery.Type == "topic" {
+		deliver = func(ctx context.Context, m bus.TopicMessage) error {
+			return e.forward(ctx, s.Delivery.Topic, m)
+		}
+	}
+	return func(ctx context.Context, m bus.TopicMessage) error {
+		for k, v := range s.Filter.Headers {
+			if m.Headers[http.CanonicalHeaderKey(k)] != v {
+				return nil // filtered out: acked without delivery
+			}
+		}
+		return deliver(ctx, m)
+	}
+}
+
+// userHeaders are a message's own headers (and its key).
+func userHeaders(m bus.TopicMessage) map[string]string {
+	out := map[string]string{}
+	for k, v := range m.Headers {
+		l := strings.ToLower(k)
+		if !strings.HasPrefix(l, "x-datahub-") || strings.EqualFold(k, bus.HeaderKey) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// forward republishes to another topic. The message id is kept, so a redelivered forward
+// is stored once within the target's duplicate window.
+func (e *Engine) forward(ctx context.Context, topic string, m bus.TopicMessage) error {
+	_, err := e.Bus.PublishTopic(ctx, topic, m.Subject, m.Data, userHeaders(m), m.MessageID)
+	if errors.Is(err, bus.ErrNoTopic) {
+		return fmt.Errorf("forward to topic %s: %w", topic, err)
+	}
+	return err
+}
+
+func (e *Engine) client() *http.Client {
+	if e.Client != nil {
+		return e.Client
+	}
+	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func (e *Engine) resolve(ctx context.Context, ref string) (string, error) {
+	if !strings.HasPrefix(ref, "secret:") && !strings.HasPrefix(ref, "env:") && !strings.HasPrefix(ref, "file:") {
+		return ref, nil
+	}
+	if e.Secrets == nil {
+		return "", errors.New("no secret service to resolve references")
+	}
+	return e.Secrets.Resolve(ctx, ref)
+}
+
+// postHTTP makes one http delivery. 2xx is delivered; 408, 425, 429 and 5xx (and network
+// errors) are retried, after Retry-After if the receiver sent one; other answers are
+// permanent and dead-letter the message at once.
+func (e *Engine) postHTTP(ctx context.Context, name string, s *catalog.SubscriptionSpec, m bus.TopicMessage) error {
+	target, err := e.resolve(ctx, s.Delivery.URL)
+	if err != nil {
+		return fmt.Errorf("subscription %s: resolve the url: %w", name, err)
+	}
+	key := ""
+	if s.Delivery.Secret != "" {
+		if key, err = e.resolve(ctx, s.Delivery.Secret); err != nil {
+			return fmt.Errorf("subscription %s: resolve the secret: %w", name, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.Delivery.TimeoutDuration())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(m.Data))
+	if err != nil {
+		return fmt.Errorf("subscription %s: bad url: %w", name, bus.ErrPermanent)
+	}
+	ct := "application/octet-stream"
+	for k, v := range userHeaders(m) {
+		if strings.EqualFold(k, "Content-Type") {
+			ct = v
+			continue
+		}
+		if strings.EqualFold(k, bus.HeaderKey) {
+			req.Header.Set(bus.HeaderKey, v)
+			continue
+		}
+		req.Header.Set(HeaderPrefix+k, v)
+	}
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("User-Agent", "datahub-delivery")
+	req.Header.Set(HeaderTopic, m.Topic)
+	req.Header.Set(HeaderSubject, m.Subject)
+	req.Header.Set(HeaderMessageID, m.MessageID)
+	req.Header.Set(HeaderDelivery, strconv.FormatUint(m.Delivered, 10))
+	if key != "" {
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
+		req.Header.Set(notify.HeaderTimestamp, ts)
+		req.Header.Set(notify.HeaderSignature, notify.Sign(key, ts, m.Data))
+	}
+	resp, err := e.client().Do(req)
+	if err != nil {
+		// The error may quote the URL, which may carry a token: keep only what happened.
+		return fmt.Errorf("post to subscription %s's receiver: %w", name, errors.Unwrap(err))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	code := resp.StatusCode
+	switch {
+	case code >= 200 && code < 300:
+		return nil
+	case code == http.StatusRequestTimeout || code == http.StatusTooEarly || code == http.StatusTooManyRequests || code >= 500:
+		err := fmt.Errorf("receiver answered %d", code)
+		if d := retryAfter(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
+			return &bus.RetryAfterError{Err: err, After: d}
+		}
+		return err
+	default:
+		return fmt.Errorf("receiver answered %d: %w", code, bus.ErrPermanent)
+	}
+}
+
+// retryAfter reads a Retry-After header: seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
