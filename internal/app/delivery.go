@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 
+	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/delivery"
+	"github.com/datahub-oss/datahub/internal/runs"
 )
 
 // startDelivery runs the service bus's delivery engine: every few seconds it creates or
@@ -15,7 +17,10 @@ func (h *Hub) startDelivery(ctx context.Context) {
 	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h.stopBus = cancel
 	log := h.log.With("component", "delivery")
-	eng := &delivery.Engine{Bus: h.Bus, Catalog: h.Catalog, Secrets: h.Secrets, Interval: deliveryInterval, Logger: log}
+	eng := &delivery.Engine{Bus: h.Bus, Catalog: h.Catalog, Secrets: h.Secrets, Interval: deliveryInterval, Logger: log,
+		Endpoints: func(ctx context.Context, name, env, table string) (connector.Endpoint, []string, error) {
+			return runs.ResolveEndpoint(ctx, h.Catalog, h.Secrets, name, env, table)
+		}}
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()

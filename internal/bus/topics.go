@@ -299,6 +299,9 @@ type SubscriptionConfig struct {
 	MaxAckPending int
 	// Concurrency is how many handlers this process runs at once (default 1).
 	Concurrency int
+	// OnDeadLetter, when set, is called after a message was copied to the dead-letter queue,
+	// with the last delivery's error.
+	OnDeadLetter func(ctx context.Context, m TopicMessage, err error)
 }
 
 func (c *SubscriptionConfig) defaults() {
@@ -511,6 +514,9 @@ func (b *Bus) consumeTopicMsg(ctx context.Context, cons jetstream.Consumer, cfg 
 		}
 		if terr := msg.TermWithReason("dead-lettered"); terr != nil {
 			b.log.Warn("terminate message", "subscription", cfg.Name, "seq", m.Seq, "err", terr)
+		}
+		if cfg.OnDeadLetter != nil {
+			cfg.OnDeadLetter(actx, m, err)
 		}
 	default:
 		delay := cfg.Backoff(m.Delivered)

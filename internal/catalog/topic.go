@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/datahub-oss/datahub/connector"
 )
 
 // TopicSpec is a Topic: a named, durable stream of messages that publishers write and
@@ -79,7 +81,8 @@ type SubscriptionFilter struct {
 
 // SubscriptionDelivery says where messages go.
 type SubscriptionDelivery struct {
-	// Type is http (POST to url), topic (republish to another topic) or pull (a client pulls).
+	// Type is http (POST to url), topic (republish to another topic), pull (a client pulls)
+	// or table (one row per message, upserted by message id into a table of an Endpoint).
 	Type string `json:"type"`
 	// URL is the http receiver: an http(s) URL or a reference.
 	URL string `json:"url,omitempty"`
@@ -89,6 +92,11 @@ type SubscriptionDelivery struct {
 	Timeout string `json:"timeout,omitempty"`
 	// Topic is the topic a topic delivery republishes to.
 	Topic string `json:"topic,omitempty"`
+	// Endpoint, Env and Table are where a table delivery writes: the Endpoint resource, the
+	// environment whose URL is used, and the table (created when missing).
+	Endpoint string `json:"endpoint,omitempty"`
+	Env      string `json:"env,omitempty"`
+	Table    string `json:"table,omitempty"`
 }
 
 // SubscriptionRetry is the redelivery policy: MaxDeliver attempts with exponential back-off
@@ -134,7 +142,7 @@ func (r *Resource) Topic() *TopicSpec { s, _ := r.Spec.(*TopicSpec); return s }
 func (r *Resource) Subscription() *SubscriptionSpec { s, _ := r.Spec.(*SubscriptionSpec); return s }
 
 var (
-	deliveryTypes = []string{"http", "topic", "pull"}
+	deliveryTypes = []string{"http", "topic", "pull", "table"}
 	orderings     = []string{"", "key"}
 	maxTopicAge   = 365 * 24 * time.Hour
 	maxTimeout    = 15 * time.Minute
@@ -244,6 +252,8 @@ func (c *checker) subscription(s *SubscriptionSpec) {
 		if d.URL != "" || d.Topic != "" || d.Secret != "" {
 			c.fail(p, "a pull delivery has no url, secret nor topic")
 		}
+	case "table":
+		c.tableDelivery(p, d)
 	default:
 		c.fail(p+".type", "%s", notOneOf(d.Type, deliveryTypes))
 	}
@@ -275,6 +285,27 @@ func (c *checker) subscription(s *SubscriptionSpec) {
 	}
 	if !slices.Contains(orderings, s.Ordering) {
 		c.fail("spec.ordering", "%s", notOneOf(s.Ordering, []string{"key"}))
+	}
+}
+
+// tableDelivery checks a table delivery's own fields (subscriptionRefs checks the endpoint).
+func (c *checker) tableDelivery(p string, d *SubscriptionDelivery) {
+	if d.URL != "" || d.Topic != "" || d.Secret != "" {
+		c.fail(p, "a table delivery has no url, secret nor topic")
+	}
+	if d.Endpoint == "" {
+		c.fail(p+".endpoint", "missing (the Endpoint the table is in)")
+	} else if !namePattern.MatchString(d.Endpoint) {
+		c.fail(p+".endpoint", "%s %s", quote(d.Endpoint), nameRule)
+	}
+	d.Env = strings.ToUpper(strings.TrimSpace(d.Env))
+	if d.Env == "" {
+		c.fail(p+".env", "missing (one of %s)", strings.Join(Environments, ", "))
+	} else if !slices.Contains(Environments, d.Env) {
+		c.fail(p+".env", "%s", notOneOf(d.Env, Environments))
+	}
+	if strings.TrimSpace(d.Table) == "" {
+		c.fail(p+".table", "missing (the table messages are written to)")
 	}
 }
 
@@ -332,6 +363,29 @@ func (c *checker) subscriptionRefs(s *SubscriptionSpec, lookup lookupFunc) error
 		}
 		if t == nil {
 			c.fail(ref.path, "no Topic %q (apply it first or in the same batch)", ref.name)
+		}
+	}
+	d := &s.Delivery
+	if d.Type != "table" || d.Endpoint == "" {
+		return nil
+	}
+	r, err := lookup(Key{KindEndpoint, d.Endpoint})
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		c.fail("spec.delivery.endpoint", "no Endpoint %q (apply it first or in the same batch)", d.Endpoint)
+		return nil
+	}
+	ep := r.Endpoint()
+	if _, ok := ep.Environments[d.Env]; d.Env != "" && !ok {
+		c.fail("spec.delivery.env", "endpoint %q has no %s URL", d.Endpoint, d.Env)
+	}
+	if cs, ok := connector.Lookup(ep.Type); ok {
+		if !cs.CanWrite() {
+			c.fail("spec.delivery.endpoint", "endpoint %q (%s) cannot be written to", d.Endpoint, cs.Name)
+		} else if findOption(cs, "table") == nil {
+			c.fail("spec.delivery.table", "endpoint %q (%s) has no tables", d.Endpoint, cs.Name)
 		}
 	}
 	return nil

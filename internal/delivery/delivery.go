@@ -70,6 +70,8 @@ type Engine struct {
 	// Interval between catalog reads (default 3s).
 	Interval time.Duration
 	Logger   *slog.Logger
+	// Endpoints resolves the endpoints of table deliveries (nil: they fail and are retried).
+	Endpoints EndpointFunc
 
 	mu     sync.Mutex
 	topics map[string]string // name → digest ensured
@@ -220,6 +222,8 @@ func Config(name string, s *catalog.SubscriptionSpec) bus.SubscriptionConfig {
 		cfg.MaxAckPending, cfg.Concurrency = 1, 1
 	case s.Delivery.Type == "http":
 		cfg.Concurrency = httpConcurrency
+	case s.Delivery.Type == "table":
+		cfg.Concurrency = tableBatchSize
 	}
 	return cfg
 }
@@ -236,9 +240,23 @@ func (e *Engine) start(ctx context.Context, name string, s *catalog.Subscription
 		close(r.done)
 		return r, nil
 	}
-	h := e.Handler(name, s)
+	cfg.OnDeadLetter = func(ctx context.Context, m bus.TopicMessage, err error) { e.deadLettered(ctx, name, m, err) }
+	var h bus.TopicHandler
+	var tw *tableWriter
+	if s.Delivery.Type == "table" {
+		tw = e.newTableWriter(name, s)
+		h = e.filtered(s, tw.handle)
+	} else {
+		h = e.Handler(name, s)
+	}
 	go func() {
 		defer close(r.done)
+		if tw != nil {
+			wctx, stop := context.WithCancel(rctx)
+			done := make(chan struct{})
+			go func() { defer close(done); tw.run(wctx) }()
+			defer func() { stop(); <-done }()
+		}
 		if err := e.Bus.ConsumeSubscription(rctx, cfg, h); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, bus.ErrClosed) {
 			e.log().Error("subscription stopped", "subscription", name, "err", err)
 		}
@@ -256,6 +274,11 @@ func (e *Engine) Handler(name string, s *catalog.SubscriptionSpec) bus.TopicHand
 			return e.forward(ctx, s.Delivery.Topic, m)
 		}
 	}
+	return e.filtered(s, deliver)
+}
+
+// filtered applies the subscription's header filter before deliver.
+func (e *Engine) filtered(s *catalog.SubscriptionSpec, deliver bus.TopicHandler) bus.TopicHandler {
 	return func(ctx context.Context, m bus.TopicMessage) error {
 		for k, v := range s.Filter.Headers {
 			if m.Headers[http.CanonicalHeaderKey(k)] != v {

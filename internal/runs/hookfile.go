@@ -22,13 +22,20 @@ type ResolveOptions struct {
 }
 
 // HookBodyIsData reports whether an integration's trigger is a webhook whose request body is
-// the run's data (trigger settings body: data).
+// the run's data (trigger settings body: data), or an event trigger whose messages are
+// (body: data, its default).
 func HookBodyIsData(spec *catalog.IntegrationSpec) bool {
-	if spec == nil || spec.Trigger.Type != "webhook" {
+	if spec == nil {
 		return false
 	}
 	b, _ := spec.Trigger.Settings["body"].(string)
-	return strings.TrimSpace(b) == "data"
+	switch spec.Trigger.Type {
+	case "webhook":
+		return strings.TrimSpace(b) == "data"
+	case "event":
+		return strings.TrimSpace(b) == "data" || strings.TrimSpace(b) == ""
+	}
+	return false
 }
 
 // hookSource is the source endpoint reading a stored webhook body. The parameter may come
@@ -36,7 +43,7 @@ func HookBodyIsData(spec *catalog.IntegrationSpec) bool {
 // only for a regular file directly in <HooksDir>/<integration>.
 func hookSource(spec *catalog.IntegrationSpec, opts ResolveOptions, name, file string, src connector.Endpoint) (connector.Endpoint, error) {
 	if !HookBodyIsData(spec) {
-		return connector.Endpoint{}, fmt.Errorf("%w: the %s parameter is only for integrations triggered by a webhook with body: data", ErrInvalid, ParamFile)
+		return connector.Endpoint{}, fmt.Errorf("%w: the %s parameter is only for integrations triggered by a webhook or an event with body: data", ErrInvalid, ParamFile)
 	}
 	if opts.HooksDir == "" {
 		return connector.Endpoint{}, fmt.Errorf("%w: the %s parameter needs the hub's data folder", ErrInvalid, ParamFile)

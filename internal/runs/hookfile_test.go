@@ -65,3 +65,20 @@ func TestHookSourceConfined(t *testing.T) {
 		}
 	}
 }
+
+func TestHookBodyIsDataEvent(t *testing.T) {
+	for _, tc := range []struct {
+		typ  string
+		body any
+		want bool
+	}{{"event", nil, true}, {"event", "data", true}, {"event", "ignore", false}, {"webhook", nil, false}, {"webhook", "data", true}, {"schedule", "data", false}} {
+		s := map[string]any{}
+		if tc.body != nil {
+			s["body"] = tc.body
+		}
+		spec := &catalog.IntegrationSpec{Trigger: catalog.Trigger{Type: tc.typ, Settings: s}}
+		if got := HookBodyIsData(spec); got != tc.want {
+			t.Errorf("%s body %v: %v", tc.typ, tc.body, got)
+		}
+	}
+}

@@ -113,6 +113,19 @@ func ResolveWith(ctx context.Context, cat *catalog.Service, resolver Resolver, n
 	return p, nil
 }
 
+// ResolveEndpoint resolves Endpoint resource name in env (upper-cased and checked) with a
+// table, secrets injected as for a run's endpoints. It returns the endpoint and the resolved
+// secret values (for scrubbing what is printed). Table deliveries of subscriptions use it.
+func ResolveEndpoint(ctx context.Context, cat *catalog.Service, resolver Resolver, name, env, table string) (connector.Endpoint, []string, error) {
+	env, err := NormalizeEnv(env)
+	if err != nil {
+		return connector.Endpoint{}, nil, err
+	}
+	p := &Plan{Env: env}
+	e, err := p.endpoint(ctx, cat, resolver, name, env, table, "", "")
+	return e, p.Secrets, err
+}
+
 // endpoint resolves one Endpoint resource in env, adding the integration's table, query or
 // path and the endpoint's secrets.
 func (p *Plan) endpoint(ctx context.Context, cat *catalog.Service, resolver Resolver, name, env, table, query, path string) (connector.Endpoint, error) {

@@ -43,6 +43,11 @@ type Leaser interface {
 	AcquireLease(ctx context.Context, key, owner string, ttl time.Duration) (*bus.Lease, error)
 }
 
+// BatchConsumer consumes topic messages in batches; *bus.Bus is one.
+type BatchConsumer interface {
+	ConsumeBatches(ctx context.Context, cfg bus.BatchConfig, handler bus.BatchHandler) error
+}
+
 // Config is what a Scheduler works with.
 type Config struct {
 	DB        *store.DB
@@ -51,6 +56,12 @@ type Config struct {
 	Requester Requester
 	// Publisher, when set, receives an object.received event for every file that fires.
 	Publisher Publisher
+	// Topics, when set, runs the event triggers: a durable consumer per event-triggered
+	// integration on its topic, in every scheduler process (the consumer is shared, each
+	// message goes to one process).
+	Topics BatchConsumer
+	// HooksDir is <data>/hooks, where an event trigger with body: data stores its batches.
+	HooksDir string
 	// OpenStore opens the folder a file trigger watches (default: local folders only).
 	OpenStore StoreOpener
 	// Owner names this scheduler in the lease and the tick table (default host:pid).
@@ -121,6 +132,11 @@ func (s *Scheduler) IsLeader() bool { return s.leader.Load() }
 func (s *Scheduler) Run(ctx context.Context) error {
 	if s.cfg.DB == nil || s.cfg.Catalog == nil || s.cfg.Leases == nil || s.cfg.Requester == nil {
 		return errors.New("scheduler: DB, Catalog, Leases and Requester are required")
+	}
+	if s.cfg.Topics != nil {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() { s.runEvents(ctx) })
 	}
 	for {
 		lease, err := s.cfg.Leases.AcquireLease(ctx, LeaderKey, s.cfg.Owner, s.cfg.LeaseTTL)

@@ -232,6 +232,8 @@ func Check(t catalog.Trigger) error {
 		_, err = ParseFile(t)
 	case TypeWebhook:
 		_, err = ParseWebhook(t)
+	case TypeEvent:
+		_, err = ParseEvent(t)
 	}
 	return err
 }
