@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -90,51 +89,14 @@ func (b *Bus) ConsumeEvents(ctx context.Context, cfg EventConsumerConfig, handle
 	if err != nil {
 		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, b.names.events, err))
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-b.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	var wg sync.WaitGroup
-	for range cfg.Concurrency {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				b.consumeEvent(ctx, cons, cfg, handler)
-			}
-		})
-	}
-	wg.Wait()
-	select {
-	case <-b.closing:
-		return ErrClosed
-	default:
-		return context.Cause(ctx)
-	}
+	return b.pullLoop(ctx, cons, cfg.Concurrency, "pull event", func(ctx context.Context, msg jetstream.Msg) {
+		b.handleEvent(ctx, msg, cfg, handler)
+	})
 }
 
-func (b *Bus) consumeEvent(ctx context.Context, cons jetstream.Consumer, cfg EventConsumerConfig, handler EventHandler) {
-	fctx, cancel := context.WithTimeout(ctx, fetchWait)
-	batch, err := cons.Fetch(1, jetstream.FetchContext(fctx))
-	if err != nil {
-		cancel()
-		b.pause(ctx, "pull event", err)
-		return
-	}
-	var msg jetstream.Msg
-	for m := range batch.Messages() {
-		msg = m
-	}
-	cancel()
-	if msg == nil {
-		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
-			b.pause(ctx, "pull event", err)
-		}
-		return
-	}
+// handleEvent gives one event to the handler and settles it: ack on nil, nak with back-off
+// on an error, nothing while stopping (redelivered after AckWait).
+func (b *Bus) handleEvent(ctx context.Context, msg jetstream.Msg, cfg EventConsumerConfig, handler EventHandler) {
 	e := Event{Subject: strings.TrimPrefix(msg.Subject(), b.names.eventSubj+"."), Data: msg.Data()}
 	var delivered uint64 = 1
 	if md, err := msg.Metadata(); err == nil {
@@ -145,7 +107,7 @@ func (b *Bus) consumeEvent(ctx context.Context, cons jetstream.Consumer, cfg Eve
 		return
 	}
 	stop := keepAlive(ctx, msg, cfg.AckWait)
-	err = callEventHandler(ctx, handler, e, delivered)
+	err := callEventHandler(ctx, handler, e, delivered)
 	stop()
 	switch {
 	case err == nil:

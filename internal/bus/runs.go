@@ -158,54 +158,9 @@ func (b *Bus) ConsumeRuns(ctx context.Context, cfg ConsumerConfig, handler RunHa
 	// The server replaces AckWait with Backoff[0] when Backoff is set: heartbeat on that.
 	ackWait := cons.CachedInfo().Config.AckWait
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-b.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-
-	var wg sync.WaitGroup
-	for range cfg.Concurrency {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				b.consumeOne(ctx, cons, cfg, ackWait, handler)
-			}
-		})
-	}
-	wg.Wait()
-	select {
-	case <-b.closing:
-		return ErrClosed
-	default:
-		return context.Cause(ctx)
-	}
-}
-
-// consumeOne pulls at most one message and handles it.
-func (b *Bus) consumeOne(ctx context.Context, cons jetstream.Consumer, cfg ConsumerConfig, ackWait time.Duration, handler RunHandler) {
-	fctx, cancel := context.WithTimeout(ctx, fetchWait)
-	batch, err := cons.Fetch(1, jetstream.FetchContext(fctx))
-	if err != nil {
-		cancel()
-		b.pause(ctx, "pull run request", err)
-		return
-	}
-	var msg jetstream.Msg
-	for m := range batch.Messages() {
-		msg = m
-	}
-	cancel()
-	if msg == nil {
-		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
-			b.pause(ctx, "pull run request", err)
-		}
-		return
-	}
-	b.handle(ctx, msg, cfg, ackWait, handler)
+	return b.pullLoop(ctx, cons, cfg.Concurrency, "pull run request", func(ctx context.Context, msg jetstream.Msg) {
+		b.handle(ctx, msg, cfg, ackWait, handler)
+	})
 }
 
 // pause logs a pull failure (the connection is down, the consumer was deleted...) and waits a

@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -433,51 +432,14 @@ func (b *Bus) ConsumeSubscription(ctx context.Context, cfg SubscriptionConfig, h
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-b.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	var wg sync.WaitGroup
-	for range cfg.Concurrency {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				b.consumeTopicMsg(ctx, cons, cfg, handler)
-			}
-		})
-	}
-	wg.Wait()
-	select {
-	case <-b.closing:
-		return ErrClosed
-	default:
-		return context.Cause(ctx)
-	}
+	return b.pullLoop(ctx, cons, cfg.Concurrency, "pull message of "+cfg.Name, func(ctx context.Context, msg jetstream.Msg) {
+		b.handleTopicMsg(ctx, msg, cfg, handler)
+	})
 }
 
-func (b *Bus) consumeTopicMsg(ctx context.Context, cons jetstream.Consumer, cfg SubscriptionConfig, handler TopicHandler) {
-	fctx, cancel := context.WithTimeout(ctx, fetchWait)
-	batch, err := cons.Fetch(1, jetstream.FetchContext(fctx))
-	if err != nil {
-		cancel()
-		b.pause(ctx, "pull message of "+cfg.Name, err)
-		return
-	}
-	var msg jetstream.Msg
-	for m := range batch.Messages() {
-		msg = m
-	}
-	cancel()
-	if msg == nil {
-		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
-			b.pause(ctx, "pull message of "+cfg.Name, err)
-		}
-		return
-	}
+// handleTopicMsg delivers one message of a subscription and settles it: ack, nak with
+// back-off, or after the last delivery a copy to the dead-letter queue and a term.
+func (b *Bus) handleTopicMsg(ctx context.Context, msg jetstream.Msg, cfg SubscriptionConfig, handler TopicHandler) {
 	m := b.topicMessage(cfg.Topic, msg)
 	if r := m.Headers[HeaderReplayFor]; r != "" && r != cfg.Name {
 		_ = msg.Ack() // a replay for another subscription
@@ -488,7 +450,7 @@ func (b *Bus) consumeTopicMsg(ctx context.Context, cons jetstream.Consumer, cfg 
 		return
 	}
 	stop := keepAlive(ctx, msg, cfg.AckWait)
-	err = callTopicHandler(ctx, handler, m)
+	err := callTopicHandler(ctx, handler, m)
 	stop()
 	settle := func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
