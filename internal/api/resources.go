@@ -17,6 +17,8 @@ import (
 	"github.com/datahub-oss/datahub/internal/audit"
 	"github.com/datahub-oss/datahub/internal/auth"
 	"github.com/datahub-oss/datahub/internal/catalog"
+	"github.com/datahub-oss/datahub/internal/event"
+	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/store"
 )
 
@@ -221,6 +223,7 @@ func (s *server) resourceRoutes() {
 		if err != nil {
 			return nil, err
 		}
+		s.resourceChanged(ctx, c)
 		return &struct{ Body changeBody }{Body: changeOf(c)}, nil
 	})
 
@@ -319,8 +322,31 @@ func (s *server) apply(ctx context.Context, in *applyInput) (*applyOutput, error
 	out.Body.Changes = make([]changeBody, 0, len(changes))
 	for _, c := range changes {
 		out.Body.Changes = append(out.Body.Changes, changeOf(c))
+		if !in.DryRun {
+			s.resourceChanged(ctx, c)
+		}
 	}
 	return out, nil
+}
+
+// resourceChanged publishes a resource.changed event for a committed change (nothing for an
+// unchanged document). Published after the commit, so no event names a change that was
+// rolled back; best effort, like every hub event.
+func (s *server) resourceChanged(ctx context.Context, c catalog.Change) {
+	if c.Action == catalog.Unchanged || s.d.Bus == nil {
+		return
+	}
+	e := event.New(event.ResourceChanged)
+	e.Resource = string(c.Kind) + "/" + c.Name
+	e.Actor = c.Actor
+	if c.Resource != nil {
+		e.Labels = c.Resource.Metadata.Labels
+		if c.Kind == catalog.KindIntegration {
+			e.Integration = c.Name
+		}
+	}
+	e.Object = string(c.Action)
+	runs.Publish(ctx, s.d.Bus, loggerFrom(ctx), e)
 }
 
 // applyDocuments returns the body as text catalog.Parse reads: YAML as is, or the JSON

@@ -202,6 +202,11 @@ func (w *Worker) finish(ctx context.Context, run *txlog.Run, res engine.Result, 
 	if t := runs.FinalEventType(run.Status); t != "" {
 		runs.Publish(ctx, w.Bus, w.Logger, runs.RunEvent(ctx, w.Catalog, t, *run))
 	}
+	// An endpoint that could not be reached or refused the credentials is worth its own
+	// event: the people who own the connection are not always those who own the run.
+	if code := connector.Code(run.ErrorCode); code == connector.CodeUnreachable || code == connector.CodeAuth {
+		runs.Publish(ctx, w.Bus, w.Logger, runs.RunEvent(ctx, w.Catalog, event.ConnectionFailed, *run))
+	}
 	w.Logger.Info("run finished", "run_id", run.ID, "status", run.Status, "rows_written", run.RowsWritten, "rows_rejected", run.RowsRejected)
 	return nil
 }

@@ -117,3 +117,64 @@ func TestQuickstartRunThroughTheQueue(t *testing.T) {
 		t.Fatalf("unknown integration: %v", err)
 	}
 }
+
+// TestConnectionFailedEvent: a run whose endpoint refuses the credentials fails and is also
+// announced as connection.failed.
+func TestConnectionFailedEvent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs MariaDB; skipped with -short")
+	}
+	t.Setenv("DH_TEST_BAD_PASSWORD", "certainly-not-the-password")
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	res := `apiVersion: datahub/v1
+kind: System
+metadata: {name: shop}
+spec: {owner: team}
+---
+apiVersion: datahub/v1
+kind: Endpoint
+metadata: {name: shop-db}
+spec:
+  system: shop
+  type: mysql
+  environments: {DEV: {url: "mysql://root@127.0.0.1:3306/test"}}
+  secrets: {password: "env:DH_TEST_BAD_PASSWORD"}
+---
+apiVersion: datahub/v1
+kind: Endpoint
+metadata: {name: out}
+spec: {system: shop, type: file, environments: {DEV: {url: "` + out + `"}}}
+---
+apiVersion: datahub/v1
+kind: Integration
+metadata: {name: orders}
+spec:
+  source: {endpoint: shop-db, table: orders}
+  destination: {endpoint: out, mode: replace}
+`
+	e := newEnv(t, res)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run, err := e.runs.Request(ctx, runs.Request{Integration: "orders", Env: "DEV", Actor: "tester"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := e.runs.Wait(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.Status != "failed" || final.ErrorCode != "auth" || strings.Contains(final.Error, "certainly-not") {
+		t.Fatalf("run %+v", final)
+	}
+	evs, err := e.bus.ReadEvents(ctx, "connection.>", 5, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 {
+		t.Fatalf("%d connection.failed events", len(evs))
+	}
+	ev, err := event.Unmarshal(evs[0].Data)
+	if err != nil || ev.Type != event.ConnectionFailed || ev.RunID != run.ID || ev.System != "shop" || ev.Severity != event.SeverityError {
+		t.Fatalf("event %+v %v", ev, err)
+	}
+}
