@@ -6,13 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -22,52 +20,7 @@ import (
 func serveAt(t *testing.T, name, addr, data string) *hubProc {
 	t.Helper()
 	p := &hubProc{name: name, base: "http://" + addr, data: data, log: data + "-" + strings.ReplaceAll(name, " ", "-") + ".log", done: make(chan struct{})}
-	logf, err := os.Create(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(os.Args[0], "serve", "--addr", addr, "--data", data, "--log-level", "info") //nolint:gosec // the test binary itself
-	p.cmd.Env = append(os.Environ(), "DATAHUB_CLI_MAIN=1")
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		_ = logf.Close()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(p.log)
-			if len(b) > 6000 {
-				b = b[len(b)-6000:]
-			}
-			t.Logf("%s (pid %d) log tail:\n%s", p.name, p.cmd.Process.Pid, b)
-		}
-	})
-	waitFor(t, 30*time.Second, name+" to serve", func() bool {
-		select {
-		case <-p.done:
-			b, _ := os.ReadFile(p.log)
-			t.Fatalf("%s exited at start:\n%s", name, b)
-		default:
-		}
-		res, err := http.Get(p.base + "/healthz") //nolint:noctx // a test probe
-		if err != nil {
-			return false
-		}
-		_ = res.Body.Close()
-		return res.StatusCode == 200
-	})
-	return p
+	return launch(t, p, nil, "--addr", addr, "--data", data, "--log-level", "info")
 }
 
 // TestDeliveryKilledMidwayLosesNothing is issue 4's check of the service bus: one `datahub

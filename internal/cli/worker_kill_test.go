@@ -46,12 +46,18 @@ func startServe(t *testing.T, name, store, natsURL string, env ...string) *hubPr
 	dir := t.TempDir()
 	addr := freePort(t)
 	p := &hubProc{name: name, base: "http://" + addr, data: filepath.Join(dir, "data"), log: filepath.Join(dir, "serve.log"), done: make(chan struct{})}
+	return launch(t, p, env, "--addr", addr, "--data", p.data, "--store", store, "--nats", natsURL, "--log-level", "debug")
+}
+
+// launch runs the test binary as `datahub serve ARGS...`, logging to p.log, waits for it to
+// answer /healthz, and stops it when the test ends (printing its log tail if the test failed).
+func launch(t *testing.T, p *hubProc, env []string, args ...string) *hubProc {
+	t.Helper()
 	logf, err := os.Create(p.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(os.Args[0], "serve", "--addr", addr, "--data", p.data, "--store", store, "--nats", natsURL, //nolint:gosec // the test binary itself
-		"--log-level", "debug")
+	p.cmd = exec.Command(os.Args[0], append([]string{"serve"}, args...)...) //nolint:gosec // the test binary itself
 	p.cmd.Env = append(append(os.Environ(), "DATAHUB_CLI_MAIN=1"), env...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
@@ -78,11 +84,11 @@ func startServe(t *testing.T, name, store, natsURL string, env ...string) *hubPr
 			t.Logf("%s (pid %d) log tail:\n%s", p.name, p.cmd.Process.Pid, b)
 		}
 	})
-	waitFor(t, 30*time.Second, name+" to serve", func() bool {
+	waitFor(t, 30*time.Second, p.name+" to serve", func() bool {
 		select {
 		case <-p.done:
 			b, _ := os.ReadFile(p.log)
-			t.Fatalf("%s exited at start:\n%s", name, b)
+			t.Fatalf("%s exited at start:\n%s", p.name, b)
 		default:
 		}
 		res, err := http.Get(p.base + "/healthz") //nolint:noctx // a test probe

@@ -50,28 +50,14 @@ type NotificationPage struct {
 
 // Notifications returns one page of the notification log, newest first.
 func (c *Client) Notifications(ctx context.Context, f NotificationFilter) (NotificationPage, error) {
-	q := url.Values{}
-	set := func(k, v string) {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	set("status", f.Status)
-	set("rule", f.Rule)
-	set("integration", f.Integration)
-	set("event_type", f.EventType)
-	if !f.Since.IsZero() {
-		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
-	}
-	if !f.Until.IsZero() {
-		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
-	}
-	if f.Limit > 0 {
-		q.Set("limit", itoa(f.Limit))
-	}
-	set("cursor", f.Cursor)
+	q := listQuery{}
+	q.set("status", f.Status)
+	q.set("rule", f.Rule)
+	q.set("integration", f.Integration)
+	q.set("event_type", f.EventType)
+	q.window(f.Since, f.Until, f.Limit, f.Cursor)
 	var p page[Notification]
-	if err := c.do(ctx, request{method: http.MethodGet, path: "/notifications", query: q}, nil, &p); err != nil {
+	if err := c.do(ctx, request{method: http.MethodGet, path: "/notifications", query: url.Values(q)}, nil, &p); err != nil {
 		return NotificationPage{}, err
 	}
 	if p.Items == nil {
