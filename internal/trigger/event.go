@@ -107,8 +107,7 @@ type eventRun struct {
 }
 
 // runEvents keeps one consumer per event-triggered integration, following the catalog, until
-// ctx ends. Every scheduler process runs them, leader or not: the consumer is durable and
-// shared, so each message goes to one process.
+// ctx ends. Only the leader runs them (see lead), so batches stay whole and in topic order.
 func (s *Scheduler) runEvents(ctx context.Context) {
 	running := map[string]*eventRun{}
 	defer func() {

@@ -96,7 +96,7 @@ func TestEventTrigger(t *testing.T) {
 			t.Fatal(err)
 		}
 		hooks := t.TempDir()
-		// Two processes: the shared consumer gives the batch to one of them.
+		// Two processes: only the leader consumes, so the batch stays whole.
 		var fakes []*fakeRequester
 		var scheds []*Scheduler
 		for i, b := range buses {

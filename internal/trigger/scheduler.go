@@ -133,11 +133,6 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if s.cfg.DB == nil || s.cfg.Catalog == nil || s.cfg.Leases == nil || s.cfg.Requester == nil {
 		return errors.New("scheduler: DB, Catalog, Leases and Requester are required")
 	}
-	if s.cfg.Topics != nil {
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		wg.Go(func() { s.runEvents(ctx) })
-	}
 	for {
 		lease, err := s.cfg.Leases.AcquireLease(ctx, LeaderKey, s.cfg.Owner, s.cfg.LeaseTTL)
 		switch {
@@ -175,6 +170,15 @@ func (s *Scheduler) lead(ctx context.Context, lease *bus.Lease) {
 	}()
 	s.leader.Store(true)
 	defer s.leader.Store(false)
+	if s.cfg.Topics != nil {
+		// Event triggers are consumed by the leader only: with several pullers on the shared
+		// consumer, a batch could be split between processes and runs could overtake each
+		// other. A batch in flight when leadership moves is redelivered to the new leader,
+		// and trigger_hooks maps it to the run already requested.
+		events := make(chan struct{})
+		go func() { defer close(events); s.runEvents(ctx) }()
+		defer func() { cancel(); <-events }()
+	}
 
 	t := &term{s: s, entries: map[string]*entry{}}
 	defer t.wg.Wait()
