@@ -7,7 +7,12 @@
 #     ratio (target >= 50).
 #   BenchmarkLatency: 1 KiB messages at 1,000 msg/s for BENCH_SECONDS (default 5), end-to-end
 #     p50/p99 from the publish call to the receiver (target p99 < 50 ms).
+#   BenchmarkAPIThroughput, BenchmarkAPILatency (internal/app): the same through a whole hub,
+#     the messages POSTed to /api/v1/topics/{name}/messages; api-* by one keep-alive publisher,
+#     api8-* by 8 concurrent ones, each against the plain loop measured in the same run.
 set -eu
 cd "$(dirname "$0")/.."
 go test -tags bench -run '^$' -bench 'Benchmark(Throughput|Latency)' -benchtime 1x -count "${BENCH_COUNT:-1}" ./internal/bus/ "$@" |
+	grep -E '^(Benchmark|ok|FAIL|---|\s+bench_)' || true
+go test -tags bench -run '^$' -bench 'BenchmarkAPI(Throughput|Latency)' -benchtime 1x -count "${BENCH_COUNT:-1}" ./internal/app/ "$@" |
 	grep -E '^(Benchmark|ok|FAIL|---|\s+bench_)' || true

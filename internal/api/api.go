@@ -123,6 +123,7 @@ func build(d Deps) (*server, http.Handler) {
 	s.auditRoutes()
 	s.notificationRoutes()
 	s.topicRoutes()
+	s.pullRoutes()
 	s.hookRoutes()
 
 	doc, err := json.Marshal(s.api.OpenAPI())

@@ -249,6 +249,13 @@ func (s *server) publish(ctx context.Context, in *publishInput) (*publishOutput,
 		headers[bus.HeaderKey] = in.Key
 	}
 	res, err := s.d.Bus.PublishTopic(ctx, in.Name, in.Subject, data, headers, in.IdempotencyKey)
+	if errors.Is(err, bus.ErrNoTopic) {
+		// The stream was removed behind this server's back: create it again, once.
+		if err := s.topicReady(ctx, in.Name); err != nil {
+			return nil, err
+		}
+		res, err = s.d.Bus.PublishTopic(ctx, in.Name, in.Subject, data, headers, in.IdempotencyKey)
+	}
 	if err != nil {
 		return nil, busError(err)
 	}

@@ -87,7 +87,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 	}
 	h.Secrets = secret.New(h.DB, ring)
 	h.Audit = audit.New(h.DB)
-	h.Catalog = catalog.New(h.DB, catalog.Options{OnChange: api.CatalogAuditHook(h.Audit)})
+	h.Catalog = catalog.New(h.DB, catalog.Options{OnChange: api.CatalogAuditHook(h.Audit), CheckTrigger: trigger.Check})
 	h.Auth = auth.New(h.DB, auth.WithTokenTTL(cfg.TokenTTL, 0))
 	h.Log = txlog.New(h.DB)
 	if made, path, err := h.Auth.EnsureAdmin(ctx, cfg.Data); err != nil {
@@ -135,6 +135,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 				log.Error("scheduler stopped", "err", err)
 			}
 		}()
+		h.startJanitor(sctx)
 	}
 	h.Notify = notify.New(h.DB, notify.Options{
 		Rules:     &notify.CatalogRules{Catalog: h.Catalog, Log: log.With("component", "notify")},

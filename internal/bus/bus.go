@@ -109,6 +109,7 @@ type Bus struct {
 	mu       sync.Mutex
 	closed   bool
 	locks    map[time.Duration]jetstream.KeyValue // one bucket per lease TTL
+	topics   map[string]TopicConfig               // topic streams ensured, as last ensured
 	leases   map[*Lease]struct{}
 	closeErr error
 }
@@ -149,7 +150,7 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	b := &Bus{
 		cfg: cfg, log: cfg.Logger.With("component", "bus"), names: newNames(cfg.Prefix),
 		ncClosed: make(chan struct{}), closing: make(chan struct{}),
-		locks: map[time.Duration]jetstream.KeyValue{}, leases: map[*Lease]struct{}{},
+		locks: map[time.Duration]jetstream.KeyValue{}, leases: map[*Lease]struct{}{}, topics: map[string]TopicConfig{},
 	}
 	var err error
 	if cfg.URL == "" {

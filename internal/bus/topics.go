@@ -101,14 +101,22 @@ func checkName(what, name string) error {
 	return nil
 }
 
-// EnsureTopic creates the topic's stream, or updates its limits. It is idempotent: the hub
-// calls it for every Topic of the catalog every few seconds.
+// EnsureTopic creates the topic's stream, or updates its limits. It is idempotent, and cheap
+// when nothing changed: a configuration this Bus already ensured is not sent again (the API
+// ensures the topic before every publish; a stream update is a write and an fsync on the
+// server). A publish that finds the stream gone forgets it, so the next call creates it again.
 func (b *Bus) EnsureTopic(ctx context.Context, t TopicConfig) error {
 	if b.isClosed() {
 		return ErrClosed
 	}
 	if err := checkName("topic", t.Name); err != nil {
 		return err
+	}
+	b.mu.Lock()
+	done, ok := b.topics[t.Name]
+	b.mu.Unlock()
+	if ok && done == t {
+		return nil
 	}
 	sc := jetstream.StreamConfig{
 		Name:        b.TopicStream(t.Name),
@@ -128,7 +136,17 @@ func (b *Bus) EnsureTopic(ctx context.Context, t TopicConfig) error {
 	if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
 		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("create stream %s: %w", sc.Name, err))
 	}
+	b.mu.Lock()
+	b.topics[t.Name] = t
+	b.mu.Unlock()
 	return nil
+}
+
+// forgetTopic drops a topic from the streams ensured.
+func (b *Bus) forgetTopic(topic string) {
+	b.mu.Lock()
+	delete(b.topics, topic)
+	b.mu.Unlock()
 }
 
 func orUnlimited(n int64) int64 {
@@ -140,6 +158,7 @@ func orUnlimited(n int64) int64 {
 
 // DeleteTopic removes a topic's stream and its messages (nothing when it does not exist).
 func (b *Bus) DeleteTopic(ctx context.Context, topic string) error {
+	b.forgetTopic(topic)
 	if err := b.js.DeleteStream(ctx, b.TopicStream(topic)); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("delete topic %s: %w", topic, err)
 	}
@@ -193,6 +212,7 @@ func (b *Bus) publishMsg(ctx context.Context, topic string, msg *nats.Msg, msgID
 	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(b.TopicStream(topic)))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrStreamNotFound) {
+			b.forgetTopic(topic)
 			return PublishResult{}, fmt.Errorf("publish to topic %s: %w", topic, ErrNoTopic)
 		}
 		return PublishResult{}, connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("publish to topic %s: %w", topic, err))
@@ -296,8 +316,14 @@ type SubscriptionConfig struct {
 	// MaxAckPending caps the messages in flight across every process (1 keeps the order of
 	// the topic: each message is settled before the next is delivered).
 	MaxAckPending int
-	// Concurrency is how many handlers this process runs at once (default 1).
+	// Concurrency is how many handlers this process runs at once (default 1); for an Ordered
+	// subscription, its number of lanes.
 	Concurrency int
+	// Ordered delivers every key's messages in the topic's order (see consumeOrdered): one
+	// process at a time, Concurrency lanes by key, retries in place.
+	Ordered bool
+	// Owner names this process in the lease of an ordered subscription (a random id if empty).
+	Owner string
 	// OnDeadLetter, when set, is called after a message was copied to the dead-letter queue,
 	// with the last delivery's error.
 	OnDeadLetter func(ctx context.Context, m TopicMessage, err error)
@@ -321,6 +347,9 @@ func (c *SubscriptionConfig) defaults() {
 	}
 	if c.MaxAckPending == 1 {
 		c.Concurrency = 1
+	}
+	if c.Ordered && c.MaxAckPending <= 0 {
+		c.MaxAckPending = DefaultOrderedPending
 	}
 	if c.Filter == "" {
 		c.Filter = ">"
@@ -432,6 +461,9 @@ func (b *Bus) ConsumeSubscription(ctx context.Context, cfg SubscriptionConfig, h
 	if err != nil {
 		return err
 	}
+	if cfg.Ordered {
+		return b.consumeOrdered(ctx, cons, cfg, handler)
+	}
 	return b.pullLoop(ctx, cons, cfg.Concurrency, "pull message of "+cfg.Name, func(ctx context.Context, msg jetstream.Msg) {
 		b.handleTopicMsg(ctx, msg, cfg, handler)
 	})
@@ -452,45 +484,65 @@ func (b *Bus) handleTopicMsg(ctx context.Context, msg jetstream.Msg, cfg Subscri
 	stop := keepAlive(ctx, msg, cfg.AckWait)
 	err := callTopicHandler(ctx, handler, m)
 	stop()
-	settle := func() (context.Context, context.CancelFunc) {
-		return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	}
 	switch {
 	case err == nil:
-		actx, cancel := settle()
-		if aerr := msg.DoubleAck(actx); aerr != nil {
-			b.log.Warn("ack message", "subscription", cfg.Name, "seq", m.Seq, "err", aerr)
-		}
-		cancel()
+		b.ackMsg(ctx, msg, cfg, m)
 	case ctx.Err() != nil:
 		// Stopping: left for redelivery after AckWait, as if this process had died.
 	case m.Delivered >= uint64(max(cfg.MaxDeliver, 1)) || errors.Is(err, ErrPermanent): //nolint:gosec // positive after defaults
-		b.log.Warn("message dead-lettered", "subscription", cfg.Name, "seq", m.Seq, "delivery", m.Delivered, "err", err)
-		actx, cancel := settle()
-		defer cancel()
-		if derr := b.deadLetter(actx, cfg.Name, msg, m, err); derr != nil {
-			// Not copied: try again later rather than lose it.
-			b.log.Error("copy to the dead-letter queue", "subscription", cfg.Name, "seq", m.Seq, "err", derr)
-			_ = msg.NakWithDelay(cfg.BackoffMax)
-			return
-		}
-		if terr := msg.TermWithReason("dead-lettered"); terr != nil {
-			b.log.Warn("terminate message", "subscription", cfg.Name, "seq", m.Seq, "err", terr)
-		}
-		if cfg.OnDeadLetter != nil {
-			cfg.OnDeadLetter(actx, m, err)
+		if !b.deadLetterAndTerm(ctx, msg, cfg, m, err) {
+			_ = msg.NakWithDelay(cfg.BackoffMax) // not copied: try again later rather than lose it
 		}
 	default:
-		delay := cfg.Backoff(m.Delivered)
-		var ra *RetryAfterError
-		if errors.As(err, &ra) && ra.After > delay {
-			delay = min(ra.After, max(cfg.BackoffMax, time.Hour))
-		}
+		delay := subscriptionDelay(cfg, m.Delivered, err)
 		b.log.Debug("delivery failed", "subscription", cfg.Name, "seq", m.Seq, "delivery", m.Delivered, "retry_in", delay, "err", err)
 		if nerr := msg.NakWithDelay(delay); nerr != nil {
 			b.log.Warn("nak message", "subscription", cfg.Name, "seq", m.Seq, "err", nerr)
 		}
 	}
+}
+
+func settleCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+}
+
+// ackMsg acks a delivered message and waits for the server to confirm it.
+func (b *Bus) ackMsg(ctx context.Context, msg jetstream.Msg, cfg SubscriptionConfig, m TopicMessage) {
+	actx, cancel := settleCtx(ctx)
+	defer cancel()
+	if err := msg.DoubleAck(actx); err != nil {
+		b.log.Warn("ack message", "subscription", cfg.Name, "seq", m.Seq, "err", err)
+	}
+}
+
+// deadLetterAndTerm copies an exhausted message to the dead-letter queue and terminates it; it
+// reports false when the copy failed (the message is then still pending).
+func (b *Bus) deadLetterAndTerm(ctx context.Context, msg jetstream.Msg, cfg SubscriptionConfig, m TopicMessage, cause error) bool {
+	b.log.Warn("message dead-lettered", "subscription", cfg.Name, "seq", m.Seq, "delivery", m.Delivered, "err", cause)
+	actx, cancel := settleCtx(ctx)
+	defer cancel()
+	if err := b.deadLetter(actx, cfg.Name, msg, m, cause); err != nil {
+		b.log.Error("copy to the dead-letter queue", "subscription", cfg.Name, "seq", m.Seq, "err", err)
+		return false
+	}
+	if err := msg.TermWithReason("dead-lettered"); err != nil {
+		b.log.Warn("terminate message", "subscription", cfg.Name, "seq", m.Seq, "err", err)
+	}
+	if cfg.OnDeadLetter != nil {
+		cfg.OnDeadLetter(actx, m, cause)
+	}
+	return true
+}
+
+// subscriptionDelay is the back-off after the n-th failed delivery, or the receiver's Retry-After
+// when longer (capped at an hour, or BackoffMax if that is longer).
+func subscriptionDelay(cfg SubscriptionConfig, n uint64, err error) time.Duration {
+	delay := cfg.Backoff(n)
+	var ra *RetryAfterError
+	if errors.As(err, &ra) && ra.After > delay {
+		delay = min(ra.After, max(cfg.BackoffMax, time.Hour))
+	}
+	return delay
 }
 
 func callTopicHandler(ctx context.Context, h TopicHandler, m TopicMessage) (err error) {

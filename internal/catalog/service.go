@@ -86,6 +86,10 @@ type Options struct {
 	OnChange func(ctx context.Context, tx *store.Tx, c Change) error
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// CheckTrigger validates an Integration's trigger settings at apply time, dry runs
+	// included (trigger.Check; nil: only the type is checked). Its error is reported at
+	// spec.trigger.
+	CheckTrigger func(Trigger) error
 }
 
 // Service keeps the catalog in the metadata store.
@@ -138,6 +142,7 @@ func (s *Service) Apply(ctx context.Context, docs []Resource, opts ApplyOptions)
 		*r = c
 		// Re-checking parsed documents costs little and covers resources built in code.
 		errs = append(errs, checkResource(r)...)
+		errs = append(errs, s.checkTrigger(r)...)
 	}
 	errs = append(errs, checkDuplicates(batch)...)
 	if len(errs) > 0 {
@@ -177,7 +182,7 @@ func (s *Service) Apply(ctx context.Context, docs []Resource, opts ApplyOptions)
 }
 
 // checkBatch checks every reference of the batch against the batch and the store, and that
-// no changed Endpoint breaks a stored Integration that is not in the batch.
+// no changed Endpoint breaks a stored Integration or Subscription that is not in the batch.
 func (s *Service) checkBatch(v *view, batch []Resource) error {
 	var errs Errors
 	changedEndpoints := map[string]*Resource{}
@@ -217,6 +222,11 @@ func (s *Service) checkBatch(v *view, batch []Resource) error {
 				break
 			}
 		}
+		es, err := checkChangedEndpointSubscriptions(v, changedEndpoints)
+		if err != nil {
+			return err
+		}
+		errs = append(errs, es...)
 	}
 	if len(errs) > 0 {
 		return errs.sorted()
@@ -576,8 +586,9 @@ func decodeCursor(c string) (kind, name string, err error) {
 }
 
 // Delete removes a live resource as a new version (its history stays). It refuses an
-// Endpoint an Integration uses and a System an Endpoint belongs to, naming them; the error
-// then wraps ErrInUse, and ErrNotFound when there is nothing to delete.
+// Endpoint an Integration or a Subscription's delivery uses, a Topic a Subscription or an
+// event trigger uses, and a System an Endpoint belongs to, naming them; the error then wraps
+// ErrInUse, and ErrNotFound when there is nothing to delete.
 func (s *Service) Delete(ctx context.Context, kind Kind, name, actor string) (Change, error) {
 	if actor == "" {
 		return Change{}, fmt.Errorf("delete %s %q: no actor given", kind, name)
@@ -654,6 +665,18 @@ func checkUnused(v *view, r *Resource) error {
 			if is.Source.Endpoint == r.Metadata.Name || is.Destination.Endpoint == r.Metadata.Name {
 				users = append(users, in.Key().String())
 			}
+		}
+		subs, err := endpointSubscriptions(v, r.Metadata.Name)
+		if err != nil {
+			return err
+		}
+		for _, sub := range subs {
+			users = append(users, sub.Key().String())
+		}
+	case KindTopic:
+		var err error
+		if users, err = topicUsers(v, r.Metadata.Name); err != nil {
+			return err
 		}
 	}
 	if len(users) > 0 {

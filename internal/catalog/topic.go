@@ -63,8 +63,11 @@ type SubscriptionSpec struct {
 	Filter   SubscriptionFilter   `json:"filter"`
 	Delivery SubscriptionDelivery `json:"delivery"`
 	Retry    SubscriptionRetry    `json:"retry"`
-	// Ordering is "" (none: messages are delivered in parallel) or "key": messages are
-	// delivered one at a time, in order (one message in flight per subscription).
+	// Ordering of http, topic and file deliveries: "key" (the default, also written "") delivers
+	// every key's messages (X-DataHub-Key, else the subject) in the topic's order, different keys
+	// in parallel, by one hub process at a time; "topic" delivers the whole topic in order, one
+	// message at a time; "none" delivers in parallel from every process, a retried message after
+	// later ones. Table and pull deliveries ignore it.
 	Ordering string `json:"ordering,omitempty"`
 }
 
@@ -81,8 +84,9 @@ type SubscriptionFilter struct {
 
 // SubscriptionDelivery says where messages go.
 type SubscriptionDelivery struct {
-	// Type is http (POST to url), topic (republish to another topic), pull (a client pulls)
-	// or table (one row per message, upserted by message id into a table of an Endpoint).
+	// Type is http (POST to url), topic (republish to another topic), pull (a client pulls),
+	// table (one row per message, upserted by message id into a table of an Endpoint) or
+	// file (one file per message, named by path, in the folder of a file Endpoint).
 	Type string `json:"type"`
 	// URL is the http receiver: an http(s) URL or a reference.
 	URL string `json:"url,omitempty"`
@@ -93,10 +97,14 @@ type SubscriptionDelivery struct {
 	// Topic is the topic a topic delivery republishes to.
 	Topic string `json:"topic,omitempty"`
 	// Endpoint, Env and Table are where a table delivery writes: the Endpoint resource, the
-	// environment whose URL is used, and the table (created when missing).
+	// environment whose URL is used, and the table (created when missing). A file delivery
+	// names its Endpoint and Env the same way.
 	Endpoint string `json:"endpoint,omitempty"`
 	Env      string `json:"env,omitempty"`
 	Table    string `json:"table,omitempty"`
+	// Path is a file delivery's path template, relative to the endpoint's folder, with the
+	// tokens of FileDeliveryTokens (default DefaultFileDeliveryPath).
+	Path string `json:"path,omitempty"`
 }
 
 // SubscriptionRetry is the redelivery policy: MaxDeliver attempts with exponential back-off
@@ -142,8 +150,8 @@ func (r *Resource) Topic() *TopicSpec { s, _ := r.Spec.(*TopicSpec); return s }
 func (r *Resource) Subscription() *SubscriptionSpec { s, _ := r.Spec.(*SubscriptionSpec); return s }
 
 var (
-	deliveryTypes = []string{"http", "topic", "pull", "table"}
-	orderings     = []string{"", "key"}
+	deliveryTypes = []string{"http", "topic", "pull", "table", "file"}
+	orderings     = []string{"", "key", "topic", "none"}
 	maxTopicAge   = 365 * 24 * time.Hour
 	maxTimeout    = 15 * time.Minute
 )
@@ -254,6 +262,8 @@ func (c *checker) subscription(s *SubscriptionSpec) {
 		}
 	case "table":
 		c.tableDelivery(p, d)
+	case "file":
+		c.fileDelivery(p, d)
 	default:
 		c.fail(p+".type", "%s", notOneOf(d.Type, deliveryTypes))
 	}
@@ -284,26 +294,16 @@ func (c *checker) subscription(s *SubscriptionSpec) {
 		}
 	}
 	if !slices.Contains(orderings, s.Ordering) {
-		c.fail("spec.ordering", "%s", notOneOf(s.Ordering, []string{"key"}))
+		c.fail("spec.ordering", "%s", notOneOf(s.Ordering, orderings[1:]))
 	}
 }
 
 // tableDelivery checks a table delivery's own fields (subscriptionRefs checks the endpoint).
 func (c *checker) tableDelivery(p string, d *SubscriptionDelivery) {
-	if d.URL != "" || d.Topic != "" || d.Secret != "" {
-		c.fail(p, "a table delivery has no url, secret nor topic")
+	if d.URL != "" || d.Topic != "" || d.Secret != "" || d.Path != "" {
+		c.fail(p, "a table delivery has no url, secret, topic nor path")
 	}
-	if d.Endpoint == "" {
-		c.fail(p+".endpoint", "missing (the Endpoint the table is in)")
-	} else if !namePattern.MatchString(d.Endpoint) {
-		c.fail(p+".endpoint", "%s %s", quote(d.Endpoint), nameRule)
-	}
-	d.Env = strings.ToUpper(strings.TrimSpace(d.Env))
-	if d.Env == "" {
-		c.fail(p+".env", "missing (one of %s)", strings.Join(Environments, ", "))
-	} else if !slices.Contains(Environments, d.Env) {
-		c.fail(p+".env", "%s", notOneOf(d.Env, Environments))
-	}
+	c.deliveryEndpoint(p, d, "the Endpoint the table is in")
 	if strings.TrimSpace(d.Table) == "" {
 		c.fail(p+".table", "missing (the table messages are written to)")
 	}
@@ -366,7 +366,7 @@ func (c *checker) subscriptionRefs(s *SubscriptionSpec, lookup lookupFunc) error
 		}
 	}
 	d := &s.Delivery
-	if d.Type != "table" || d.Endpoint == "" {
+	if (d.Type != "table" && d.Type != "file") || d.Endpoint == "" {
 		return nil
 	}
 	r, err := lookup(Key{KindEndpoint, d.Endpoint})
@@ -381,7 +381,11 @@ func (c *checker) subscriptionRefs(s *SubscriptionSpec, lookup lookupFunc) error
 	if _, ok := ep.Environments[d.Env]; d.Env != "" && !ok {
 		c.fail("spec.delivery.env", "endpoint %q has no %s URL", d.Endpoint, d.Env)
 	}
-	if cs, ok := connector.Lookup(ep.Type); ok {
+	if cs, ok := connector.Lookup(ep.Type); ok && d.Type == "file" {
+		if cs.Name != "file" {
+			c.fail("spec.delivery.endpoint", "endpoint %q (%s) is not a file endpoint (a file delivery writes to a local folder)", d.Endpoint, cs.Name)
+		}
+	} else if ok {
 		if !cs.CanWrite() {
 			c.fail("spec.delivery.endpoint", "endpoint %q (%s) cannot be written to", d.Endpoint, cs.Name)
 		} else if findOption(cs, "table") == nil {

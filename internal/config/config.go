@@ -116,6 +116,8 @@ type Config struct {
 	// BaseURL is the hub's public address, for links in notifications (e.g.
 	// https://datahub.example.org).
 	BaseURL string `yaml:"base_url" env:"DATAHUB_BASE_URL"`
+	// Retention is how long the hub keeps its own bookkeeping (see Retention).
+	Retention Retention `yaml:"retention"`
 }
 
 // Default returns the configuration of `datahub serve` with no settings at all.
@@ -132,6 +134,7 @@ func Default() Config {
 		TokenTTL:        90 * 24 * time.Hour,
 		ShutdownTimeout: 30 * time.Second,
 		OIDC:            OIDC{Scopes: []string{"openid", "profile", "email"}, RolesClaim: "groups", DefaultRole: "viewer"},
+		Retention:       DefaultRetention(),
 	}
 }
 
@@ -236,6 +239,8 @@ func setField(fv reflect.Value, val string) error {
 			}
 		}
 		fv.Set(reflect.ValueOf(parts))
+	case Age:
+		return fv.Addr().Interface().(*Age).UnmarshalText([]byte(val))
 	default:
 		return fmt.Errorf("cannot be set from text")
 	}
@@ -310,6 +315,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if err := c.SMTP.validate(); err != nil {
+		return err
+	}
+	if err := c.Retention.validate(); err != nil {
 		return err
 	}
 	if c.BaseURL != "" {

@@ -5,10 +5,12 @@
 // receiver's Retry-After is honoured); after retry.maxDeliver attempts a message is copied to
 // the subscription's dead-letter queue and dropped from the consumer.
 //
-// Ordering: a subscription with ordering: key has at most one message in flight across every
-// process (MaxAckPending 1), so the topic's order, and so every key's, is kept; retries of a
-// message hold back the ones after it. Without it, messages are delivered in parallel and a
-// retried message arrives after later ones.
+// Ordering: by default (ordering: key) a subscription is delivered by one process at a time, in
+// lanes by message key, so every key's messages arrive in the topic's order, and a failed
+// delivery is retried in place, holding back the same key's later messages (see
+// bus.SubscriptionConfig.Ordered). ordering: topic uses one lane: the whole topic in order.
+// ordering: none delivers in parallel from every process; a retried message then arrives after
+// later ones.
 //
 // A message replayed from a dead-letter queue carries X-DataHub-Replay-For: <subscription>;
 // every other subscription of the topic acks it without delivering it.
@@ -46,8 +48,8 @@ const (
 // DefaultInterval is how often the engine reads the catalog.
 const DefaultInterval = 3 * time.Second
 
-// httpConcurrency is how many http deliveries of one unordered subscription a process
-// makes at once.
+// httpConcurrency is how many deliveries of one subscription a process makes at once (the
+// lanes of an ordered one).
 const httpConcurrency = 8
 
 // Catalog lists resources (catalog.Service).
@@ -72,6 +74,8 @@ type Engine struct {
 	Logger   *slog.Logger
 	// Endpoints resolves the endpoints of table deliveries (nil: they fail and are retried).
 	Endpoints EndpointFunc
+	// Owner names this process in the leases of ordered subscriptions (host:pid, say).
+	Owner string
 
 	mu     sync.Mutex
 	topics map[string]string // name → digest ensured
@@ -218,12 +222,16 @@ func Config(name string, s *catalog.SubscriptionSpec) bus.SubscriptionConfig {
 	cfg := bus.SubscriptionConfig{Name: name, Topic: s.Topic, Filter: s.Filter.Subject, MaxDeliver: s.Retry.MaxDeliver,
 		BackoffInitial: initial, BackoffMax: maxDelay, AckWait: 30 * time.Second}
 	switch {
-	case s.Ordering == "key":
-		cfg.MaxAckPending, cfg.Concurrency = 1, 1
-	case s.Delivery.Type == "http":
-		cfg.Concurrency = httpConcurrency
 	case s.Delivery.Type == "table":
-		cfg.Concurrency = tableBatchSize
+		cfg.Concurrency = tableBatchSize // rows keyed by message id: order does not matter
+	case s.Delivery.Type == "pull":
+		// clients fetch in the topic's order and settle as they like
+	case s.Ordering == "none":
+		cfg.Concurrency = httpConcurrency
+	case s.Ordering == "topic":
+		cfg.Ordered, cfg.Concurrency, cfg.AckWait = true, 1, bus.OrderedAckWait
+	default: // "key"
+		cfg.Ordered, cfg.Concurrency, cfg.AckWait = true, httpConcurrency, bus.OrderedAckWait
 	}
 	return cfg
 }
@@ -231,6 +239,7 @@ func Config(name string, s *catalog.SubscriptionSpec) bus.SubscriptionConfig {
 // start ensures the subscription's consumer and, unless clients pull, runs its delivery loop.
 func (e *Engine) start(ctx context.Context, name string, s *catalog.SubscriptionSpec) (*running, error) {
 	cfg := Config(name, s)
+	cfg.Owner = e.Owner
 	if _, err := e.Bus.EnsureSubscription(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -264,7 +273,7 @@ func (e *Engine) start(ctx context.Context, name string, s *catalog.Subscription
 	return r, nil
 }
 
-// Handler is the delivery of one subscription: the header filter, then http or topic.
+// Handler is the delivery of one subscription: the header filter, then http, topic or file.
 func (e *Engine) Handler(name string, s *catalog.SubscriptionSpec) bus.TopicHandler {
 	deliver := func(ctx context.Context, m bus.TopicMessage) error {
 		return e.postHTTP(ctx, name, s, m)
@@ -272,6 +281,11 @@ func (e *Engine) Handler(name string, s *catalog.SubscriptionSpec) bus.TopicHand
 	if s.Delivery.Type == "topic" {
 		deliver = func(ctx context.Context, m bus.TopicMessage) error {
 			return e.forward(ctx, s.Delivery.Topic, m)
+		}
+	}
+	if s.Delivery.Type == "file" {
+		deliver = func(ctx context.Context, m bus.TopicMessage) error {
+			return e.deliverFile(ctx, name, s, m)
 		}
 	}
 	return e.filtered(s, deliver)

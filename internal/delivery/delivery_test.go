@@ -70,6 +70,7 @@ type receiver struct {
 	down      atomic.Bool
 	requests  int
 	got       map[string]string // message id → body
+	order     []string          // message ids in the order they were accepted
 	dup       int
 	badSig    int
 }
@@ -94,6 +95,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.dup++
 	}
 	r.got[id] = string(body)
+	r.order = append(r.order, id)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -192,9 +194,10 @@ func waitFor(t *testing.T, timeout time.Duration, what string, fn func() bool) {
 
 // TestRetriedUntilDelivered: a receiver failing the first deliveries gets every message (at
 // least once; deduped by message id, exactly the published set), signed; messages without
-// the filter's header are not delivered; the topic delivery copies everything.
+// the filter's header are not delivered; the topic delivery copies everything. Unless ordering
+// is none, the messages (one subject, no key) arrive once each, in the order published.
 func TestRetriedUntilDelivered(t *testing.T) {
-	for _, ordering := range []string{"", "key"} {
+	for _, ordering := range []string{"", "key", "topic", "none"} {
 		t.Run("ordering="+ordering, func(t *testing.T) {
 			t.Parallel()
 			f := setup(t, 7, 10, ordering)
@@ -209,6 +212,17 @@ func TestRetriedUntilDelivered(t *testing.T) {
 			defer f.rcv.mu.Unlock()
 			if len(f.rcv.got) != n || f.rcv.badSig != 0 {
 				t.Fatalf("got %d messages (want %d), %d bad signatures", len(f.rcv.got), n, f.rcv.badSig)
+			}
+			if ordering != "none" {
+				if f.rcv.dup != 0 {
+					t.Errorf("%d duplicates", f.rcv.dup)
+				}
+				for i, id := range f.rcv.order {
+					if id != fmt.Sprintf("m-%d", i) {
+						t.Errorf("delivery %d is %s: out of order: %v", i, id, f.rcv.order)
+						break
+					}
+				}
 			}
 			for i := range n {
 				if f.rcv.got[fmt.Sprintf("m-%d", i)] != fmt.Sprintf(`{"n":%d}`, i) {

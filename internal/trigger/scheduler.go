@@ -111,7 +111,7 @@ func New(cfg Config) *Scheduler {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 16
 	}
-	return &Scheduler{cfg: cfg, log: cfg.Logger.With("component", "scheduler", "owner", cfg.Owner),
+	return &Scheduler{cfg: cfg, log: cfg.Logger.With("owner", cfg.Owner),
 		reload: make(chan struct{}, 1), warned: map[string]int{}}
 }
 

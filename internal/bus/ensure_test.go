@@ -1,0 +1,49 @@
+package bus
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// EnsureTopic does not resend an unchanged configuration, sends a changed one, and creates the
+// stream again after a publish found it gone.
+func TestEnsureTopicCached(t *testing.T) {
+	eachServer(t, func(t *testing.T, open opener) {
+		b := open(t)
+		ctx := t.Context()
+		cfg := TopicConfig{Name: "cached", MaxAge: time.Hour}
+		if err := b.EnsureTopic(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		// Removed behind the Bus's back: the cached EnsureTopic does not notice...
+		if err := b.js.DeleteStream(ctx, b.TopicStream("cached")); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.EnsureTopic(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		// ...but the publish that finds it gone makes the next one create it again.
+		if _, err := b.PublishTopic(ctx, "cached", "", []byte("x"), nil, ""); !errors.Is(err, ErrNoTopic) {
+			t.Fatalf("publish to a removed stream: %v", err)
+		}
+		if err := b.EnsureTopic(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.PublishTopic(ctx, "cached", "", []byte("x"), nil, ""); err != nil {
+			t.Fatalf("publish after re-ensuring: %v", err)
+		}
+		// A changed configuration is sent.
+		cfg.MaxMessages = 5
+		if err := b.EnsureTopic(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		info, err := b.js.Stream(ctx, b.TopicStream("cached"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.CachedInfo().Config.MaxMsgs != 5 {
+			t.Errorf("max messages %d, want 5", info.CachedInfo().Config.MaxMsgs)
+		}
+	})
+}

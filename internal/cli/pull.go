@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// pullAckTimeout bounds the ack of a printed batch, which is sent even after Ctrl-C.
+const pullAckTimeout = 30 * time.Second
+
+func newPullCmd(g *globals) *cobra.Command {
+	var r remote
+	var limit int
+	var wait time.Duration
+	var follow, noAck bool
+	cmd := &cobra.Command{
+		Use:   "pull SUBSCRIPTION",
+		Short: "Fetch messages of a pull subscription, print them as JSON lines and ack them",
+		Long: `Fetch a batch of a Subscription with delivery type pull, print each message as one JSON
+object a line (as subscribe -o json, with delivered and ack_token), then acknowledge the batch.
+Messages are printed before they are acked: a message may be printed twice (after a crash, or
+when the ack came too late), never lost. With --follow it fetches again until interrupted; with
+--no-ack nothing is acknowledged and the messages are delivered again after the ack wait.`,
+		Example: `  datahub pull orders-export
+  datahub pull orders-export --follow --max 100 | ./process.sh`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if limit < 1 || limit > 1000 {
+				return usageError("--max must be 1 to 1000")
+			}
+			if wait < 0 || wait > time.Minute {
+				return usageError("--wait must be at most 60s")
+			}
+			c, err := g.client(&r)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			enc := json.NewEncoder(g.stdout)
+			enc.SetEscapeHTML(false)
+			for first := true; first || (follow && ctx.Err() == nil); first = false {
+				msgs, err := c.FetchSubscription(ctx, args[0], limit, wait)
+				if err != nil {
+					if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+						return nil //nolint:nilerr // Ctrl-C ends the pull normally
+					}
+					return failure(err)
+				}
+				tokens := make([]string, 0, len(msgs))
+				for _, m := range msgs {
+					if err := enc.Encode(m); err != nil {
+						return fmt.Errorf("print message %d: %w", m.Seq, err)
+					}
+					tokens = append(tokens, m.AckToken)
+				}
+				if !noAck && len(tokens) > 0 {
+					// Printed, so acked even if Ctrl-C came meanwhile.
+					actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pullAckTimeout)
+					_, err := c.AckSubscription(actx, args[0], tokens, "", 0)
+					cancel()
+					if err != nil {
+						return failure(err)
+					}
+				}
+			}
+			return nil
+		},
+	}
+	addRemoteFlags(cmd.Flags(), &r)
+	cmd.Flags().IntVar(&limit, "max", 10, "fetch at most this many messages at a time (1-1000)")
+	cmd.Flags().DurationVar(&wait, "wait", 10*time.Second, "wait at most this long for a first message (at most 60s)")
+	cmd.Flags().BoolVar(&follow, "follow", false, "keep fetching until interrupted")
+	cmd.Flags().BoolVar(&noAck, "no-ack", false, "print without acknowledging (the messages come back after the ack wait)")
+	return cmd
+}
