@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/datahub-oss/datahub/internal/app"
+	"github.com/datahub-oss/datahub/internal/bus/bustest"
 	"github.com/datahub-oss/datahub/internal/config"
 	"github.com/datahub-oss/datahub/internal/delivery"
 )
@@ -48,14 +48,7 @@ const (
 )
 
 // benchBusPayload is a 1 KiB JSON document.
-var benchBusPayload = func() []byte {
-	const frame = `{"p":""}`
-	p := make([]byte, 1024-len(frame))
-	for i := range p {
-		p[i] = 'a' + byte(i%26)
-	}
-	return []byte(`{"p":"` + string(p) + `"}`)
-}()
+var benchBusPayload = bustest.Payload
 
 // benchEnvInt reads a positive integer from the environment, def when unset or invalid.
 func benchEnvInt(name string, def int) int {
@@ -297,54 +290,12 @@ func benchDropPrefix(b *testing.B, prefix string) {
 	}
 }
 
-// benchPlainLoop publishes n 1 KiB messages to a stream of its own (acked publishes, one at
-// a time, as PublishTopic does) while a pull consumer consumes them; msgs/s. A copy of the
-// bus benchmark's loop, so that both compare to the same baseline.
 func benchPlainLoop(b *testing.B, url string, n int) float64 {
-	ctx := context.Background()
-	nc, err := nats.Connect(url)
+	rate, err := bustest.PlainLoop(context.Background(), url, n)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	id := "PLAIN_" + uuid.NewString()[:8]
-	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: id, Subjects: []string{id + ".>"}, Storage: jetstream.FileStorage})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = js.DeleteStream(context.Background(), id) }()
-	cons, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var got atomic.Int64
-	done := make(chan struct{})
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		_ = m.Ack()
-		if got.Add(1) == int64(n) {
-			close(done)
-		}
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cc.Stop()
-	start := time.Now()
-	for i := range n {
-		if _, err := js.Publish(ctx, id+".x", benchBusPayload, jetstream.WithMsgID(strconv.Itoa(i))); err != nil {
-			b.Fatal(err)
-		}
-	}
-	select {
-	case <-done:
-	case <-time.After(5 * time.Minute):
-		b.Fatalf("plain loop: %d of %d consumed", got.Load(), n)
-	}
-	return float64(n) / time.Since(start).Seconds()
+	return rate
 }
 
 // throughput POSTs n messages of phase with the given concurrent publishers and returns

@@ -127,15 +127,8 @@ func (b *Bus) ConsumeBatches(ctx context.Context, cfg BatchConfig, handler Batch
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := b.untilClosed(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-b.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	for ctx.Err() == nil {
 		b.consumeBatch(ctx, cons, cfg, handler)
 	}

@@ -18,10 +18,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/datahub-oss/datahub/internal/bus"
+	"github.com/datahub-oss/datahub/internal/bus/bustest"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/delivery"
 )
@@ -62,61 +61,14 @@ func servers(b *testing.B, fn func(b *testing.B, hub *bus.Bus)) {
 	}
 }
 
-var payload = func() []byte {
-	p := make([]byte, 1024)
-	for i := range p {
-		p[i] = 'a' + byte(i%26)
-	}
-	return p
-}()
+var payload = bustest.Payload
 
-// plainLoop publishes n 1 KiB messages to a stream of its own (acked publishes, one at a
-// time, as PublishTopic does) while a pull consumer consumes them; msgs/s.
 func plainLoop(b *testing.B, url string, n int) float64 {
-	ctx := context.Background()
-	nc, err := nats.Connect(url)
+	rate, err := bustest.PlainLoop(context.Background(), url, n)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	id := "PLAIN_" + uuid.NewString()[:8]
-	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: id, Subjects: []string{id + ".>"}, Storage: jetstream.FileStorage})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = js.DeleteStream(context.Background(), id) }()
-	cons, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var got atomic.Int64
-	done := make(chan struct{})
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		_ = m.Ack()
-		if got.Add(1) == int64(n) {
-			close(done)
-		}
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cc.Stop()
-	start := time.Now()
-	for i := range n {
-		if _, err := js.Publish(ctx, id+".x", payload, jetstream.WithMsgID(strconv.Itoa(i))); err != nil {
-			b.Fatal(err)
-		}
-	}
-	select {
-	case <-done:
-	case <-time.After(5 * time.Minute):
-		b.Fatalf("plain loop: %d of %d consumed", got.Load(), n)
-	}
-	return float64(n) / time.Since(start).Seconds()
+	return rate
 }
 
 // receiver is an http subscription's endpoint that counts deliveries and records latencies

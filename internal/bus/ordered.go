@@ -58,15 +58,8 @@ const DefaultOrderedPending = 256
 
 // consumeOrdered runs an ordered subscription until ctx ends or the bus closes.
 func (b *Bus) consumeOrdered(ctx context.Context, cons jetstream.Consumer, cfg SubscriptionConfig, handler TopicHandler) error {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := b.untilClosed(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-b.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	owner := cfg.Owner
 	if owner == "" {
 		owner = "consumer-" + uuid.NewString()
@@ -370,7 +363,13 @@ func (b *Bus) deliverInLane(ctx context.Context, msg jetstream.Msg, cfg Subscrip
 		err := callTopicHandler(ctx, handler, m)
 		switch {
 		case err == nil:
-			b.ackMsg(ctx, msg, cfg, m)
+			// Not waiting for the server's confirmation: a lane delivers one message at a
+			// time, and a round trip per message would halve its rate. The acks go out in
+			// order on the connection; one lost with the connection means a redelivery,
+			// which at-least-once allows (and which comes before any newer message).
+			if aerr := msg.Ack(); aerr != nil {
+				b.log.Warn("ack message", "subscription", cfg.Name, "seq", m.Seq, "err", aerr)
+			}
 			return true
 		case ctx.Err() != nil:
 			return false

@@ -13,15 +13,8 @@ import (
 // handing it to handle, until ctx ends or the bus closes. Run requests, events and topic
 // subscriptions all consume this way.
 func (b *Bus) pullLoop(ctx context.Context, cons jetstream.Consumer, concurrency int, what string, handle func(ctx context.Context, msg jetstream.Msg)) error {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := b.untilClosed(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-b.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	var wg sync.WaitGroup
 	for range max(concurrency, 1) {
 		wg.Go(func() {
@@ -39,6 +32,19 @@ func (b *Bus) pullLoop(ctx context.Context, cons jetstream.Consumer, concurrency
 	default:
 		return context.Cause(ctx)
 	}
+}
+
+// untilClosed is ctx, also cancelled when the bus closes.
+func (b *Bus) untilClosed(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-b.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // fetchOne pulls at most one message, waiting up to fetchWait; a failure is logged and

@@ -3,7 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,15 +17,7 @@ func TestScheduleTwoServes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs PostgreSQL and NATS; skipped with -short")
 	}
-	natsURL := os.Getenv("DATAHUB_TEST_NATS")
-	if natsURL == "" {
-		natsURL = "nats://127.0.0.1:4222"
-	}
-	if c, err := net.DialTimeout("tcp", strings.TrimPrefix(natsURL, "nats://"), 2*time.Second); err != nil {
-		t.Fatalf("NATS for tests is not reachable at %s (set DATAHUB_TEST_NATS or run scripts/test.sh): %v", natsURL, err)
-	} else {
-		_ = c.Close()
-	}
+	natsURL := testNATS(t)
 	store := pgURL(t, "dh_test_cli_sched2_store")
 	dst := pgURL(t, "dh_test_cli_sched2_dst")
 	csv := filepath.Join(t.TempDir(), "rows.csv")

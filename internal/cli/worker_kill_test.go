@@ -28,6 +28,22 @@ type hubProc struct {
 	done chan struct{}
 }
 
+// testNATS is the external NATS server of the tests (DATAHUB_TEST_NATS, default
+// 127.0.0.1:4222); the test fails when it does not answer.
+func testNATS(t *testing.T) string {
+	t.Helper()
+	natsURL := os.Getenv("DATAHUB_TEST_NATS")
+	if natsURL == "" {
+		natsURL = "nats://127.0.0.1:4222"
+	}
+	c, err := net.DialTimeout("tcp", strings.TrimPrefix(natsURL, "nats://"), 2*time.Second)
+	if err != nil {
+		t.Fatalf("NATS for tests is not reachable at %s (set DATAHUB_TEST_NATS or run scripts/test.sh): %v", natsURL, err)
+	}
+	_ = c.Close()
+	return natsURL
+}
+
 func freePort(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -159,15 +175,7 @@ func TestWorkerKilledMidRunIsTakenOver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs PostgreSQL and NATS; skipped with -short")
 	}
-	natsURL := os.Getenv("DATAHUB_TEST_NATS")
-	if natsURL == "" {
-		natsURL = "nats://127.0.0.1:4222"
-	}
-	if c, err := net.DialTimeout("tcp", strings.TrimPrefix(natsURL, "nats://"), 2*time.Second); err != nil {
-		t.Fatalf("NATS for tests is not reachable at %s (set DATAHUB_TEST_NATS or run scripts/test.sh): %v", natsURL, err)
-	} else {
-		_ = c.Close()
-	}
+	natsURL := testNATS(t)
 	n, ckpt := 300000, 20000
 	if os.Getenv("DATAHUB_TEST_BIG") == "1" {
 		n, ckpt = 2000000, 100000
