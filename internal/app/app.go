@@ -86,6 +86,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 		return nil, err
 	}
 	h.Secrets = secret.New(h.DB, ring)
+	if err := h.Secrets.CheckKeys(ctx); err != nil {
+		return nil, err
+	}
 	h.Audit = audit.New(h.DB)
 	h.Catalog = catalog.New(h.DB, catalog.Options{OnChange: api.CatalogAuditHook(h.Audit), CheckTrigger: trigger.Check})
 	h.Auth = auth.New(h.DB, auth.WithTokenTTL(cfg.TokenTTL, 0))

