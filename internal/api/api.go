@@ -68,6 +68,8 @@ type server struct {
 	d   Deps
 	log *slog.Logger
 	api huma.API
+	// schemas are the compiled schemas of topics, checked on publish.
+	schemas schemaCache
 }
 
 // BasePath is the API's path prefix.

@@ -106,10 +106,10 @@ func (s *server) topicRoutes() {
 	register(s, auth.PermRunsCreate, huma.Operation{
 		OperationID: "publish", Method: http.MethodPost, Path: BasePath + "/topics/{name}/messages", Tags: []string{"topics"},
 		Summary:       "Publish a message to a topic",
-		Description:   "The body (JSON or any bytes, at most 1 MiB) is the message. Headers named X-DataHub-Header-<name> become the message's headers.",
+		Description:   "The body (JSON or any bytes, at most 1 MiB) is the message; a topic with a schema takes only JSON matching it (else 422, nothing published). Headers named X-DataHub-Header-<name> become the message's headers.",
 		DefaultStatus: http.StatusAccepted,
 		RequestBody:   &huma.RequestBody{Content: map[string]*huma.MediaType{"application/json": {}, "application/octet-stream": {}}},
-		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusServiceUnavailable},
+		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 	}, s.publish)
 	register(s, auth.PermResourcesRead, huma.Operation{
 		OperationID: "read-topic", Method: http.MethodGet, Path: BasePath + "/topics/{name}/messages", Tags: []string{"topics"},
@@ -231,7 +231,8 @@ func (s *server) topicRoutes() {
 }
 
 func (s *server) publish(ctx context.Context, in *publishInput) (*publishOutput, error) {
-	if err := s.topicReady(ctx, in.Name); err != nil {
+	topic, err := s.readyTopic(ctx, in.Name)
+	if err != nil {
 		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(in.body, maxMessageSize+1))
@@ -240,6 +241,9 @@ func (s *server) publish(ctx context.Context, in *publishInput) (*publishOutput,
 	}
 	if len(data) > maxMessageSize {
 		return nil, apiError(http.StatusRequestEntityTooLarge, "the message is larger than 1 MiB")
+	}
+	if err := s.checkMessage(topic, data); err != nil {
+		return nil, err
 	}
 	headers := in.headers
 	if in.contentType != "" {
@@ -266,18 +270,24 @@ func (s *server) publish(ctx context.Context, in *publishInput) (*publishOutput,
 // delivery engine creates streams every few seconds; a publish right after apply creates
 // it here).
 func (s *server) topicReady(ctx context.Context, name string) error {
+	_, err := s.readyTopic(ctx, name)
+	return err
+}
+
+// readyTopic is topicReady returning the Topic's catalog entry.
+func (s *server) readyTopic(ctx context.Context, name string) (catalog.Entry, error) {
 	if s.d.Bus == nil {
-		return apiError(http.StatusServiceUnavailable, "the service bus is not configured on this server")
+		return catalog.Entry{}, apiError(http.StatusServiceUnavailable, "the service bus is not configured on this server")
 	}
 	e, err := s.d.Catalog.Get(ctx, catalog.KindTopic, name)
 	if err != nil {
-		return err
+		return catalog.Entry{}, err
 	}
 	t := e.Resource.Topic()
 	if t == nil {
-		return apiError(http.StatusNotFound, "no such topic")
+		return catalog.Entry{}, apiError(http.StatusNotFound, "no such topic")
 	}
-	return busError(s.d.Bus.EnsureTopic(ctx, bus.TopicConfig{Name: name, Description: t.Description, MaxAge: t.Retention.MaxAgeDuration(),
+	return e, busError(s.d.Bus.EnsureTopic(ctx, bus.TopicConfig{Name: name, Description: t.Description, MaxAge: t.Retention.MaxAgeDuration(),
 		MaxBytes: t.Retention.MaxBytesValue(), MaxMessages: int64(t.Retention.MaxMessages)}))
 }
 

@@ -16,6 +16,23 @@ func (s *IntegrationSpec) TriggerTopic() string {
 	return t
 }
 
+// triggerTopicRef checks that the Topic an event trigger reads exists, like a
+// Subscription's (a missing or malformed setting is the trigger check's business).
+func (c *checker) triggerTopicRef(s *IntegrationSpec, lookup lookupFunc) error {
+	name := s.TriggerTopic()
+	if name == "" {
+		return nil
+	}
+	t, err := lookup(Key{KindTopic, name})
+	if err != nil {
+		return err
+	}
+	if t == nil {
+		c.fail("spec.trigger.topic", "no Topic %q (apply it first or in the same batch)", name)
+	}
+	return nil
+}
+
 // topicUsers names the live Subscriptions that read or republish to Topic name and the
 // Integrations whose event trigger reads it.
 func topicUsers(v *view, name string) ([]string, error) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/schema"
 )
 
 // TopicSpec is a Topic: a named, durable stream of messages that publishers write and
@@ -20,7 +21,10 @@ type TopicSpec struct {
 	Retention TopicRetention `json:"retention"`
 	// Classification is the most sensitive data the topic carries.
 	Classification string `json:"classification"`
-	// Schema is a JSON schema of the messages, kept as written; it is not enforced yet.
+	// Schema is a JSON schema of the messages (draft 2020-12 unless its $schema says
+	// otherwise; $refs only inside it). The API refuses a message published through it that
+	// is not JSON or does not match; messages published straight on the NATS subject bypass
+	// the API and are not checked.
 	Schema map[string]any `json:"schema,omitempty"`
 }
 
@@ -216,6 +220,8 @@ func (c *checker) topic(s *TopicSpec) {
 	c.classification("spec.classification", &s.Classification)
 	if len(s.Schema) == 0 {
 		s.Schema = nil
+	} else if _, err := schema.Compile(s.Schema); err != nil {
+		c.fail("spec.schema", "%s", err)
 	}
 }
 

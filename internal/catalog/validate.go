@@ -507,6 +507,9 @@ func checkRefs(r *Resource, lookup lookupFunc) (Errors, error) {
 		if err := c.integrationRefs(s, lookup); err != nil {
 			return nil, err
 		}
+		if err := c.triggerTopicRef(s, lookup); err != nil {
+			return nil, err
+		}
 	case *SubscriptionSpec:
 		if err := c.subscriptionRefs(s, lookup); err != nil {
 			return nil, err

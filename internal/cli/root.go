@@ -88,7 +88,7 @@ Start with:
 		newApplyCmd(g), newGetCmd(g), newDeleteCmd(g), newExportCmd(g), newHistoryCmd(g), newRunCmd(g), newAuditCmd(g), newNotificationsCmd(g),
 		newTokenCmd(g), newUserCmd(g), newSecretCmd(g), newLoginCmd(g))
 	root.AddCommand(newPublishCmd(g), newSubscribeCmd(g), newDLQCmd(g))
-	root.AddCommand(newPullCmd(g), newWorkerCmd(g))
+	root.AddCommand(newPullCmd(g), newAckCmd(g), newWorkerCmd(g))
 	return root
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -151,7 +152,9 @@ subscription's delivery is affected.`,
 // printMessage writes one message: a header line and the body, or one JSON object a line.
 func printMessage(w io.Writer, format string, m client.TopicMessage) error {
 	if format == outJSON {
-		return writeJSON(w, m)
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		return enc.Encode(m)
 	}
 	_, err := fmt.Fprintf(w, "--- seq %d %s subject %s id %s\n%s\n", m.Seq, m.Time.UTC().Format(time.RFC3339), m.Subject, m.MessageID, m.Data)
 	return err

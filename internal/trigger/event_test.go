@@ -86,6 +86,7 @@ func TestEventTrigger(t *testing.T) {
 			t.Fatal(err)
 		}
 		applyAll(t, cat, resources(t.TempDir(), filepath.Join(t.TempDir(), "x.db"),
+			"apiVersion: datahub/v1\nkind: Topic\nmetadata: {name: orders}\nspec: {}\n", // an event trigger's topic must exist
 			integration("on-orders", `{type: event, env: DEV, topic: orders, subject: "created.>", batch: {max: 10, wait: 1s}}`)))
 		for i := range 3 {
 			if _, err := buses[0].PublishTopic(ctx, "orders", "created.eu", fmt.Appendf(nil, `{"id": %d}`, i), nil, ""); err != nil {
