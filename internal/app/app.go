@@ -139,6 +139,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 			}
 		}()
 		h.startJanitor(sctx)
+	} else if h.workerCtx != nil {
+		// A worker-only process keeps rejects in its own data folder: it sweeps them too.
+		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		h.stopSched = cancel
+		h.startJanitor(wctx)
 	}
 	h.Notify = notify.New(h.DB, notify.Options{
 		Rules:     &notify.CatalogRules{Catalog: h.Catalog, Log: log.With("component", "notify")},

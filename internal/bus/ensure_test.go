@@ -4,6 +4,9 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // EnsureTopic does not resend an unchanged configuration, sends a changed one, and creates the
@@ -44,6 +47,33 @@ func TestEnsureTopicCached(t *testing.T) {
 		}
 		if info.CachedInfo().Config.MaxMsgs != 5 {
 			t.Errorf("max messages %d, want 5", info.CachedInfo().Config.MaxMsgs)
+		}
+	})
+}
+
+// A message published by a plain NATS client on the topic's subject carries its Nats-Msg-Id as
+// its message id (deduplicated by JetStream within the window).
+func TestNATSClientMessageID(t *testing.T) {
+	eachServer(t, func(t *testing.T, open opener) {
+		b := open(t)
+		ctx := t.Context()
+		if err := b.EnsureTopic(ctx, TopicConfig{Name: "raw"}); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			m := nats.NewMsg(b.TopicSubject("raw", "created"))
+			m.Data = []byte(`{"n":1}`)
+			m.Header.Set(jetstream.MsgIDHeader, "order-42")
+			if _, err := b.js.PublishMsg(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := b.ReadTopic(ctx, "raw", 0, 10, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].MessageID != "order-42" || got[0].Subject != "created" {
+			t.Fatalf("read %+v", got)
 		}
 	})
 }

@@ -248,6 +248,10 @@ func (b *Bus) topicMessage(topic string, m jetstream.Msg) TopicMessage {
 	tm := TopicMessage{Topic: topic, Subject: strings.TrimPrefix(m.Subject(), b.TopicSubject(topic, "")), Data: m.Data(),
 		Headers: flatHeaders(m.Headers())}
 	tm.MessageID = tm.Headers[HeaderMessageID]
+	if tm.MessageID == "" {
+		// Published by a NATS client straight on the subject: its own dedupe id.
+		tm.MessageID = m.Headers().Get(jetstream.MsgIDHeader)
+	}
 	if md, err := m.Metadata(); err == nil {
 		tm.Seq, tm.Time, tm.Delivered = md.Sequence.Stream, md.Timestamp, md.NumDelivered
 	}
