@@ -77,3 +77,32 @@ func TestNATSClientMessageID(t *testing.T) {
 		}
 	})
 }
+
+// A subscription's consumer follows its configuration: ordered and back, other limits.
+func TestEnsureSubscriptionUpdates(t *testing.T) {
+	eachServer(t, func(t *testing.T, open opener) {
+		b := open(t)
+		ctx := t.Context()
+		if err := b.EnsureTopic(ctx, TopicConfig{Name: "changing"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, cfg := range []SubscriptionConfig{
+			{Name: "sub", Topic: "changing", MaxDeliver: 5, MaxAckPending: 1},
+			{Name: "sub", Topic: "changing", MaxDeliver: 5, Ordered: true, AckWait: 10 * time.Second},
+			{Name: "sub", Topic: "changing", MaxDeliver: 7, Filter: "eu.>"},
+		} {
+			cons, err := b.EnsureSubscription(ctx, cfg)
+			if err != nil {
+				t.Fatalf("ensure %+v: %v", cfg, err)
+			}
+			info := cons.CachedInfo()
+			want := cfg.MaxDeliver + 1
+			if cfg.Ordered {
+				want = -1
+			}
+			if info.Config.MaxDeliver != want {
+				t.Errorf("%+v: max deliver %d, want %d", cfg, info.Config.MaxDeliver, want)
+			}
+		}
+	})
+}

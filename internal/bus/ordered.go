@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -353,11 +355,26 @@ func (b *Bus) fetchUpTo(ctx context.Context, cons jetstream.Consumer, n int, wha
 	return out
 }
 
+// orderedRedeliveryCap is how many times the server may deliver a message of an ordered
+// subscription (its first delivery, then one per crash or hand-off while the message was
+// held) before the lane dead-letters it unseen: a message that makes the hub crash each time
+// it is delivered must not stop the subscription for ever.
+func orderedRedeliveryCap(cfg SubscriptionConfig) uint64 {
+	return 2*uint64(max(cfg.MaxDeliver, 1)) + 10 //nolint:gosec // positive
+}
+
 // deliverInLane delivers one message, retrying it in place with back-off until it is
-// delivered or dead-lettered (true), or ctx ends (false: it is left pending).
+// delivered or dead-lettered (true), or ctx ends (false: it is left pending). Failures that
+// wrap ErrUnavailable are retried without counting against MaxDeliver.
 func (b *Bus) deliverInLane(ctx context.Context, msg jetstream.Msg, cfg SubscriptionConfig, handler TopicHandler) bool {
 	m := b.topicMessage(cfg.Topic, msg)
-	attempt := max(m.Delivered, 1)
+	attempt := max(m.Delivered, 1) // every attempt: the back-off and the delivery header
+	counted := attempt             // the attempts that count against MaxDeliver
+	if m.Delivered > orderedRedeliveryCap(cfg) {
+		err := fmt.Errorf("delivered %d times without being settled (the hub may have stopped while delivering it each time): %w",
+			m.Delivered, ErrPermanent)
+		return b.deadLetterInLane(ctx, msg, cfg, m, err)
+	}
 	for ctx.Err() == nil {
 		m.Delivered = attempt
 		err := callTopicHandler(ctx, handler, m)
@@ -373,20 +390,33 @@ func (b *Bus) deliverInLane(ctx context.Context, msg jetstream.Msg, cfg Subscrip
 			return true
 		case ctx.Err() != nil:
 			return false
-		case attempt >= uint64(max(cfg.MaxDeliver, 1)) || errors.Is(err, ErrPermanent): //nolint:gosec // positive after defaults
-			for ctx.Err() == nil {
-				if b.deadLetterAndTerm(ctx, msg, cfg, m, err) {
-					return true
-				}
-				sleepCtx(ctx, cfg.Backoff(1))
-			}
-			return false
+		case errors.Is(err, ErrPermanent) || (counted >= uint64(max(cfg.MaxDeliver, 1)) && !errors.Is(err, ErrUnavailable)): //nolint:gosec // positive after defaults
+			return b.deadLetterInLane(ctx, msg, cfg, m, err)
 		default:
 			delay := subscriptionDelay(cfg, attempt, err)
-			b.log.Debug("delivery failed", "subscription", cfg.Name, "seq", m.Seq, "delivery", attempt, "retry_in", delay, "err", err)
+			level := slog.LevelDebug
+			if attempt == 1 || attempt%10 == 0 { // an outage shows in the log, without flooding it
+				level = slog.LevelWarn
+			}
+			b.log.Log(ctx, level, "delivery failed", "subscription", cfg.Name, "seq", m.Seq, "delivery", attempt, "retry_in", delay, "err", err)
 			sleepCtx(ctx, delay)
 			attempt++
+			if !errors.Is(err, ErrUnavailable) {
+				counted++
+			}
 		}
+	}
+	return false
+}
+
+// deadLetterInLane dead-letters a message of a lane, trying again (the lane waits) until the
+// copy is stored or ctx ends.
+func (b *Bus) deadLetterInLane(ctx context.Context, msg jetstream.Msg, cfg SubscriptionConfig, m TopicMessage, err error) bool {
+	for ctx.Err() == nil {
+		if b.deadLetterAndTerm(ctx, msg, cfg, m, err) {
+			return true
+		}
+		sleepCtx(ctx, cfg.Backoff(1))
 	}
 	return false
 }

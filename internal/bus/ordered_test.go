@@ -145,7 +145,8 @@ func TestOrderedSubscriptionAfterOutage(t *testing.T) {
 		if err := b.EnsureTopic(ctx, TopicConfig{Name: "ledger"}); err != nil {
 			t.Fatal(err)
 		}
-		cfg := SubscriptionConfig{Name: "books", Topic: "ledger", Ordered: true, Concurrency: 1, MaxDeliver: 1000,
+		// MaxDeliver 3: the outage's failures (ErrUnavailable) do not count against it.
+		cfg := SubscriptionConfig{Name: "books", Topic: "ledger", Ordered: true, Concurrency: 1, MaxDeliver: 3,
 			BackoffInitial: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond, AckWait: time.Second}
 		if _, err := b.EnsureSubscription(ctx, cfg); err != nil {
 			t.Fatal(err)
@@ -158,7 +159,7 @@ func TestOrderedSubscriptionAfterOutage(t *testing.T) {
 			defer mu.Unlock()
 			if down {
 				attempts++
-				return errors.New("connection refused")
+				return fmt.Errorf("connection refused: %w", ErrUnavailable)
 			}
 			_, i := parseKeyed(m)
 			got.add("", "all", i)
@@ -181,6 +182,9 @@ func TestOrderedSubscriptionAfterOutage(t *testing.T) {
 		waitFor(t, 30*time.Second, "every delivery", func() bool { return got.count() >= 100 })
 		time.Sleep(1500 * time.Millisecond) // a redelivered duplicate would show now
 		got.inOrder(t, map[string]int{"all": 100})
+		if dl, err := b.ListDeadLetters(ctx, "books", 0, 10); err != nil || len(dl) != 0 {
+			t.Errorf("dead letters after an outage: %v %v", dl, err)
+		}
 		cancel()
 		wait()
 	})
@@ -254,5 +258,55 @@ func TestOrderedSubscriptionOneHolderAndTakeover(t *testing.T) {
 		stop2()
 		wait1()
 		wait2()
+	})
+}
+
+// A message the receiver fails on (not an outage) is dead-lettered after MaxDeliver attempts,
+// and the lane goes on with the next ones, in order.
+func TestOrderedSubscriptionDeadLettersAndGoesOn(t *testing.T) {
+	eachServer(t, func(t *testing.T, open opener) {
+		b := open(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		if err := b.EnsureTopic(ctx, TopicConfig{Name: "jobs"}); err != nil {
+			t.Fatal(err)
+		}
+		cfg := SubscriptionConfig{Name: "runner", Topic: "jobs", Ordered: true, Concurrency: 1, MaxDeliver: 3,
+			BackoffInitial: 5 * time.Millisecond, BackoffMax: 20 * time.Millisecond, AckWait: 2 * time.Second}
+		if _, err := b.EnsureSubscription(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		publishKeyed(ctx, t, b, "jobs", []string{"k"}, 0, 10)
+		got := newReceived()
+		var mu sync.Mutex
+		tries := map[int]int{}
+		wait := consumeInBackground(t, ctx, b, cfg, func(_ context.Context, m TopicMessage) error {
+			k, i := parseKeyed(m)
+			mu.Lock()
+			tries[i]++
+			mu.Unlock()
+			if i == 4 {
+				return errors.New("receiver said 500: cannot process job 4")
+			}
+			got.add("", k, i)
+			return nil
+		})
+		waitFor(t, 30*time.Second, "the other nine", func() bool { return got.count() >= 9 })
+		got.mu.Lock()
+		if fmt.Sprint(got.byKey["k"]) != "[0 1 2 3 5 6 7 8 9]" {
+			t.Errorf("delivered %v", got.byKey["k"])
+		}
+		got.mu.Unlock()
+		dl, err := b.ListDeadLetters(ctx, "runner", 0, 10)
+		if err != nil || len(dl) != 1 {
+			t.Fatalf("dead letters %v %v", dl, err)
+		}
+		mu.Lock()
+		if tries[4] != 3 {
+			t.Errorf("job 4 tried %d times, want 3", tries[4])
+		}
+		mu.Unlock()
+		cancel()
+		wait()
 	})
 }

@@ -385,6 +385,13 @@ func (e *RetryAfterError) Unwrap() error { return e.Err }
 // message is dead-lettered at once. Wrap it: fmt.Errorf("...: %w", bus.ErrPermanent).
 var ErrPermanent = errors.New("permanent failure")
 
+// ErrUnavailable marks a delivery error that says the receiver is down or overloaded (it could
+// not be reached, timed out, or answered 429, 502, 503 or 504) rather than that it failed on
+// this message. An ordered subscription retries such a failure without counting it against
+// MaxDeliver, so a receiver down for hours gets every message when it returns instead of a
+// dead-letter queue full of them. Wrap it: fmt.Errorf("...: %w", bus.ErrUnavailable).
+var ErrUnavailable = errors.New("receiver unavailable")
+
 // TopicHandler delivers one message. nil acks it; an error naks it with back-off (a
 // *RetryAfterError's delay if longer) until MaxDeliver deliveries failed (or at once for an
 // ErrPermanent); then the message is copied to the subscription's dead-letter queue with the error and terminated.
@@ -412,14 +419,21 @@ func (b *Bus) EnsureSubscription(ctx context.Context, cfg SubscriptionConfig) (j
 	}); err != nil {
 		return nil, connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("create dead-letter stream of %s: %w", cfg.Name, err))
 	}
+	// The hub counts deliveries itself and dead-letters the last one; the server's cap is a
+	// backstop one above it, for a handler that dies on the last delivery. An ordered
+	// subscription retries in place, and the server only counts the redeliveries after a
+	// crash or a hand-off: a cap there could drop a message silently, so it has none, and the
+	// lanes dead-letter one redelivered too often (see orderedRedeliveryCap).
+	maxDeliver := cfg.MaxDeliver + 1
+	if cfg.Ordered {
+		maxDeliver = -1
+	}
 	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.TopicStream(cfg.Topic), jetstream.ConsumerConfig{
-		Durable:     cfg.Name,
-		Description: "Data Hub subscription " + cfg.Name,
-		AckPolicy:   jetstream.AckExplicitPolicy,
-		AckWait:     cfg.AckWait,
-		// The hub counts deliveries itself and dead-letters the last one; the server's cap
-		// is a backstop one above it, for a handler that dies on the last delivery.
-		MaxDeliver:    cfg.MaxDeliver + 1,
+		Durable:       cfg.Name,
+		Description:   "Data Hub subscription " + cfg.Name,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    maxDeliver,
 		MaxAckPending: cfg.MaxAckPending,
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		FilterSubject: b.TopicSubject(cfg.Topic, cfg.Filter),

@@ -344,7 +344,9 @@ func (e *Engine) resolve(ctx context.Context, ref string) (string, error) {
 
 // postHTTP makes one http delivery. 2xx is delivered; 408, 425, 429 and 5xx (and network
 // errors) are retried, after Retry-After if the receiver sent one; other answers are
-// permanent and dead-letter the message at once.
+// permanent and dead-letter the message at once. Network errors, 429, 502, 503 and 504 say
+// the receiver is down or overloaded: in ordered subscriptions they do not count against
+// retry.maxDeliver, so an outage of any length ends with every message delivered.
 func (e *Engine) postHTTP(ctx context.Context, name string, s *catalog.SubscriptionSpec, m bus.TopicMessage) error {
 	target, err := e.resolve(ctx, s.Delivery.URL)
 	if err != nil {
@@ -388,7 +390,7 @@ func (e *Engine) postHTTP(ctx context.Context, name string, s *catalog.Subscript
 	resp, err := e.client().Do(req)
 	if err != nil {
 		// The error may quote the URL, which may carry a token: keep only what happened.
-		return fmt.Errorf("post to subscription %s's receiver: %w", name, errors.Unwrap(err))
+		return fmt.Errorf("post to subscription %s's receiver: %w: %w", name, errors.Unwrap(err), bus.ErrUnavailable)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
@@ -398,6 +400,11 @@ func (e *Engine) postHTTP(ctx context.Context, name string, s *catalog.Subscript
 		return nil
 	case code == http.StatusRequestTimeout || code == http.StatusTooEarly || code == http.StatusTooManyRequests || code >= 500:
 		err := fmt.Errorf("receiver answered %d", code)
+		switch code {
+		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			// Down or overloaded, not failing on this message: not counted (see bus.ErrUnavailable).
+			err = fmt.Errorf("receiver answered %d: %w", code, bus.ErrUnavailable)
+		}
 		if d := retryAfter(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
 			return &bus.RetryAfterError{Err: err, After: d}
 		}

@@ -68,6 +68,7 @@ type receiver struct {
 	mu        sync.Mutex
 	failFirst int
 	down      atomic.Bool
+	downCode  int // the status while down (default 500)
 	requests  int
 	got       map[string]string // message id → body
 	order     []string          // message ids in the order they were accepted
@@ -84,7 +85,11 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.badSig++
 	}
 	if r.requests <= r.failFirst || r.down.Load() {
-		w.WriteHeader(http.StatusInternalServerError)
+		code := http.StatusInternalServerError
+		if r.downCode != 0 && r.down.Load() {
+			code = r.downCode
+		}
+		w.WriteHeader(code)
 		return
 	}
 	if req.Header.Get(delivery.HeaderTopic) != "orders" || req.Header.Get(delivery.HeaderPrefix+"Region") != "eu" || req.Header.Get(delivery.HeaderDelivery) == "" {
@@ -334,5 +339,36 @@ spec:
 	waitFor(t, 5*time.Second, "the retry", func() bool { return second.Load() != 0 })
 	if gap := second.Load() - first.Load(); gap < 900 {
 		t.Errorf("retried after %dms despite Retry-After: 1", gap)
+	}
+}
+
+// TestOutageIsNotCounted: a receiver answering 503 (down) for many more attempts than
+// retry.maxDeliver gets every message, in order, once it is back; nothing is dead-lettered.
+func TestOutageIsNotCounted(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 0, 2, "")
+	f.rcv.mu.Lock()
+	f.rcv.downCode = http.StatusServiceUnavailable
+	f.rcv.mu.Unlock()
+	f.rcv.down.Store(true)
+	const n = 10
+	f.publish(t, n, map[string]string{"Region": "eu"})
+	waitFor(t, 20*time.Second, "attempts beyond maxDeliver", func() bool {
+		f.rcv.mu.Lock()
+		defer f.rcv.mu.Unlock()
+		return f.rcv.requests >= 6
+	})
+	f.rcv.down.Store(false)
+	waitFor(t, 20*time.Second, "every message", func() bool { return f.rcv.count() >= n })
+	f.rcv.mu.Lock()
+	for i, id := range f.rcv.order {
+		if id != fmt.Sprintf("m-%d", i) {
+			t.Errorf("delivery %d is %s: %v", i, id, f.rcv.order)
+			break
+		}
+	}
+	f.rcv.mu.Unlock()
+	if dl, _ := f.b.ListDeadLetters(t.Context(), "erp", 0, 10); len(dl) != 0 {
+		t.Errorf("dead letters: %+v", dl)
 	}
 }
