@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/datahub-oss/datahub/internal/audit"
 	"github.com/datahub-oss/datahub/internal/auth"
+	"github.com/datahub-oss/datahub/internal/days"
 )
 
 type meBody struct {
@@ -102,14 +102,7 @@ func parseLifetime(s string) (time.Duration, bool, error) {
 		return 0, true, nil
 	}
 	bad := fmt.Errorf(`expires_in %q: want seconds, a duration such as "720h" or "90d", or "never"`, s)
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n <= 0 || n > 36500 {
-			return 0, false, bad
-		}
-		return time.Duration(n) * 24 * time.Hour, false, nil
-	}
-	d, err := time.ParseDuration(s)
+	d, err := days.Parse(s)
 	if err != nil || d <= 0 {
 		return 0, false, bad
 	}

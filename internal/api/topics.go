@@ -15,6 +15,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/auth"
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
+	"github.com/datahub-oss/datahub/internal/delivery"
 )
 
 // maxMessageSize is the largest message body published through the API (NATS' default
@@ -287,8 +288,7 @@ func (s *server) readyTopic(ctx context.Context, name string) (catalog.Entry, er
 	if t == nil {
 		return catalog.Entry{}, apiError(http.StatusNotFound, "no such topic")
 	}
-	return e, busError(s.d.Bus.EnsureTopic(ctx, bus.TopicConfig{Name: name, Description: t.Description, MaxAge: t.Retention.MaxAgeDuration(),
-		MaxBytes: t.Retention.MaxBytesValue(), MaxMessages: int64(t.Retention.MaxMessages)}))
+	return e, busError(s.d.Bus.EnsureTopic(ctx, delivery.TopicConfig(name, t)))
 }
 
 func (s *server) subscriptionExists(ctx context.Context, name string) error {

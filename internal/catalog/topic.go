@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/days"
 	"github.com/datahub-oss/datahub/internal/schema"
 )
 
@@ -49,7 +50,7 @@ func (r TopicRetention) MaxAgeDuration() time.Duration {
 	if r.MaxAge == "" {
 		return DefaultTopicMaxAge
 	}
-	d, _ := ParseDays(r.MaxAge)
+	d, _ := days.Parse(r.MaxAge)
 	return d
 }
 
@@ -160,18 +161,6 @@ var (
 	maxTimeout    = 15 * time.Minute
 )
 
-// ParseDays reads a duration, allowing a whole number of days ("7d") besides Go's units.
-func ParseDays(s string) (time.Duration, error) {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		d, err := strconv.Atoi(n)
-		if err != nil || d < 0 {
-			return 0, fmt.Errorf("bad duration %q", s)
-		}
-		return time.Duration(d) * 24 * time.Hour, nil
-	}
-	return time.ParseDuration(s)
-}
-
 // ParseSize reads a byte size: a number with an optional KB, MB, GB, TB (powers of 1000)
 // or KiB, MiB, GiB, TiB (powers of 1024) unit. "" is 0.
 func ParseSize(s string) (int64, error) {
@@ -203,7 +192,7 @@ func (c *checker) topic(s *TopicSpec) {
 	}
 	r := &s.Retention
 	if r.MaxAge != "" {
-		d, err := ParseDays(r.MaxAge)
+		d, err := days.Parse(r.MaxAge)
 		switch {
 		case err != nil:
 			c.fail("spec.retention.maxAge", "%s is not a duration (e.g. 72h, 7d)", quote(r.MaxAge))

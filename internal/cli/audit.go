@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/datahub-oss/datahub/internal/client"
+	"github.com/datahub-oss/datahub/internal/days"
 )
 
 func newAuditCmd(g *globals) *cobra.Command {
@@ -152,14 +152,7 @@ func parseTimeArg(s string, now time.Time) (time.Time, error) {
 
 // parseAge reads a positive duration in Go's form (90m, 36h) or in days (7d).
 func parseAge(s string) (time.Duration, error) {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.Atoi(n)
-		if err != nil || days <= 0 || days > 100*365 {
-			return 0, fmt.Errorf("%q: want a number of days such as 90d", s)
-		}
-		return time.Duration(days) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
+	d, err := days.Parse(s)
 	if err != nil || d <= 0 {
 		return 0, fmt.Errorf("%q: want a duration such as 90d or 36h", s)
 	}

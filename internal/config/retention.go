@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/datahub-oss/datahub/internal/days"
 )
 
 // Age is how long something is kept: a Go duration ("36h") that may start with whole days
@@ -58,25 +60,9 @@ func ParseAge(s string) (Age, error) {
 	if t == "0" || t == "off" {
 		return 0, nil
 	}
-	bad := fmt.Errorf("%q is not a duration (e.g. 7d, 36h, or off)", s)
-	if t == "" {
-		return 0, bad
-	}
-	var d time.Duration
-	if days, rest, ok := strings.Cut(t, "d"); ok {
-		n, err := strconv.ParseInt(days, 10, 64)
-		if err != nil || n < 0 || n > 100*365 {
-			return 0, bad
-		}
-		d = time.Duration(n) * 24 * time.Hour
-		t = rest
-	}
-	if t != "" {
-		r, err := time.ParseDuration(t)
-		if err != nil || r < 0 {
-			return 0, bad
-		}
-		d += r
+	d, err := days.Parse(t)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (e.g. 7d, 36h, or off)", s)
 	}
 	return Age(d), nil
 }

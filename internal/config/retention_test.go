@@ -25,6 +25,7 @@ func TestParseAge(t *testing.T) {
 		{in: "-1d", bad: true},
 		{in: "-3h", bad: true},
 		{in: "d", bad: true},
+		{in: "36500d2000000h", bad: true}, // overflows
 		{in: "soon", bad: true},
 		{in: "", bad: true},
 	} {

@@ -157,8 +157,7 @@ func (e *Engine) Sync(ctx context.Context) error {
 		if spec == nil || e.topics[name] == t.Digest {
 			continue
 		}
-		err := e.Bus.EnsureTopic(ctx, bus.TopicConfig{Name: name, Description: spec.Description,
-			MaxAge: spec.Retention.MaxAgeDuration(), MaxBytes: spec.Retention.MaxBytesValue(), MaxMessages: int64(spec.Retention.MaxMessages)})
+		err := e.Bus.EnsureTopic(ctx, TopicConfig(name, spec))
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -214,6 +213,12 @@ func (e *Engine) stopAll() {
 		r.stop()
 		delete(e.subs, name)
 	}
+}
+
+// TopicConfig is the stream configuration of a Topic.
+func TopicConfig(name string, t *catalog.TopicSpec) bus.TopicConfig {
+	return bus.TopicConfig{Name: name, Description: t.Description, MaxAge: t.Retention.MaxAgeDuration(),
+		MaxBytes: t.Retention.MaxBytesValue(), MaxMessages: int64(t.Retention.MaxMessages)}
 }
 
 // Config is the consumer configuration of a subscription.

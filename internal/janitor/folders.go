@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"slices"
 	"time"
 )
@@ -24,7 +23,7 @@ func pruneFiles(dir string, before time.Time) (files, folders int, err error) {
 		return 0, 0, fmt.Errorf("janitor: open %s: %w", dir, err)
 	}
 	defer func() { _ = root.Close() }()
-	var idle []string // folders with no change since before, deepest last
+	var idle []string // folders with no change since before, each after its parent
 	var errs []error
 	walkErr := fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -58,10 +57,10 @@ func pruneFiles(dir string, before time.Time) (files, folders int, err error) {
 	if walkErr != nil {
 		errs = append(errs, walkErr)
 	}
-	// Deepest first, so that a parent emptied by its children's removal goes too; Remove
-	// refuses a folder that is not empty, which is the check.
-	slices.SortFunc(idle, func(a, b string) int { return depth(b) - depth(a) })
-	for _, p := range idle {
+	// WalkDir lists a folder before what it holds, so in reverse every folder comes after
+	// its subfolders and a parent emptied by their removal goes too; Remove refuses a folder
+	// that is not empty, which is the check.
+	for _, p := range slices.Backward(idle) {
 		if err := root.Remove(p); err == nil {
 			folders++
 		}
@@ -135,12 +134,4 @@ func newestChange(fsys fs.FS, p string) (time.Time, error) {
 		return nil
 	})
 	return newest, err
-}
-
-func depth(p string) int {
-	n := 0
-	for ; p != "." && p != "/" && p != ""; p = path.Dir(p) {
-		n++
-	}
-	return n
 }

@@ -26,11 +26,6 @@ const (
 	DefaultDelay    = time.Minute
 )
 
-// catalogSkew is how much older than the catalog listing a row of an integration missing
-// from it must be to go: a server whose clock runs ahead may have recorded it for an
-// integration created just after the listing.
-const catalogSkew = time.Hour
-
 // Janitor sweeps old bookkeeping.
 type Janitor struct {
 	DB      *store.DB
@@ -127,14 +122,15 @@ func (j *Janitor) Sweep(ctx context.Context) (Counts, error) {
 	c.HookKeys, err = trigger.PruneHooks(ctx, j.DB, t.Add(-trigger.HookRetention))
 	note(err)
 	if d := r.TriggerHistory.Duration(); d > 0 {
-		listed := now()
+		// The cutoff precedes the listing by the retention (config: at least an hour), so
+		// the rows of an integration created since the listing are too recent to go.
 		live, err := j.integrations(ctx)
 		if err != nil {
 			note(err)
 		} else {
 			c.Ticks, err = trigger.PruneTicks(ctx, j.DB, t.Add(-d), live)
 			note(err)
-			c.FileVersions, err = trigger.PruneFiles(ctx, j.DB, t.Add(-d), listed.Add(-catalogSkew), live)
+			c.FileVersions, err = trigger.PruneFiles(ctx, j.DB, t.Add(-d), live)
 			note(err)
 		}
 	}

@@ -49,6 +49,8 @@ func TestPruneHookBodies(t *testing.T) {
 	oldBody := write(t, hooks, "orders/old.json", 8*day)
 	newBody := write(t, hooks, "orders/new.json", time.Hour)
 	gone := write(t, hooks, "gone/event-t-1.ndjson", 10*day)
+	// Emptied from the bottom up: the file and its three folders go.
+	deep := write(t, hooks, "deep/a/b/old.json", 10*day)
 	busy := filepath.Join(hooks, "busy") // empty, but just created: a body may be on its way
 	if err := os.MkdirAll(busy, 0o700); err != nil {
 		t.Fatal(err)
@@ -61,7 +63,8 @@ func TestPruneHookBodies(t *testing.T) {
 	if err := os.Symlink(filepath.Dir(outside), dirLink); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{filepath.Join(hooks, "gone"), filepath.Join(hooks, "orders")} {
+	for _, p := range []string{filepath.Join(hooks, "gone"), filepath.Join(hooks, "orders"),
+		filepath.Join(hooks, "deep"), filepath.Join(hooks, "deep", "a"), filepath.Join(hooks, "deep", "a", "b")} {
 		backdate(t, p, 10*day)
 	}
 
@@ -69,10 +72,11 @@ func TestPruneHookBodies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if files != 2 || folders != 1 {
-		t.Errorf("removed %d files and %d folders, want 2 and 1", files, folders)
+	if files != 3 || folders != 4 {
+		t.Errorf("removed %d files and %d folders, want 3 and 4", files, folders)
 	}
 	for p, want := range map[string]bool{oldBody: false, gone: false, filepath.Dir(gone): false,
+		deep: false, filepath.Join(hooks, "deep"): false,
 		newBody: true, busy: true, link: true, dirLink: true, outside: true, hooks: true} {
 		if exists(p) != want {
 			t.Errorf("%s exists: %v, want %v", p, !want, want)

@@ -38,38 +38,28 @@ func PruneTicks(ctx context.Context, db *store.DB, before time.Time, live func(s
 	if err != nil {
 		return 0, fmt.Errorf("prune schedule ticks: %w", err)
 	}
-	gone, err := deadIntegrations(ctx, db, `SELECT DISTINCT integration FROM trigger_ticks`, live)
+	m, err := pruneDead(ctx, db, `SELECT DISTINCT integration FROM trigger_ticks`,
+		`DELETE FROM trigger_ticks WHERE integration = ? AND fired_at < ?`, at, live)
 	if err != nil {
-		return n, fmt.Errorf("prune schedule ticks: %w", err)
+		return n + m, fmt.Errorf("prune schedule ticks: %w", err)
 	}
-	for _, name := range gone {
-		res, err := db.Exec(ctx, `DELETE FROM trigger_ticks WHERE integration = ? AND fired_at < ?`, name, at)
-		if err != nil {
-			return n, fmt.Errorf("prune schedule ticks of %s: %w", name, err)
-		}
-		m, err := affected(res.RowsAffected())
-		if err != nil {
-			return n, fmt.Errorf("prune schedule ticks of %s: %w", name, err)
-		}
-		n += m
-	}
-	return n, nil
+	return n + m, nil
 }
 
-// PruneFiles deletes file versions no longer needed to fire each version once:
-//   - the versions recorded before before that a later version of the same path replaced:
-//     claimFile fires such a content again whether or not its row is kept, so only the latest
-//     row of a path decides anything;
-//   - every version of an integration that is no longer in the catalog (live false), recorded
-//     before listed (when the catalog was read, so that an integration created since keeps
-//     its rows).
+// PruneFiles deletes the file versions recorded before before that are no longer needed to
+// fire each version once:
+//   - those that a later version of the same path replaced: claimFile fires such a content
+//     again whether or not its row is kept, so only the latest row of a path decides anything;
+//   - every version of an integration that is no longer in the catalog (live false).
 //
-// The latest version of a path that still exists is kept however old: deleting it would
-// transfer that file again.
-func PruneFiles(ctx context.Context, db *store.DB, before, listed time.Time, live func(string) bool) (int64, error) {
+// The latest version of a path of a live integration is kept however old: deleting it would
+// transfer that file again. A deleted integration keeps its versions for the retention too,
+// so that applying it again (a restore, a revert) does not transfer its whole folder again.
+func PruneFiles(ctx context.Context, db *store.DB, before time.Time, live func(string) bool) (int64, error) {
+	at := store.Time(before)
 	res, err := db.Exec(ctx, `DELETE FROM trigger_files WHERE seen_at < ?
 	AND seen_at < (SELECT max(f.seen_at) FROM trigger_files f WHERE f.integration = trigger_files.integration AND f.path = trigger_files.path)`,
-		store.Time(before))
+		at)
 	if err != nil {
 		return 0, fmt.Errorf("prune file versions: %w", err)
 	}
@@ -77,18 +67,30 @@ func PruneFiles(ctx context.Context, db *store.DB, before, listed time.Time, liv
 	if err != nil {
 		return 0, fmt.Errorf("prune file versions: %w", err)
 	}
-	gone, err := deadIntegrations(ctx, db, `SELECT DISTINCT integration FROM trigger_files`, live)
+	m, err := pruneDead(ctx, db, `SELECT DISTINCT integration FROM trigger_files`,
+		`DELETE FROM trigger_files WHERE integration = ? AND seen_at < ?`, at, live)
 	if err != nil {
-		return n, fmt.Errorf("prune file versions: %w", err)
+		return n + m, fmt.Errorf("prune file versions: %w", err)
 	}
+	return n + m, nil
+}
+
+// pruneDead runs list (one column of integration names) and, for each integration not live,
+// del with the name and at.
+func pruneDead(ctx context.Context, db *store.DB, list, del, at string, live func(string) bool) (int64, error) {
+	gone, err := deadIntegrations(ctx, db, list, live)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
 	for _, name := range gone {
-		res, err := db.Exec(ctx, `DELETE FROM trigger_files WHERE integration = ? AND seen_at < ?`, name, store.Time(listed))
+		res, err := db.Exec(ctx, del, name, at)
 		if err != nil {
-			return n, fmt.Errorf("prune file versions of %s: %w", name, err)
+			return n, fmt.Errorf("integration %s: %w", name, err)
 		}
 		m, err := affected(res.RowsAffected())
 		if err != nil {
-			return n, fmt.Errorf("prune file versions of %s: %w", name, err)
+			return n, fmt.Errorf("integration %s: %w", name, err)
 		}
 		n += m
 	}

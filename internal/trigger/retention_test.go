@@ -94,19 +94,25 @@ func TestPruneFiles(t *testing.T) {
 		claim("in", "a.csv", "A2", old.Add(time.Hour))       // latest of a.csv, however old: kept
 		claim("in", "b.csv", "B1", recent.Add(-time.Minute)) // replaced recently: kept
 		claim("in", "b.csv", "B2", recent)
-		claim("gone", "c.csv", "C1", recent.Add(-2*time.Hour)) // integration deleted: goes
-		claim("new", "d.csv", "D1", recent)                    // created after the catalog was read: kept
-		n, err := PruneFiles(ctx, db, now.Add(-30*24*time.Hour), recent.Add(-time.Minute), liveSet("in"))
+		claim("gone", "c.csv", "C1", old)                             // integration deleted, version old: goes
+		claim("gone-recent", "c.csv", "C2", recent.Add(-2*time.Hour)) // deleted, version recent: kept
+		claim("new", "d.csv", "D1", recent)                           // created after the catalog was read: kept
+		n, err := PruneFiles(ctx, db, now.Add(-30*24*time.Hour), liveSet("in"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := column(t, db, `SELECT integration || ' ' || sha256 FROM trigger_files ORDER BY integration, sha256`)
-		want := []string{"in A2", "in B1", "in B2", "new D1"}
+		want := []string{"gone-recent C2", "in A2", "in B1", "in B2", "new D1"}
 		if n != 2 || !slices.Equal(got, want) {
 			t.Fatalf("deleted %d, kept %q; want 2, %q", n, got, want)
 		}
-		if n, err := PruneFiles(ctx, db, now.Add(-30*24*time.Hour), recent.Add(-time.Minute), liveSet("in", "new")); err != nil || n != 0 {
+		if n, err := PruneFiles(ctx, db, now.Add(-30*24*time.Hour), liveSet("in", "new")); err != nil || n != 0 {
 			t.Fatalf("second pass deleted %d, %v", n, err)
+		}
+		// An integration deleted and applied again within the retention does not transfer
+		// its files again.
+		if ok, err := claimFile(ctx, db, "gone-recent", fileVersion{path: "c.csv", size: 1, mtime: now, sha256: "C2"}, now); err != nil || ok {
+			t.Fatalf("file of a re-applied integration fired again: %v, %v", ok, err)
 		}
 		// The kept latest version still stops the same content from firing again; the
 		// deleted superseded one fires again, as it would have with its row kept.
