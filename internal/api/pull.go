@@ -68,7 +68,7 @@ func (s *server) pullRoutes() {
 }
 
 func (s *server) fetchSubscription(ctx context.Context, in *fetchInput) (*fetchOutput, error) {
-	spec, err := s.pullSubscription(ctx, in.Name)
+	entry, spec, err := s.pullSubscription(ctx, in.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func (s *server) fetchSubscription(ctx context.Context, in *fetchInput) (*fetchO
 		}
 		wait = d
 	}
-	cfg := delivery.Config(in.Name, spec)
+	cfg := delivery.ConfigFor(entry)
 	msgs, err := s.d.Bus.FetchSubscription(ctx, cfg, limit, wait)
 	if errors.Is(err, bus.ErrNoTopic) {
 		// Right after apply, before the delivery engine's next pass: create the stream here.
@@ -116,7 +116,7 @@ func (s *server) fetchSubscription(ctx context.Context, in *fetchInput) (*fetchO
 }
 
 func (s *server) ackSubscription(ctx context.Context, in *ackInput) (*ackOutput, error) {
-	spec, err := s.pullSubscription(ctx, in.Name)
+	_, spec, err := s.pullSubscription(ctx, in.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -141,24 +141,24 @@ func (s *server) ackSubscription(ctx context.Context, in *ackInput) (*ackOutput,
 	return out, nil
 }
 
-// pullSubscription is the Subscription's spec; 404 when it does not exist, 409 when the hub
+// pullSubscription is the Subscription's entry and spec; 404 when it does not exist, 409 when the hub
 // delivers it itself.
-func (s *server) pullSubscription(ctx context.Context, name string) (*catalog.SubscriptionSpec, error) {
+func (s *server) pullSubscription(ctx context.Context, name string) (catalog.Entry, *catalog.SubscriptionSpec, error) {
 	if s.d.Bus == nil {
-		return nil, apiError(http.StatusServiceUnavailable, "the service bus is not configured on this server")
+		return catalog.Entry{}, nil, apiError(http.StatusServiceUnavailable, "the service bus is not configured on this server")
 	}
 	e, err := s.d.Catalog.Get(ctx, catalog.KindSubscription, name)
 	if err != nil {
-		return nil, err
+		return catalog.Entry{}, nil, err
 	}
 	spec := e.Resource.Subscription()
 	if spec == nil {
-		return nil, apiError(http.StatusNotFound, "no such subscription")
+		return catalog.Entry{}, nil, apiError(http.StatusNotFound, "no such subscription")
 	}
 	if spec.Delivery.Type != "pull" {
-		return nil, apiError(http.StatusConflict, fmt.Sprintf("subscription %s is delivered by the hub over %s; only pull subscriptions are fetched", name, spec.Delivery.Type))
+		return catalog.Entry{}, nil, apiError(http.StatusConflict, fmt.Sprintf("subscription %s is delivered by the hub over %s; only pull subscriptions are fetched", name, spec.Delivery.Type))
 	}
-	return spec, nil
+	return e, spec, nil
 }
 
 // matchHeaders reports whether a message has every header of the subscription's filter.

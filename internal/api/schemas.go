@@ -67,7 +67,8 @@ func (s *server) checkMessage(e catalog.Entry, data []byte) error {
 	case se.NotJSON:
 		return apiError(http.StatusUnprocessableEntity, fmt.Sprintf("topic %s takes JSON messages matching its schema", e.Resource.Metadata.Name))
 	}
-	ae := apiError(http.StatusUnprocessableEntity, fmt.Sprintf("the message does not match the schema of topic %s: %s", e.Resource.Metadata.Name, se.List()))
+	// Like the resources' validation errors: a short message, each problem in the details.
+	ae := apiError(http.StatusUnprocessableEntity, fmt.Sprintf("the message does not match the schema of topic %s", e.Resource.Metadata.Name))
 	fes := make([]FieldError, 0, len(se.Problems))
 	for _, p := range se.Problems {
 		loc := p.Location

@@ -48,10 +48,10 @@ func TestPublishChecksSchema(t *testing.T) {
 	}{
 		{name: "good", topic: "payments", body: `{"id":"p-1","amount":12.5}`, contentType: "application/json", status: http.StatusAccepted},
 		{name: "wrong type", topic: "payments", body: `{"id":"p-2","amount":"12"}`, contentType: "application/json", status: http.StatusUnprocessableEntity,
-			message: "the message does not match the schema of topic payments: /amount: got string, want number",
+			message: "the message does not match the schema of topic payments",
 			fields:  []FieldError{{Field: "/amount", Message: "got string, want number"}}},
 		{name: "missing and wrong", topic: "payments", body: `{"amount":true}`, contentType: "application/json", status: http.StatusUnprocessableEntity,
-			message: "the message does not match the schema of topic payments: ",
+			message: "the message does not match the schema of topic payments",
 			fields:  []FieldError{{Field: "/", Message: "missing property 'id'"}, {Field: "/amount", Message: "got boolean, want number"}}},
 		{name: "not JSON", topic: "payments", body: `id=p-3`, contentType: "application/octet-stream", status: http.StatusUnprocessableEntity,
 			message: "topic payments takes JSON messages matching its schema"},
@@ -67,7 +67,7 @@ func TestPublishChecksSchema(t *testing.T) {
 		}
 		var e Error
 		r.json(t, &e)
-		if e.Code != CodeInvalid || !strings.HasPrefix(e.Message, tt.message) {
+		if e.Code != CodeInvalid || e.Message != tt.message {
 			t.Errorf("%s: error %+v", tt.name, e)
 		}
 		if len(tt.fields) > 0 && (e.Details == nil || len(e.Details.Errors) != len(tt.fields)) {

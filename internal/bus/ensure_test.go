@@ -106,3 +106,36 @@ func TestEnsureSubscriptionUpdates(t *testing.T) {
 		}
 	})
 }
+
+// A consumer created with a StartTime gets what was stored since then, even before it was
+// created; ensuring it again, with another start or none, keeps where it started.
+func TestSubscriptionStartTime(t *testing.T) {
+	eachServer(t, func(t *testing.T, open opener) {
+		b := open(t)
+		ctx := t.Context()
+		if err := b.EnsureTopic(ctx, TopicConfig{Name: "early"}); err != nil {
+			t.Fatal(err)
+		}
+		applied := time.Now().Add(-2 * time.Second)
+		if _, err := b.PublishTopic(ctx, "early", "", []byte("before the consumer"), nil, "m1"); err != nil {
+			t.Fatal(err)
+		}
+		cfg := SubscriptionConfig{Name: "late", Topic: "early", StartTime: applied}
+		for _, c := range []SubscriptionConfig{cfg, {Name: "late", Topic: "early", StartTime: time.Now()}, {Name: "late", Topic: "early"}} {
+			if _, err := b.EnsureSubscription(ctx, c); err != nil {
+				t.Fatalf("ensure %+v: %v", c, err)
+			}
+		}
+		got, err := b.FetchSubscription(ctx, cfg, 10, time.Second)
+		if err != nil || len(got) != 1 || got[0].MessageID != "m1" {
+			t.Fatalf("fetched %+v, %v", got, err)
+		}
+		// Without a start, a new consumer starts with what comes next.
+		if _, err := b.EnsureSubscription(ctx, SubscriptionConfig{Name: "now", Topic: "early"}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := b.FetchSubscription(ctx, SubscriptionConfig{Name: "now", Topic: "early"}, 10, 200*time.Millisecond); err != nil || len(got) != 0 {
+			t.Fatalf("a consumer without a start fetched %+v, %v", got, err)
+		}
+	})
+}

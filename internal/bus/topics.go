@@ -328,6 +328,11 @@ type SubscriptionConfig struct {
 	Ordered bool
 	// Owner names this process in the lease of an ordered subscription (a random id if empty).
 	Owner string
+	// StartTime is when a new consumer starts: it gets the messages stored from then on, so
+	// that a Subscription applied with its Topic misses nothing published before the hub got
+	// round to creating its consumer (zero: from the consumer's creation). An existing
+	// consumer keeps where it started.
+	StartTime time.Time
 	// OnDeadLetter, when set, is called after a message was copied to the dead-letter queue,
 	// with the last delivery's error.
 	OnDeadLetter func(ctx context.Context, m TopicMessage, err error)
@@ -428,7 +433,7 @@ func (b *Bus) EnsureSubscription(ctx context.Context, cfg SubscriptionConfig) (j
 	if cfg.Ordered {
 		maxDeliver = -1
 	}
-	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.TopicStream(cfg.Topic), jetstream.ConsumerConfig{
+	cc := jetstream.ConsumerConfig{
 		Durable:       cfg.Name,
 		Description:   "Data Hub subscription " + cfg.Name,
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -437,7 +442,16 @@ func (b *Bus) EnsureSubscription(ctx context.Context, cfg SubscriptionConfig) (j
 		MaxAckPending: cfg.MaxAckPending,
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		FilterSubject: b.TopicSubject(cfg.Topic, cfg.Filter),
-	})
+	}
+	if !cfg.StartTime.IsZero() {
+		start := cfg.StartTime.UTC()
+		cc.DeliverPolicy, cc.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
+	}
+	// Where a consumer starts cannot change: an existing one keeps its own.
+	if old, err := b.js.Consumer(ctx, b.TopicStream(cfg.Topic), cfg.Name); err == nil {
+		cc.DeliverPolicy, cc.OptStartTime = old.CachedInfo().Config.DeliverPolicy, old.CachedInfo().Config.OptStartTime
+	}
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.TopicStream(cfg.Topic), cc)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, fmt.Errorf("subscription %s: %w %s", cfg.Name, ErrNoTopic, cfg.Topic)

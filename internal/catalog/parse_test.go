@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/datahub-oss/datahub/internal/catalog"
+	"github.com/datahub-oss/datahub/internal/store"
+	"github.com/datahub-oss/datahub/internal/store/storetest"
 	"github.com/datahub-oss/datahub/internal/transform"
 )
 
@@ -228,4 +230,30 @@ func TestParseKind(t *testing.T) {
 	if _, err := catalog.ParseKind("queue"); err == nil {
 		t.Error("ParseKind(queue): no error")
 	}
+}
+
+// The examples apply, together, on an empty catalog.
+func TestExamplesApply(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var all []catalog.Resource
+		for _, f := range []string{quickstart, "../../examples/bus/resources.yaml"} {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs, err := catalog.Parse(b, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, rs...)
+		}
+		svc := catalog.New(db, catalog.Options{})
+		changes, err := svc.Apply(t.Context(), all, catalog.ApplyOptions{Actor: "tester"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(changes) != len(all) {
+			t.Errorf("%d changes for %d documents", len(changes), len(all))
+		}
+	})
 }

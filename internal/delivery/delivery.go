@@ -177,11 +177,17 @@ func (e *Engine) Sync(ctx context.Context) error {
 			}
 			r.stop()
 			delete(e.subs, name)
+			if r.topic != spec.Topic {
+				// Moved to another topic: its consumer on the old one goes (its DLQ stays).
+				if err := e.Bus.DeleteSubscription(ctx, r.topic, name, false); err != nil {
+					errs = append(errs, err)
+				}
+			}
 		}
 		if _, ok := e.topics[spec.Topic]; !ok {
 			continue // its topic's stream is not there yet
 		}
-		r, err := e.start(ctx, name, spec)
+		r, err := e.start(ctx, s)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -221,6 +227,22 @@ func TopicConfig(name string, t *catalog.TopicSpec) bus.TopicConfig {
 		MaxBytes: t.Retention.MaxBytesValue(), MaxMessages: int64(t.Retention.MaxMessages)}
 }
 
+// startMargin is how much before its last change a Subscription's new consumer starts: the
+// clocks of the hub's processes and of the NATS servers may differ a little, and a message
+// delivered twice is better than one missed.
+const startMargin = 2 * time.Second
+
+// ConfigFor is the consumer configuration of a Subscription entry of the catalog: Config, and
+// a new consumer starts from the entry's last change, so that nothing published since it was
+// applied is missed.
+func ConfigFor(e catalog.Entry) bus.SubscriptionConfig {
+	cfg := Config(e.Resource.Metadata.Name, e.Resource.Subscription())
+	if !e.UpdatedAt.IsZero() {
+		cfg.StartTime = e.UpdatedAt.Add(-startMargin)
+	}
+	return cfg
+}
+
 // Config is the consumer configuration of a subscription.
 func Config(name string, s *catalog.SubscriptionSpec) bus.SubscriptionConfig {
 	initial, maxDelay := s.Retry.Backoff()
@@ -242,8 +264,9 @@ func Config(name string, s *catalog.SubscriptionSpec) bus.SubscriptionConfig {
 }
 
 // start ensures the subscription's consumer and, unless clients pull, runs its delivery loop.
-func (e *Engine) start(ctx context.Context, name string, s *catalog.SubscriptionSpec) (*running, error) {
-	cfg := Config(name, s)
+func (e *Engine) start(ctx context.Context, entry catalog.Entry) (*running, error) {
+	name, s := entry.Resource.Metadata.Name, entry.Resource.Subscription()
+	cfg := ConfigFor(entry)
 	cfg.Owner = e.Owner
 	if _, err := e.Bus.EnsureSubscription(ctx, cfg); err != nil {
 		return nil, err
