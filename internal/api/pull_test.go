@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"testing"
 
@@ -46,12 +45,7 @@ type pulled struct {
 // subscription refused, runs.create needed.
 func TestPullContract(t *testing.T) {
 	t.Parallel()
-	b, err := bus.Open(t.Context(), bus.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
-	h := newHub(t, false, func(d *Deps, _ string) { d.Bus = b })
+	h, _ := newBusHub(t)
 	admin := h.admin()
 	h.must(http.StatusOK, h.do(http.MethodPost, BasePath+"/apply", admin, pullYAML), "apply")
 

@@ -1,12 +1,9 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/datahub-oss/datahub/internal/bus"
 )
 
 const schemaTopicYAML = `apiVersion: datahub/v1
@@ -28,12 +25,7 @@ spec: {}
 
 func TestPublishChecksSchema(t *testing.T) {
 	t.Parallel()
-	b, err := bus.Open(t.Context(), bus.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
-	h := newHub(t, false, func(d *Deps, _ string) { d.Bus = b })
+	h, _ := newBusHub(t)
 	admin := h.admin()
 	h.must(http.StatusOK, h.do(http.MethodPost, BasePath+"/apply", admin, schemaTopicYAML), "apply")
 

@@ -29,14 +29,20 @@ spec:
   retry: {maxDeliver: 1}
 `
 
-func TestTopicsContract(t *testing.T) {
-	t.Parallel()
+// newBusHub is a test hub on an embedded bus of its own.
+func newBusHub(t *testing.T) (*hub, *bus.Bus) {
+	t.Helper()
 	b, err := bus.Open(t.Context(), bus.Config{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close(context.Background()) })
-	h := newHub(t, false, func(d *Deps, _ string) { d.Bus = b })
+	return newHub(t, false, func(d *Deps, _ string) { d.Bus = b }), b
+}
+
+func TestTopicsContract(t *testing.T) {
+	t.Parallel()
+	h, b := newBusHub(t)
 	admin := h.admin()
 	h.must(http.StatusOK, h.do(http.MethodPost, BasePath+"/apply", admin, topicYAML), "apply")
 

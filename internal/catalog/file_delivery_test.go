@@ -10,31 +10,8 @@ import (
 	"github.com/datahub-oss/datahub/internal/store/storetest"
 )
 
-const fileDeliveryBase = `apiVersion: datahub/v1
-kind: System
-metadata: {name: sys}
-spec: {owner: team}
----
-apiVersion: datahub/v1
-kind: Endpoint
-metadata: {name: outbox}
-spec: {system: sys, type: file, environments: {DEV: {url: /var/lib/outbox}}}
----
-apiVersion: datahub/v1
-kind: Endpoint
-metadata: {name: warehouse}
-spec: {system: sys, type: postgres, environments: {DEV: {url: "postgres://u@db/dw"}}}
----
-apiVersion: datahub/v1
-kind: Topic
-metadata: {name: orders}
-spec: {}
-`
-
 func TestFileDeliveryValidation(t *testing.T) {
-	sub := func(delivery string) string {
-		return "---\napiVersion: datahub/v1\nkind: Subscription\nmetadata: {name: orders-files}\nspec:\n  topic: orders\n  delivery: " + delivery + "\n"
-	}
+	sub := func(delivery string) string { return subscriptionDoc("orders-files", delivery) }
 	// Field checks, before references.
 	for _, tc := range []struct{ delivery, want string }{
 		{`{type: file, env: DEV}`, "spec.delivery.endpoint: missing"},
@@ -53,7 +30,7 @@ func TestFileDeliveryValidation(t *testing.T) {
 		{`{type: file, endpoint: outbox, env: DEV, path: "{topic}/{date}.json"}`, "use {message_id} or {seq}"},
 		{`{type: table, endpoint: warehouse, env: DEV, table: t, path: "{seq}"}`, "a table delivery has no url, secret, topic nor path"},
 	} {
-		_, err := catalog.Parse([]byte(fileDeliveryBase+sub(tc.delivery)), "test.yaml")
+		_, err := catalog.Parse([]byte(deliveryBase+sub(tc.delivery)), "test.yaml")
 		if err == nil {
 			t.Errorf("%s: accepted", tc.delivery)
 			continue
@@ -65,7 +42,7 @@ func TestFileDeliveryValidation(t *testing.T) {
 		`{type: file, endpoint: outbox, env: DEV, path: "{topic}/{date}/{subject}-{seq}.json"}`,
 		`{type: file, endpoint: outbox, env: DEV, path: "in..{message_id}"}`,
 	} {
-		if _, err := catalog.Parse([]byte(fileDeliveryBase+sub(ok)), "test.yaml"); err != nil {
+		if _, err := catalog.Parse([]byte(deliveryBase+sub(ok)), "test.yaml"); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
 	}
@@ -77,10 +54,10 @@ func TestFileDeliveryValidation(t *testing.T) {
 			{`{type: file, endpoint: outbox, env: PROD}`, `spec.delivery.env: endpoint "outbox" has no PROD URL`},
 			{`{type: file, endpoint: warehouse, env: DEV}`, `spec.delivery.endpoint: endpoint "warehouse" (postgres) is not a file endpoint`},
 		} {
-			_, err := svc.Apply(ctx, parse(t, fileDeliveryBase+sub(tc.delivery)), catalog.ApplyOptions{Actor: "tester"})
+			_, err := svc.Apply(ctx, parse(t, deliveryBase+sub(tc.delivery)), catalog.ApplyOptions{Actor: "tester"})
 			wantErrors(t, err, tc.want)
 		}
-		rs := apply(t, svc, parse(t, fileDeliveryBase+sub(`{type: file, endpoint: outbox, env: dev, path: "{topic}/{seq}.bin"}`)))
+		rs := apply(t, svc, parse(t, deliveryBase+sub(`{type: file, endpoint: outbox, env: dev, path: "{topic}/{seq}.bin"}`)))
 		if len(rs) != 5 {
 			t.Fatalf("apply: %v", actions(rs))
 		}

@@ -9,10 +9,17 @@ import (
 	"github.com/datahub-oss/datahub/internal/store/storetest"
 )
 
-const tableDeliveryBase = `apiVersion: datahub/v1
+// deliveryBase is what the delivery tests' Subscriptions refer to: a file and a postgres
+// Endpoint, and a Topic.
+const deliveryBase = `apiVersion: datahub/v1
 kind: System
 metadata: {name: sys}
 spec: {owner: team}
+---
+apiVersion: datahub/v1
+kind: Endpoint
+metadata: {name: outbox}
+spec: {system: sys, type: file, environments: {DEV: {url: /var/lib/outbox}}}
 ---
 apiVersion: datahub/v1
 kind: Endpoint
@@ -25,10 +32,13 @@ metadata: {name: orders}
 spec: {}
 `
 
+// subscriptionDoc is a Subscription of topic orders with the given delivery (flow YAML).
+func subscriptionDoc(name, delivery string) string {
+	return "---\napiVersion: datahub/v1\nkind: Subscription\nmetadata: {name: " + name + "}\nspec:\n  topic: orders\n  delivery: " + delivery + "\n"
+}
+
 func TestTableDeliveryValidation(t *testing.T) {
-	sub := func(delivery string) string {
-		return "---\napiVersion: datahub/v1\nkind: Subscription\nmetadata: {name: orders-log}\nspec:\n  topic: orders\n  delivery: " + delivery + "\n"
-	}
+	sub := func(delivery string) string { return subscriptionDoc("orders-log", delivery) }
 	// Field checks, before references.
 	for _, tc := range []struct{ delivery, want string }{
 		{`{type: table, env: DEV, table: t}`, "spec.delivery.endpoint: missing"},
@@ -37,7 +47,7 @@ func TestTableDeliveryValidation(t *testing.T) {
 		{`{type: table, endpoint: warehouse, env: DEV}`, "spec.delivery.table: missing"},
 		{`{type: table, endpoint: warehouse, env: DEV, table: t, url: "https://x.example"}`, "a table delivery has no url"},
 	} {
-		_, err := catalog.Parse([]byte(tableDeliveryBase+sub(tc.delivery)), "test.yaml")
+		_, err := catalog.Parse([]byte(deliveryBase+sub(tc.delivery)), "test.yaml")
 		if err == nil {
 			t.Errorf("%s: accepted", tc.delivery)
 			continue
@@ -51,11 +61,11 @@ func TestTableDeliveryValidation(t *testing.T) {
 			{`{type: table, endpoint: nowhere, env: DEV, table: t}`, `spec.delivery.endpoint: no Endpoint "nowhere"`},
 			{`{type: table, endpoint: warehouse, env: PROD, table: t}`, `spec.delivery.env: endpoint "warehouse" has no PROD URL`},
 		} {
-			_, err := svc.Apply(ctx, parse(t, tableDeliveryBase+sub(tc.delivery)), catalog.ApplyOptions{Actor: "tester"})
+			_, err := svc.Apply(ctx, parse(t, deliveryBase+sub(tc.delivery)), catalog.ApplyOptions{Actor: "tester"})
 			wantErrors(t, err, tc.want)
 		}
-		rs := apply(t, svc, parse(t, tableDeliveryBase+sub(`{type: table, endpoint: warehouse, env: dev, table: public.orders_log}`)))
-		if len(rs) != 4 {
+		rs := apply(t, svc, parse(t, deliveryBase+sub(`{type: table, endpoint: warehouse, env: dev, table: public.orders_log}`)))
+		if len(rs) != 5 { // the base's four documents and the Subscription
 			t.Fatalf("apply: %v", actions(rs))
 		}
 		e, err := svc.Get(ctx, catalog.KindSubscription, "orders-log")
