@@ -23,6 +23,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/bus/bustest"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/delivery"
+	"github.com/datahub-oss/datahub/internal/outbound"
 )
 
 // benchN is the messages of a throughput measurement (BENCH_N, default 5000).
@@ -112,7 +113,11 @@ func subscribe(b *testing.B, hub *bus.Bus, rcv *receiver) (topic string) {
 	if _, err := hub.EnsureSubscription(ctx, cfg); err != nil {
 		b.Fatal(err)
 	}
-	eng := &delivery.Engine{Bus: hub}
+	g, err := outbound.New([]string{"127.0.0.0/8"}) // the receiver listens on loopback
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng := &delivery.Engine{Bus: hub, Guard: g}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = hub.ConsumeSubscription(ctx, cfg, eng.Handler(name, spec)) }()
 	b.Cleanup(func() {

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/datahub-oss/datahub/internal/outbound"
 )
 
 // Roles a process can take; a default server takes them all.
@@ -118,6 +120,16 @@ type Config struct {
 	BaseURL string `yaml:"base_url" env:"DATAHUB_BASE_URL"`
 	// Retention is how long the hub keeps its own bookkeeping (see Retention).
 	Retention Retention `yaml:"retention"`
+	// Outbound guards the HTTP connections the hub opens to addresses resources name.
+	Outbound Outbound `yaml:"outbound"`
+}
+
+// Outbound configures the guard of outbound HTTP connections (package outbound): loopback,
+// link-local, private and other non-global addresses are refused unless allowed here.
+type Outbound struct {
+	// Allow lists CIDR ranges (10.0.0.0/8), IP addresses (10.1.2.3) and host:port entries
+	// (erp.internal:8443, the host name as the URL writes it, whatever it resolves to).
+	Allow []string `yaml:"allow" env:"DATAHUB_OUTBOUND_ALLOW"`
 }
 
 // Default returns the configuration of `datahub serve` with no settings at all.
@@ -318,6 +330,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Retention.validate(); err != nil {
+		return err
+	}
+	if err := outbound.ValidateAllow(c.Outbound.Allow); err != nil {
 		return err
 	}
 	if c.BaseURL != "" {

@@ -58,6 +58,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"lease ttl too short", "lease_ttl: 100ms\n", nil, nil, "lease_ttl"},
 		{"negative checkpoint rows", "", []string{"DATAHUB_CHECKPOINT_ROWS=-1"}, nil, "checkpoint_rows"},
 		{"listen with external", "nats: nats://h:4222\nnats_listen: 127.0.0.1:4222\n", nil, nil, "nats_listen"},
+		{"outbound allow", "outbound: {allow: [10.0.0.0/8, erp.internal]}\n", nil, nil, `outbound.allow: "erp.internal" is not a CIDR`},
+		{"outbound allow env", "", []string{"DATAHUB_OUTBOUND_ALLOW=127.0.0.0/8,10.0.0.0/40"}, nil, `outbound.allow: "10.0.0.0/40"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := ""
@@ -111,5 +113,30 @@ func TestDispatchTimingFromEnvironment(t *testing.T) {
 	}
 	if c.WorkerAckWait != 3*time.Second || c.LeaseTTL != 4*time.Second || c.CheckpointRows != 20000 {
 		t.Fatalf("%+v", c)
+	}
+}
+
+func TestOutboundAllow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "datahub.yaml")
+	if err := os.WriteFile(path, []byte("outbound:\n  allow: [10.0.0.0/8, \"erp.internal:8443\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Outbound.Allow, ",") != "10.0.0.0/8,erp.internal:8443" {
+		t.Fatalf("file: %v", c.Outbound.Allow)
+	}
+	// The environment replaces the file's list, as every setting does.
+	c, err = Load(path, []string{"DATAHUB_OUTBOUND_ALLOW=127.0.0.0/8,::1/128"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Outbound.Allow, ",") != "127.0.0.0/8,::1/128" {
+		t.Fatalf("environment: %v", c.Outbound.Allow)
+	}
+	if c, err := Load("", nil, nil); err != nil || len(c.Outbound.Allow) != 0 {
+		t.Fatalf("default: %v %v", c.Outbound.Allow, err)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/notify"
+	"github.com/datahub-oss/datahub/internal/outbound"
 )
 
 // Headers of an http delivery (besides notify's X-DataHub-Timestamp and -Signature).
@@ -67,7 +68,11 @@ type Engine struct {
 	Bus     *bus.Bus
 	Catalog Catalog
 	Secrets Secrets
-	// Client posts http deliveries (default: no redirects; each delivery has its own timeout).
+	// Guard checks the address of every http delivery when it is dialled (nil: loopback,
+	// private, link-local and other non-global addresses are refused).
+	Guard *outbound.Guard
+	// Client posts http deliveries (default: through Guard, no redirects; each delivery has
+	// its own timeout). A Client given here bypasses Guard: tests only.
 	Client *http.Client
 	// Interval between catalog reads (default 3s).
 	Interval time.Duration
@@ -76,6 +81,9 @@ type Engine struct {
 	Endpoints EndpointFunc
 	// Owner names this process in the leases of ordered subscriptions (host:pid, say).
 	Owner string
+
+	clientOnce sync.Once
+	httpClient *http.Client
 
 	mu     sync.Mutex
 	topics map[string]string // name → digest ensured
@@ -357,7 +365,12 @@ func (e *Engine) client() *http.Client {
 	if e.Client != nil {
 		return e.Client
 	}
-	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	e.clientOnce.Do(func() {
+		// No redirects: they would carry a signed body wherever a compromised receiver points.
+		e.httpClient = e.Guard.Client(0)
+		e.httpClient.CheckRedirect = outbound.NoRedirects
+	})
+	return e.httpClient
 }
 
 func (e *Engine) resolve(ctx context.Context, ref string) (string, error) {
@@ -417,8 +430,14 @@ func (e *Engine) postHTTP(ctx context.Context, name string, s *catalog.Subscript
 	}
 	resp, err := e.client().Do(req)
 	if err != nil {
-		// The error may quote the URL, which may carry a token: keep only what happened.
-		return fmt.Errorf("post to subscription %s's receiver: %w: %w", name, errors.Unwrap(err), bus.ErrUnavailable)
+		// Go's error quotes the URL, which may carry a token, and what the target answered
+		// (a NATS port's INFO banner, say), which a viewer of the dead-letter queue must not
+		// read: keep only a short reason.
+		if errors.Is(err, outbound.ErrRefused) {
+			// Refused until the settings change: dead-lettered at once, not retried.
+			return fmt.Errorf("subscription %q: %s: %w", name, outbound.Reason(err), bus.ErrPermanent)
+		}
+		return fmt.Errorf("post to subscription %s's receiver: %s: %w", name, outbound.Reason(err), bus.ErrUnavailable)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()

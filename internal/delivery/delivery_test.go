@@ -16,7 +16,18 @@ import (
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/delivery"
 	"github.com/datahub-oss/datahub/internal/notify"
+	"github.com/datahub-oss/datahub/internal/outbound"
 )
+
+// loopback is a guard that allows the test receivers, which listen on 127.0.0.1.
+func loopback(t *testing.T) *outbound.Guard {
+	t.Helper()
+	g, err := outbound.New([]string{"127.0.0.0/8", "::1/128"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
 
 // fakeCatalog serves parsed resources.
 type fakeCatalog struct {
@@ -165,7 +176,8 @@ func setup(t *testing.T, failFirst, maxDeliver int, ordering string) *fixture {
 		d = strings.Replace(d, "  ordering: \n", "", 1)
 	}
 	f.cat.set(t, d)
-	f.eng = &delivery.Engine{Bus: b, Catalog: f.cat, Secrets: fakeSecrets{"secret:erp-key": "k3y"}, Interval: 50 * time.Millisecond}
+	f.eng = &delivery.Engine{Bus: b, Catalog: f.cat, Secrets: fakeSecrets{"secret:erp-key": "k3y"}, Interval: 50 * time.Millisecond,
+		Guard: loopback(t)}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = f.eng.Run(ctx) }()
@@ -318,7 +330,7 @@ spec:
   delivery: {type: http, url: `+srv.URL+`}
   retry: {initial: 10ms}
 `)
-	eng := &delivery.Engine{Bus: b, Catalog: cat, Interval: time.Hour}
+	eng := &delivery.Engine{Bus: b, Catalog: cat, Interval: time.Hour, Guard: loopback(t)}
 	if err := eng.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}
