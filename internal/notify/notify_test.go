@@ -100,7 +100,7 @@ func TestFailingRunSendsEmailAndSignedWebhook(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := storetest.SQLite(t)
-	svc := New(db, Options{Rules: StaticRules{rule}, Directory: directory, SMTP: smtpConfig(t, mailer), BaseURL: "https://hub.example.org/"})
+	svc := New(db, Options{Guard: loopback(t), Rules: StaticRules{rule}, Directory: directory, SMTP: smtpConfig(t, mailer), BaseURL: "https://hub.example.org/"})
 
 	e := failedRun(time.Now().UTC())
 	if err := svc.Handle(ctx, e); err != nil {
@@ -191,7 +191,7 @@ func TestThrottleSendsDigest(t *testing.T) {
 		Throttle: Throttle{Window: Duration(10 * time.Minute), Max: 3},
 	}
 	db := storetest.SQLite(t)
-	svc := New(db, Options{Rules: StaticRules{rule}, Directory: directory, SMTP: smtpConfig(t, mailer), Now: clk.Now})
+	svc := New(db, Options{Guard: loopback(t), Rules: StaticRules{rule}, Directory: directory, SMTP: smtpConfig(t, mailer), Now: clk.Now})
 	for i := 0; i < 50; i++ {
 		if err := svc.Handle(ctx, failedRun(clk.Now())); err != nil {
 			t.Fatal(err)
@@ -271,8 +271,8 @@ func TestTwoServersSendOneDigest(t *testing.T) {
 			Channels: []Channel{{Type: ChannelWebhook, URL: wh.URL, Secret: fileRef(t, "k", "key")}},
 			Throttle: Throttle{Window: Duration(time.Minute), Max: 2},
 		}
-		a := New(db, Options{Rules: StaticRules{rule}, Now: clk.Now})
-		b := New(db, Options{Rules: StaticRules{rule}, Now: clk.Now})
+		a := New(db, Options{Guard: loopback(t), Rules: StaticRules{rule}, Now: clk.Now})
+		b := New(db, Options{Guard: loopback(t), Rules: StaticRules{rule}, Now: clk.Now})
 		var wg sync.WaitGroup
 		for i := 0; i < 20; i++ {
 			svc := a
@@ -330,7 +330,7 @@ func TestSMTPFailureRetriesThenFails(t *testing.T) {
 	mailer.FailData = true
 	var sl sleeps
 	rule := Rule{Name: "r", Enabled: true, Channels: []Channel{{Type: ChannelEmail, To: []string{"ops@example.org"}}}}
-	svc := New(storetest.SQLite(t), Options{Rules: StaticRules{rule}, SMTP: smtpConfig(t, mailer),
+	svc := New(storetest.SQLite(t), Options{Guard: loopback(t), Rules: StaticRules{rule}, SMTP: smtpConfig(t, mailer),
 		Retry: Retry{Attempts: 3, Backoff: time.Second}, Sleep: sl.Sleep})
 	if err := svc.Handle(ctx, failedRun(time.Now())); err != nil {
 		t.Fatal(err)
@@ -354,7 +354,7 @@ func TestSMTPRequiresTLS(t *testing.T) {
 	// A relay that does not offer STARTTLS is refused unless insecure is set.
 	l := startPlainSMTP(t)
 	rule := Rule{Name: "r", Enabled: true, Channels: []Channel{{Type: ChannelEmail, To: []string{"ops@example.org"}}}}
-	svc := New(storetest.SQLite(t), Options{Rules: StaticRules{rule}, SMTP: SMTP{Addr: l, From: "hub@example.org"}})
+	svc := New(storetest.SQLite(t), Options{Guard: loopback(t), Rules: StaticRules{rule}, SMTP: SMTP{Addr: l, From: "hub@example.org"}})
 	if err := svc.Handle(context.Background(), failedRun(time.Now())); err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func TestWebhookHonoursRetryAfter(t *testing.T) {
 	}
 	var sl sleeps
 	rule := Rule{Name: "r", Enabled: true, Channels: []Channel{{Type: ChannelSlack, URL: wh.URL + "/services/T1/B2/tok"}}}
-	svc := New(storetest.SQLite(t), Options{Rules: StaticRules{rule}, Retry: Retry{Backoff: time.Second}, Sleep: sl.Sleep})
+	svc := New(storetest.SQLite(t), Options{Guard: loopback(t), Rules: StaticRules{rule}, Retry: Retry{Backoff: time.Second}, Sleep: sl.Sleep})
 	if err := svc.Handle(context.Background(), failedRun(time.Now())); err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +403,7 @@ func TestSecretsNeverRecorded(t *testing.T) {
 		{Type: ChannelEmail, To: []string{"ops@example.org"}},
 	}}
 	db := storetest.SQLite(t)
-	svc := New(db, Options{Rules: StaticRules{rule}, SMTP: SMTP{Addr: "127.0.0.1:1", From: "hub@example.org", Username: "u", Password: fileRef(t, "pw", key)},
+	svc := New(db, Options{Guard: loopback(t), Rules: StaticRules{rule}, SMTP: SMTP{Addr: "127.0.0.1:1", From: "hub@example.org", Username: "u", Password: fileRef(t, "pw", key)},
 		Retry: Retry{Attempts: 2}, Sleep: (&sleeps{}).Sleep})
 	err := svc.Handle(ctx, failedRun(time.Now()))
 	if err != nil && (strings.Contains(err.Error(), token) || strings.Contains(err.Error(), key)) {

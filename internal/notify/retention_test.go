@@ -20,7 +20,7 @@ func TestPrune(t *testing.T) {
 		fresh := Rule{Name: "fresh", Enabled: true, Channels: ch, Throttle: Throttle{Window: Duration(time.Minute), Max: 1}}
 		now := newClock()
 		old := &clock{t: now.Now().Add(-100 * 24 * time.Hour)}
-		svcOld := New(db, Options{Rules: StaticRules{held, flushed}, Now: old.Now})
+		svcOld := New(db, Options{Guard: loopback(t), Rules: StaticRules{held, flushed}, Now: old.Now})
 		for range 3 {
 			if err := svcOld.Handle(ctx, failedRun(old.Now())); err != nil {
 				t.Fatal(err)
@@ -31,7 +31,7 @@ func TestPrune(t *testing.T) {
 		if err := svcOld.FlushDue(ctx); err != nil {
 			t.Fatal(err)
 		}
-		svcNew := New(db, Options{Rules: StaticRules{fresh}, Now: now.Now})
+		svcNew := New(db, Options{Guard: loopback(t), Rules: StaticRules{fresh}, Now: now.Now})
 		if err := svcNew.Handle(ctx, failedRun(now.Now())); err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +60,7 @@ func TestPrune(t *testing.T) {
 
 		// The held notifications still go out in their digest.
 		sent := len(wh.Requests())
-		svcLate := New(db, Options{Rules: StaticRules{held, flushed}, Now: now.Now})
+		svcLate := New(db, Options{Guard: loopback(t), Rules: StaticRules{held, flushed}, Now: now.Now})
 		if err := svcLate.FlushDue(ctx); err != nil {
 			t.Fatal(err)
 		}

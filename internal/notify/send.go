@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/datahub-oss/datahub/internal/outbound"
 )
 
 // delivery is one message on its way to one channel.
@@ -119,11 +121,17 @@ func redactURL(raw string) string {
 	return out
 }
 
-// httpError drops the URL a *url.Error carries (it may hold a token) and names the host.
-func httpError(what, rawURL string, err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
+// httpError names the channel and the host, and keeps a short reason of what failed: the
+// error of Go's client quotes the URL (it may hold a token) and what the target answered (a
+// NATS port's INFO banner, say), which the notification log must not show. A refused
+// address is permanent: retrying cannot change the settings.
+func httpError(d *delivery, what, rawURL string, err error) error {
+	err2 := fmt.Errorf("%s %s: %s", what, redactURL(rawURL), outbound.Reason(err))
+	if d.Channel.Name != "" {
+		err2 = fmt.Errorf("channel %q: %w", d.Channel.Name, err2)
 	}
-	return fmt.Errorf("%s %s: %w", what, redactURL(rawURL), err)
+	if errors.Is(err, outbound.ErrRefused) {
+		return permanent(err2)
+	}
+	return err2
 }

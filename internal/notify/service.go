@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/datahub-oss/datahub/internal/event"
+	"github.com/datahub-oss/datahub/internal/outbound"
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/store"
 )
@@ -42,7 +43,11 @@ type Options struct {
 	Secrets Resolver
 	// SMTP is the relay for email channels.
 	SMTP SMTP
-	// HTTPClient posts webhooks (default: 15s timeout, no redirects).
+	// Guard checks the address of every webhook, Teams and Slack post when it is dialled
+	// (nil: loopback, private, link-local and other non-global addresses are refused).
+	Guard *outbound.Guard
+	// HTTPClient posts webhooks (default: through Guard, 15s timeout, no redirects). A client
+	// given here bypasses Guard: tests only.
 	HTTPClient *http.Client
 	// BaseURL is the hub's public address, for links to runs.
 	BaseURL string
@@ -72,7 +77,7 @@ func New(db *store.DB, opts Options) *Service {
 		opts.Rules = StaticRules(nil)
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = newHTTPClient()
+		opts.HTTPClient = newHTTPClient(opts.Guard)
 	}
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = 5 * time.Second

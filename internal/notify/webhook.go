@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/datahub-oss/datahub/internal/outbound"
 	"github.com/datahub-oss/datahub/internal/secret"
 )
 
@@ -115,7 +116,7 @@ func (h *httpSender) send(ctx context.Context, d *delivery) error {
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return httpError("post "+h.kind+" to", target, err)
+		return httpError(d, "post "+h.kind+" to", target, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -146,15 +147,13 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// newHTTPClient is the default client: bounded, and not following redirects, which would
-// carry a signed body to wherever a compromised receiver points.
-func newHTTPClient() *http.Client {
-	return &http.Client{
-		Timeout: 15 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
+// newHTTPClient is the default client: dialling through the guard, bounded, and not
+// following redirects, which would carry a signed body to wherever a compromised receiver
+// points.
+func newHTTPClient(g *outbound.Guard) *http.Client {
+	c := g.Client(15 * time.Second)
+	c.CheckRedirect = outbound.NoRedirects
+	return c
 }
 
 // teamsPayload is an Adaptive Card message, what Teams Workflows ("Post to a channel when a

@@ -93,9 +93,9 @@ func TestCheckURL(t *testing.T) {
 	}{
 		{"https://hooks.example.org/x", ""},
 		{"http://8.8.8.8/x", ""},
-		{"http://127.0.0.1:8080/x", ""},       // plain loopback: left to the dial-time check
-		{"http://10.1.2.3/x", ""},             // plain private: ditto
-		{"http://localhost:8080/x", ""},       // a name: ditto
+		{"http://127.0.0.1:8080/x", ""}, // plain loopback: left to the dial-time check
+		{"http://10.1.2.3/x", ""},       // plain private: ditto
+		{"http://localhost:8080/x", ""}, // a name: ditto
 		{"http://0x7f000001:8080/x", "127.0.0.1:8080 refused (loopback, written 0x7f000001)"},
 		{"http://2130706433/x", "127.0.0.1:80 refused (loopback, written 2130706433)"},
 		{"http://127.1/x", "127.0.0.1:80 refused (loopback, written 127.1)"},

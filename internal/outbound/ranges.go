@@ -53,7 +53,7 @@ var blocks4 = []block{
 var blocks6 = []block{
 	{netip.MustParsePrefix("::/128"), ReasonUnspecified},
 	{netip.MustParsePrefix("::1/128"), ReasonLoopback},
-	{netip.MustParsePrefix("::/96"), ReasonCompat}, // ::a.b.c.d, deprecated
+	{netip.MustParsePrefix("::/96"), ReasonCompat},           // ::a.b.c.d, deprecated
 	{netip.MustParsePrefix("64:ff9b:1::/48"), ReasonPrivate}, // local-use NAT64
 	{netip.MustParsePrefix("100::/64"), ReasonDiscard},
 	{netip.MustParsePrefix("2001::/32"), ReasonTeredo}, // embeds an obfuscated client address
@@ -65,10 +65,10 @@ var blocks6 = []block{
 }
 
 var (
-	compat4     = netip.MustParsePrefix("::/96")
-	nat64       = netip.MustParsePrefix("64:ff9b::/96")
-	sixToFour   = netip.MustParsePrefix("2002::/16")
-	globalUni6  = netip.MustParsePrefix("2000::/3")
+	compat4    = netip.MustParsePrefix("::/96")
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour  = netip.MustParsePrefix("2002::/16")
+	globalUni6 = netip.MustParsePrefix("2000::/3")
 )
 
 // Classify returns why the guard refuses a (not allowed) address, or "" for a global unicast
