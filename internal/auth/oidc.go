@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/outbound"
 	"github.com/datahub-oss/datahub/internal/store"
 )
 
@@ -37,7 +38,13 @@ type OIDCConfig struct {
 	RoleMap map[string][]Role
 	// DefaultRoles are given when no group maps; default viewer.
 	DefaultRoles []Role
-	// HTTPClient talks to the provider; default a client with a 30 s timeout.
+	// Guard checks every connection to the provider when it is dialled: the issuer's own
+	// host and port (the hub's settings name them) are allowed, the other addresses the
+	// discovery document names (keys, token endpoint) must pass the guard (nil: loopback,
+	// private, link-local and other non-global addresses are refused).
+	Guard *outbound.Guard
+	// HTTPClient talks to the provider; default a client through Guard with a 30 s timeout.
+	// A client given here bypasses Guard: tests only.
 	HTTPClient *http.Client
 }
 
@@ -82,12 +89,12 @@ func NewOIDC(ctx context.Context, svc *Service, cfg OIDCConfig) (*OIDC, error) {
 	}
 	client := cfg.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
+		client = cfg.Guard.WithURLHost(cfg.IssuerURL).Client(30 * time.Second)
 	}
 	cctx := oidc.ClientContext(ctx, client)
 	provider, err := oidc.NewProvider(cctx, cfg.IssuerURL)
 	if err != nil {
-		return nil, connector.Errorf(connector.CodeUnreachable, cfg.IssuerURL, "check the OIDC issuer URL", err)
+		return nil, connector.Errorf(connector.CodeUnreachable, cfg.IssuerURL, "check the OIDC issuer URL", providerError(err))
 	}
 	return &OIDC{
 		svc: svc,
@@ -103,6 +110,20 @@ func NewOIDC(ctx context.Context, svc *Service, cfg OIDCConfig) (*OIDC, error) {
 		verifier: provider.VerifierContext(cctx, &oidc.Config{ClientID: cfg.ClientID, Now: svc.now}),
 		client:   client,
 	}, nil
+}
+
+// providerError is err without what the provider answered beyond a short, printable excerpt:
+// go-oidc quotes whole response bodies, oauth2 the token endpoint's, Go's client the bytes of
+// a target that is not HTTP.
+func providerError(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		if re.ErrorCode != "" {
+			return fmt.Errorf("the token endpoint answered %d (%s)", re.Response.StatusCode, outbound.Excerpt([]byte(re.ErrorCode)))
+		}
+		return fmt.Errorf("the token endpoint answered %d", re.Response.StatusCode)
+	}
+	return outbound.Sanitize(err)
 }
 
 // AuthCodeURL returns the provider URL to send the browser to, and the PKCE verifier. The
@@ -137,7 +158,7 @@ func (o *OIDC) Exchange(ctx context.Context, code, verifier, nonce string) (*Pri
 	cctx := oidc.ClientContext(ctx, o.client)
 	tok, err := o.oauth.Exchange(cctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
-		return nil, fail(fmt.Errorf("redeem the code: %w", err))
+		return nil, fail(fmt.Errorf("redeem the code: %w", providerError(err)))
 	}
 	raw, ok := tok.Extra("id_token").(string)
 	if !ok || raw == "" {
@@ -145,7 +166,8 @@ func (o *OIDC) Exchange(ctx context.Context, code, verifier, nonce string) (*Pri
 	}
 	idt, err := o.verifier.Verify(cctx, raw)
 	if err != nil {
-		return nil, fail(err)
+		// A failed key fetch quotes the provider's whole answer.
+		return nil, fail(providerError(err))
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
 		return nil, fail(errors.New("the ID token's nonce does not match the login's"))

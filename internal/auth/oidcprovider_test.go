@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -34,6 +35,8 @@ type testProvider struct {
 	ttl     time.Duration  // ID token lifetime; negative: already expired
 	nonce   *string        // override the nonce
 	signer  *rsa.PrivateKey
+	// tokenURL and jwksURL override what discovery names (default: this server's).
+	tokenURL, jwksURL string
 }
 
 type authRequest struct {
@@ -68,11 +71,14 @@ func (p *testProvider) set(fn func(p *testProvider)) {
 }
 
 func (p *testProvider) discovery(w http.ResponseWriter, _ *http.Request) {
+	p.mu.Lock()
+	tokenURL, jwksURL := cmp.Or(p.tokenURL, p.srv.URL+"/token"), cmp.Or(p.jwksURL, p.srv.URL+"/jwks")
+	p.mu.Unlock()
 	writeJSON(w, map[string]any{
 		"issuer":                                p.srv.URL,
 		"authorization_endpoint":                p.srv.URL + "/authorize",
-		"token_endpoint":                        p.srv.URL + "/token",
-		"jwks_uri":                              p.srv.URL + "/jwks",
+		"token_endpoint":                        tokenURL,
+		"jwks_uri":                              jwksURL,
 		"response_types_supported":              []string{"code"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},

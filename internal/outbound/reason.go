@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"regexp"
 	"strings"
 	"syscall"
 	"unicode"
@@ -133,10 +134,20 @@ func Sanitize(err error) error {
 	case errors.As(err, &ne):
 		s.msg = Reason(err)
 	default:
+		// Some libraries (go-oidc) flatten the errors they wrap into text: a refusal of the
+		// guard is found again by its wording, the guard's own.
+		if m := refusedText.FindStringSubmatch(err.Error()); m != nil {
+			re := &RefusedError{Addr: m[1], Reason: m[2]}
+			s.msg, s.kind = re.Error(), re
+			break
+		}
 		s.msg = Excerpt([]byte(err.Error()))
 	}
 	return s
 }
+
+// refusedText matches RefusedError's message.
+var refusedText = regexp.MustCompile(`outbound address (\S{1,64}) refused \(([a-zA-Z0-9 ,-]{1,64})\); allow it with outbound\.allow`)
 
 type sanitized struct {
 	msg  string

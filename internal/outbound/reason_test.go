@@ -91,6 +91,10 @@ func TestReason(t *testing.T) {
 	if s := Sanitize(fmt.Errorf("wrapped: %w", refused)); !errors.Is(s, ErrRefused) || s.Error() != refused.Error() {
 		t.Errorf("sanitized refusal: %v", s)
 	}
+	flat := fmt.Errorf("oidc: get keys failed %v; and then %s", fmt.Errorf("dial: %w", refused), strings.Repeat("x", 300))
+	if s := Sanitize(flat); !errors.Is(s, ErrRefused) || s.Error() != refused.Error() {
+		t.Errorf("sanitized flattened refusal: %v", s)
+	}
 	if s := Sanitize(fmt.Errorf("x: %w", context.Canceled)); !errors.Is(s, context.Canceled) {
 		t.Errorf("sanitized cancel: %v", s)
 	}
