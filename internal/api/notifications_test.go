@@ -9,6 +9,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/auth"
 	"github.com/datahub-oss/datahub/internal/event"
 	"github.com/datahub-oss/datahub/internal/notify"
+	"github.com/datahub-oss/datahub/internal/outbound"
 )
 
 func TestListNotifications(t *testing.T) {
@@ -20,7 +21,11 @@ func TestListNotifications(t *testing.T) {
 	rules := notify.StaticRules{{Name: "fails", Enabled: true, Match: notify.Match{Types: []event.Type{event.RunFailed}},
 		Channels: []notify.Channel{{Type: notify.ChannelWebhook, URL: hook.URL, Secret: "env:API_TEST_HOOK_KEY"}},
 		Throttle: notify.Throttle{Max: 1}}}
-	ns := notify.New(h.db, notify.Options{Rules: rules})
+	loopback, err := outbound.New([]string{"127.0.0.0/8"}) // the hook listens on loopback
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := notify.New(h.db, notify.Options{Rules: rules, Guard: loopback})
 	for range 3 {
 		e := event.New(event.RunFailed)
 		e.Integration = "orders"

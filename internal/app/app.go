@@ -22,6 +22,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/config"
 	"github.com/datahub-oss/datahub/internal/event"
 	"github.com/datahub-oss/datahub/internal/notify"
+	"github.com/datahub-oss/datahub/internal/outbound"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/store"
@@ -44,6 +45,9 @@ type Hub struct {
 	Log     *txlog.Log
 	// Notify sends notifications (scheduler role) and lists the notification log (API).
 	Notify *notify.Service
+	// Outbound is the guard every HTTP connection to an address a resource or request names
+	// dials through (settings: outbound.allow); connectors that speak HTTP take it too.
+	Outbound *outbound.Guard
 	// Addr is where the API listens once Start returned (the real port when :0 was asked).
 	Addr string
 
@@ -65,6 +69,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 			h.close(context.WithoutCancel(ctx))
 		}
 	}()
+	if h.Outbound, err = outbound.New(cfg.Outbound.Allow); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return nil, fmt.Errorf("create data folder %s: %w", cfg.Data, err)
 	}
@@ -90,7 +97,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 		return nil, err
 	}
 	h.Audit = audit.New(h.DB)
-	h.Catalog = catalog.New(h.DB, catalog.Options{OnChange: api.CatalogAuditHook(h.Audit), CheckTrigger: trigger.Check})
+	h.Catalog = catalog.New(h.DB, catalog.Options{OnChange: api.CatalogAuditHook(h.Audit), CheckTrigger: trigger.Check,
+		CheckOutbound: h.Outbound.CheckURL})
 	h.Auth = auth.New(h.DB, auth.WithTokenTTL(cfg.TokenTTL, 0))
 	h.Log = txlog.New(h.DB)
 	if made, path, err := h.Auth.EnsureAdmin(ctx, cfg.Data); err != nil {
@@ -149,6 +157,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 		Rules:     &notify.CatalogRules{Catalog: h.Catalog, Log: log.With("component", "notify")},
 		Directory: notify.CatalogDirectory{Catalog: h.Catalog},
 		Secrets:   h.Secrets,
+		Guard:     h.Outbound,
 		SMTP: notify.SMTP{Addr: cfg.SMTP.Addr(), From: cfg.SMTP.From, Username: cfg.SMTP.Username,
 			Password: cfg.SMTP.Password, TLS: cfg.SMTP.TLS, Insecure: cfg.SMTP.Insecure},
 		BaseURL:       cfg.BaseURL,
@@ -240,7 +249,7 @@ func (h *Hub) openOIDC(ctx context.Context) (*auth.OIDC, error) {
 	}
 	return auth.NewOIDC(ctx, h.Auth, auth.OIDCConfig{IssuerURL: c.Issuer, ClientID: c.ClientID, ClientSecret: secretValue,
 		RedirectURL: c.RedirectURL, Scopes: c.Scopes, RolesClaim: c.RolesClaim, RoleMap: roleMap,
-		DefaultRoles: []auth.Role{auth.Role(c.DefaultRole)}})
+		DefaultRoles: []auth.Role{auth.Role(c.DefaultRole)}, Guard: h.Outbound})
 }
 
 // Serve runs until ctx ends, then stops gracefully: the API stops taking requests, running

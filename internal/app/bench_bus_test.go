@@ -138,6 +138,7 @@ func benchHubs(b *testing.B, fn func(b *testing.B, h *benchHub)) {
 		b.Run(name, func(b *testing.B) {
 			cfg := config.Default()
 			cfg.Data, cfg.Addr = b.TempDir(), "127.0.0.1:0"
+			cfg.Outbound.Allow = []string{"127.0.0.0/8"} // the receiver listens on loopback
 			prefix := "b" + uuid.NewString()[:8]
 			if name == "external" {
 				if os.Getenv("BENCH_NO_EXTERNAL") != "" {

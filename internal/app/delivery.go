@@ -21,7 +21,7 @@ func (h *Hub) startDelivery(ctx context.Context) {
 	h.stopBus = cancel
 	log := h.log.With("component", "delivery")
 	host, _ := os.Hostname()
-	eng := &delivery.Engine{Bus: h.Bus, Catalog: h.Catalog, Secrets: h.Secrets, Interval: deliveryInterval, Logger: log,
+	eng := &delivery.Engine{Bus: h.Bus, Catalog: h.Catalog, Secrets: h.Secrets, Guard: h.Outbound, Interval: deliveryInterval, Logger: log,
 		Owner: fmt.Sprintf("%s:%d", host, os.Getpid()),
 		Endpoints: func(ctx context.Context, name, env, table string) (connector.Endpoint, []string, error) {
 			return runs.ResolveEndpoint(ctx, h.Catalog, h.Secrets, name, env, table)

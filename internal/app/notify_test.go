@@ -179,6 +179,7 @@ func TestFailingRunNotifies(t *testing.T) {
 	cfg.SMTP = config.SMTP{Host: host, From: "hub@example.org", Insecure: true}
 	fmt.Sscan(port, &cfg.SMTP.Port) //nolint:errcheck // the listener's own port
 	cfg.BaseURL = "https://hub.example.org"
+	cfg.Outbound.Allow = []string{"127.0.0.0/8", "::1/128"} // the receivers listen on loopback
 	h, _ := start(t, cfg)
 	token, err := os.ReadFile(filepath.Join(data, "admin.token"))
 	if err != nil {

@@ -119,3 +119,31 @@ func (s *Service) checkTrigger(r *Resource) Errors {
 	}
 	return nil
 }
+
+// checkOutbound runs Options.CheckOutbound on the URLs a Subscription's http delivery and a
+// NotificationRule's webhook, Teams and Slack channels post to (references are left alone).
+func (s *Service) checkOutbound(r *Resource) Errors {
+	if s.opts.CheckOutbound == nil {
+		return nil
+	}
+	var errs Errors
+	check := func(field, raw string) {
+		if raw == "" || isReference(raw) {
+			return
+		}
+		if err := s.opts.CheckOutbound(raw); err != nil {
+			errs = append(errs, newError(r, field, err.Error()))
+		}
+	}
+	if sub := r.Subscription(); sub != nil && sub.Delivery.Type == "http" {
+		check("spec.delivery.url", sub.Delivery.URL)
+	}
+	if nr := r.NotificationRule(); nr != nil {
+		for i, ch := range nr.Channels {
+			if ch.Type != "email" {
+				check(fmt.Sprintf("spec.channels[%d].url", i), ch.URL)
+			}
+		}
+	}
+	return errs
+}

@@ -192,3 +192,56 @@ func TestCheckTrigger(t *testing.T) {
 		}
 	})
 }
+
+const outboundDocs = `apiVersion: datahub/v1
+kind: Topic
+metadata: {name: t1}
+spec: {owner: ops}
+---
+apiVersion: datahub/v1
+kind: Subscription
+metadata: {name: s1}
+spec:
+  topic: t1
+  delivery: {type: http, url: "URL1"}
+---
+apiVersion: datahub/v1
+kind: NotificationRule
+metadata: {name: r1}
+spec:
+  match: {types: [run.failed]}
+  channels:
+    - type: email
+      to: [ops@example.org]
+    - type: webhook
+      url: "URL2"
+      secret: secret:hook-key
+    - type: slack
+      url: secret:slack-url
+`
+
+// TestCheckOutbound: the http URLs of Subscriptions and NotificationRules go through
+// Options.CheckOutbound at apply (and dry run), and its refusal names the field.
+func TestCheckOutbound(t *testing.T) {
+	db := storetest.SQLite(t)
+	var seen []string
+	svc := catalog.New(db, catalog.Options{CheckOutbound: func(raw string) error {
+		seen = append(seen, raw)
+		if strings.Contains(raw, "169.254") {
+			return errors.New("outbound address 169.254.169.254:80 refused (link-local); allow it with outbound.allow")
+		}
+		return nil
+	}})
+	docs := strings.NewReplacer("URL1", "http://169.254.169.254/latest", "URL2", "http://169.254.169.254/hook").Replace(outboundDocs)
+	for _, dry := range []bool{true, false} {
+		seen = nil
+		_, err := svc.Apply(context.Background(), parse(t, docs), catalog.ApplyOptions{Actor: "tester", DryRun: dry})
+		wantErrors(t, err,
+			`(Subscription "s1") line 11: spec.delivery.url: outbound address 169.254.169.254:80 refused (link-local)`,
+			`(NotificationRule "r1") line 22: spec.channels[1].url: outbound address 169.254.169.254:80 refused (link-local)`)
+		if strings.Join(seen, " ") != "http://169.254.169.254/latest http://169.254.169.254/hook" {
+			t.Errorf("checked %v", seen)
+		}
+	}
+	apply(t, svc, parse(t, strings.NewReplacer("URL1", "https://erp.example.org/in", "URL2", "https://hooks.example.org/x").Replace(outboundDocs)))
+}

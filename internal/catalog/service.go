@@ -90,6 +90,11 @@ type Options struct {
 	// included (trigger.Check; nil: only the type is checked). Its error is reported at
 	// spec.trigger.
 	CheckTrigger func(Trigger) error
+	// CheckOutbound gives early feedback on the http(s) URLs Subscriptions and
+	// NotificationRules post to, at apply time, dry runs included (outbound.Guard.CheckURL;
+	// nil: none). References are not resolved for it. Its error is reported at the URL's
+	// field. The real check is made when a delivery dials.
+	CheckOutbound func(rawURL string) error
 }
 
 // Service keeps the catalog in the metadata store.
@@ -143,6 +148,7 @@ func (s *Service) Apply(ctx context.Context, docs []Resource, opts ApplyOptions)
 		// Re-checking parsed documents costs little and covers resources built in code.
 		errs = append(errs, checkResource(r)...)
 		errs = append(errs, s.checkTrigger(r)...)
+		errs = append(errs, s.checkOutbound(r)...)
 	}
 	errs = append(errs, checkDuplicates(batch)...)
 	if len(errs) > 0 {

@@ -20,7 +20,8 @@ import (
 func serveAt(t *testing.T, name, addr, data string) *hubProc {
 	t.Helper()
 	p := &hubProc{name: name, base: "http://" + addr, data: data, log: data + "-" + strings.ReplaceAll(name, " ", "-") + ".log", done: make(chan struct{})}
-	return launch(t, p, nil, "--addr", addr, "--data", data, "--log-level", "info")
+	// The test receivers listen on loopback, which the outbound guard refuses unless allowed.
+	return launch(t, p, []string{"DATAHUB_OUTBOUND_ALLOW=127.0.0.0/8,::1/128"}, "--addr", addr, "--data", data, "--log-level", "info")
 }
 
 // TestDeliveryKilledMidwayLosesNothing is issue 4's check of the service bus: one `datahub
