@@ -72,6 +72,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 	if h.Outbound, err = outbound.New(cfg.Outbound.Allow); err != nil {
 		return nil, err
 	}
+	if len(cfg.Outbound.Allow) > 0 {
+		log.Info("outbound HTTP may reach these non-global addresses too", "allow", cfg.Outbound.Allow)
+	}
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return nil, fmt.Errorf("create data folder %s: %w", cfg.Data, err)
 	}

@@ -135,12 +135,14 @@ func normHostPort(e string) (string, error) {
 	if a, _, ok := ParseHost(host); ok {
 		return net.JoinHostPort(a.WithZone("").String(), port), nil
 	}
-	for _, c := range host {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
-			return "", fmt.Errorf("has host %q: want a host name (letters, digits, '-', '.') or an IP address", host)
-		}
+	if strings.IndexFunc(host, notHostChar) >= 0 {
+		return "", fmt.Errorf("has host %q: want a host name (letters, digits, '-', '.') or an IP address", host)
 	}
 	return strings.ToLower(host) + ":" + port, nil
+}
+
+func notHostChar(c rune) bool {
+	return (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '.' && c != '_'
 }
 
 // WithURLHost returns a copy of g that also allows the host:port of rawURL (as written,

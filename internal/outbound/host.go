@@ -1,6 +1,7 @@
 package outbound
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"strconv"
@@ -58,7 +59,9 @@ func parseInetAton(s string) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	n |= vals[last]
-	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), true
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], uint32(n)) //nolint:gosec // n < 1<<32: every part was range-checked above
+	return netip.AddrFrom4(b), true
 }
 
 func parseAtonPart(p string) (uint64, bool) {
@@ -75,12 +78,21 @@ func parseAtonPart(p string) (uint64, bool) {
 		base, p = 8, p[1:]
 	}
 	for _, c := range p {
-		if !(c >= '0' && c <= '9' || base == 16 && (c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F')) {
+		if !isDigit(c, base) {
 			return 0, false
 		}
 	}
 	v, err := strconv.ParseUint(p, base, 32)
 	return v, err == nil
+}
+
+// isDigit reports whether c is a digit of base 8, 10 or 16 (8 lets 8 and 9 through, for
+// ParseUint to refuse).
+func isDigit(c rune, base int) bool {
+	if c >= '0' && c <= '9' {
+		return true
+	}
+	return base == 16 && (c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F')
 }
 
 // earlyReasons are the kinds of address no HTTP receiver lives at: CheckURL refuses them
