@@ -127,7 +127,7 @@ func (g *Guard) CheckURL(rawURL string) error {
 	if base, _, _ := strings.Cut(r, ","); r == "" || standard && !earlyReasons[base] {
 		return nil
 	}
-	if !standard {
+	if !strings.EqualFold(host, a.String()) {
 		r += ", written " + host
 	}
 	p, _ := strconv.ParseUint(port, 10, 16)
