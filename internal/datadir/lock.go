@@ -69,7 +69,7 @@ type Lock struct {
 // at once with an *InUseError naming that process. The lock is per open file, so a second
 // Acquire in the same process is refused too.
 func Acquire(dir, command string) (*Lock, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil { //nolint:gosec // the operator's own data folder, from its settings
 		return nil, fmt.Errorf("create data folder %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, LockName)
