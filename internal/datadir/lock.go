@@ -6,6 +6,12 @@
 // ends (kill -9 included), so there is never a stale lock to clear by hand. The file also
 // names its holder (pid, host, command, start time) so that a refused start can say which
 // process to stop; the name is only read while the lock is held, so it is never stale either.
+//
+// Only the long-running processes take it. `datahub copy` does not: it opens nothing but the
+// SQLite store (which serialises writers itself: WAL, a busy timeout, immediate transactions)
+// and a rejects folder named by its own new run id, and starts no NATS, scheduler, janitor or
+// worker, so it loses nothing next to a server; locking it out would refuse every copy while a
+// local server runs. Readers (`datahub runs list`) do not take it either.
 package datadir
 
 import (
