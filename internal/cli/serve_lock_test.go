@@ -35,6 +35,12 @@ func TestSecondServeOnOneDataFolder(t *testing.T) {
 		}
 	}
 
+	// A worker is refused the same way, before it dials the store or NATS (none answers here).
+	code, _, stderr := run(t, "worker", "--store", "postgres://127.0.0.1:1/none", "--nats", "nats://127.0.0.1:1", "--data", data)
+	if code == 0 || !strings.Contains(stderr, fmt.Sprintf("is in use by %s serve (pid %d on host ", filepath.Base(os.Args[0]), first.cmd.Process.Pid)) {
+		t.Errorf("worker on a held data folder: exit %d, %s", code, stderr)
+	}
+
 	if code, _, stderr := run(t, "runs", "list", "--data", data); code != 0 {
 		t.Errorf("runs list on a held folder: exit %d, %s", code, stderr)
 	}
