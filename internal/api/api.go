@@ -61,6 +61,8 @@ type Deps struct {
 	Bus *bus.Bus
 	// Hooks dedupes webhook deliveries (Idempotency-Key); nil answers webhooks with 503.
 	Hooks *trigger.Hooks
+	// Now is the clock of the login back-off (default time.Now); tests set it.
+	Now func() time.Time
 }
 
 // server is the API's state.
@@ -70,6 +72,8 @@ type server struct {
 	api huma.API
 	// schemas are the compiled schemas of topics, checked on publish.
 	schemas schemaCache
+	// logins backs off failed logins.
+	logins *loginLimits
 }
 
 // BasePath is the API's path prefix.
@@ -94,7 +98,7 @@ func build(d Deps) (*server, http.Handler) {
 	if d.Secrets != nil {
 		logger = slog.New(&redactHandler{h: logger.Handler(), red: d.Secrets.Redactor()})
 	}
-	s := &server{d: d, log: logger}
+	s := &server{d: d, log: logger, logins: newLoginLimits(d.Now)}
 
 	router := chi.NewMux()
 	router.NotFound(func(w http.ResponseWriter, _ *http.Request) {

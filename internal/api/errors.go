@@ -26,6 +26,7 @@ const (
 	CodeConflict        = "conflict"
 	CodeInternal        = "internal"
 	CodeUnavailable     = "unavailable"
+	CodeThrottled       = "throttled"
 )
 
 // Error is every error response's body: a stable code, a message for people and, for
@@ -33,9 +34,11 @@ const (
 // has one error shape whether huma (validation) or a handler produced it.
 type Error struct {
 	status  int
-	Code    string   `json:"code" enum:"unauthenticated,forbidden,not_found,invalid,conflict,internal,unavailable" doc:"Stable error code"`
+	Code    string   `json:"code" enum:"unauthenticated,forbidden,not_found,invalid,conflict,internal,unavailable,throttled" doc:"Stable error code"`
 	Message string   `json:"message" doc:"What went wrong, for people"`
 	Details *Details `json:"details,omitempty" doc:"Field errors of a validation failure"`
+	// headers go with the response (huma.HeadersError), e.g. a 429's Retry-After.
+	headers http.Header
 }
 
 // Details are an error's particulars.
@@ -55,6 +58,9 @@ type FieldError struct {
 
 func (e *Error) Error() string { return e.Message }
 
+// GetHeaders are the response headers that go with the error (huma.HeadersError).
+func (e *Error) GetHeaders() http.Header { return e.headers }
+
 // GetStatus is the HTTP status (huma.StatusError).
 func (e *Error) GetStatus() int { return e.status }
 
@@ -71,6 +77,8 @@ func codeFor(status int) string {
 		return CodeConflict
 	case status == http.StatusServiceUnavailable:
 		return CodeUnavailable
+	case status == http.StatusTooManyRequests:
+		return CodeThrottled
 	case status >= 500:
 		return CodeInternal
 	default:

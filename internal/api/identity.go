@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -141,7 +142,9 @@ func (s *server) identityRoutes() {
 
 	register(s, permPublic, huma.Operation{
 		OperationID: "login", Method: http.MethodPost, Path: BasePath + "/auth/login", Tags: tags,
-		Summary: "Sign in with a user name and password", Errors: []int{http.StatusUnauthorized},
+		Summary: "Sign in with a user name and password", Errors: []int{http.StatusUnauthorized, http.StatusTooManyRequests},
+		Description: "Failed logins back off per user name and per client address: after a few, attempts are refused with 429 " +
+			"and Retry-After (the right password too) for a time that doubles with each further failure.",
 	}, s.login)
 
 	register(s, permPublic, huma.Operation{
@@ -152,7 +155,7 @@ func (s *server) identityRoutes() {
 
 	register(s, permPublic, huma.Operation{
 		OperationID: "oidc-callback", Method: http.MethodGet, Path: BasePath + "/auth/oidc/callback", Tags: tags,
-		Summary: "Finish an OpenID Connect login", Errors: []int{http.StatusNotFound, http.StatusUnauthorized},
+		Summary: "Finish an OpenID Connect login", Errors: []int{http.StatusNotFound, http.StatusUnauthorized, http.StatusTooManyRequests},
 	}, s.oidcCallback)
 
 	s.userRoutes()
@@ -170,14 +173,21 @@ func attempted(name string) string {
 }
 
 func (s *server) login(ctx context.Context, in *loginInput) (*struct{ Body loginBody }, error) {
-	p, err := s.d.Auth.Authenticate(ctx, in.Body.Username, in.Body.Password)
-	if errors.Is(err, auth.ErrInvalidCredentials) {
-		s.auditFailedLogin(ctx, attempted(in.Body.Username), "password")
-		return nil, apiError(http.StatusUnauthorized, "invalid user name or password")
-	}
+	name := attempted(in.Body.Username)
+	try, err := s.logins.begin(name, RemoteFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
+	p, err := s.d.Auth.Authenticate(ctx, in.Body.Username, in.Body.Password)
+	if errors.Is(err, auth.ErrInvalidCredentials) {
+		s.auditFailedLogin(ctx, name, "password", try.failed())
+		return nil, apiError(http.StatusUnauthorized, "invalid user name or password")
+	}
+	if err != nil {
+		try.abandoned()
+		return nil, err
+	}
+	try.succeeded()
 	body, err := s.session(ctx, p)
 	if err != nil {
 		return nil, err
@@ -206,9 +216,17 @@ func (s *server) session(ctx context.Context, p *auth.Principal) (loginBody, err
 	return loginBody{Token: tok, ExpiresAt: t.ExpiresAt, User: u}, nil
 }
 
-func (s *server) auditFailedLogin(ctx context.Context, name, via string) {
+// auditFailedLogin records a failed login, with the back-off it started or extended. Only
+// attempts that were checked are recorded; the ones refused during a back-off are not.
+func (s *server) auditFailedLogin(ctx context.Context, name, via string, locked time.Duration) {
+	details := map[string]any{"via": via}
+	if locked > 0 {
+		secs := int64(math.Ceil(locked.Seconds()))
+		details["locked_for_s"] = secs
+		loggerFrom(ctx).WarnContext(ctx, "failed logins: backing off", "user", name, "via", via, "seconds", secs)
+	}
 	err := s.appendAudit(ctx, audit.Entry{Actor: "anonymous", Action: "auth.login_failed", TargetKind: "User", TargetName: name,
-		Details: detailsJSON(map[string]any{"via": via})})
+		Details: detailsJSON(details)})
 	if err != nil {
 		loggerFrom(ctx).ErrorContext(ctx, "audit a failed login", "err", err)
 	}
@@ -261,11 +279,17 @@ func (s *server) oidcCallback(ctx context.Context, in *oidcCallbackInput) (*stru
 	if s.d.OIDC == nil {
 		return nil, apiError(http.StatusNotFound, "OIDC login is not configured on this hub")
 	}
+	// Who is signing in is only known once the provider's answer is verified: failed OIDC
+	// logins back off by client address.
+	try, err := s.logins.begin("", RemoteFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
 	fail := func(why string, err error) error {
 		if err != nil {
 			loggerFrom(ctx).WarnContext(ctx, "oidc login failed", "reason", why, "err", err)
 		}
-		s.auditFailedLogin(ctx, "", "oidc")
+		s.auditFailedLogin(ctx, "", "oidc", try.failed())
 		return apiError(http.StatusUnauthorized, "OIDC login failed: "+why)
 	}
 	if in.Error != "" {
@@ -282,6 +306,7 @@ func (s *server) oidcCallback(ctx context.Context, in *oidcCallbackInput) (*stru
 	if err != nil {
 		return nil, fail("the provider's answer was not accepted", err)
 	}
+	try.succeeded()
 	body, err := s.session(ctx, p)
 	if err != nil {
 		return nil, err

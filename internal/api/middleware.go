@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -131,6 +132,67 @@ func (w *statusWriter) Flush() {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// headWriter answers a HEAD request that is served as a GET: it discards the body and, when
+// the handler finished without flushing, sends the Content-Length the GET's body would have
+// had. A handler that flushes (a stream) sends its headers at the first flush, as a GET would.
+type headWriter struct {
+	http.ResponseWriter
+	status int   // asked for, not yet sent
+	sent   bool  // headers sent
+	n      int64 // body bytes discarded
+}
+
+func (w *headWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *headWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.n += int64(len(b))
+	return len(b), nil
+}
+
+func (w *headWriter) Flush() {
+	w.send()
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *headWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// send sends the headers once; before they are sent, a body's length is known.
+func (w *headWriter) send() {
+	if w.sent {
+		return
+	}
+	w.sent = true
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.ResponseWriter.WriteHeader(w.status)
+}
+
+// finish sends the headers of a handler that returned, with the length of its body.
+func (w *headWriter) finish() {
+	if w.sent {
+		return
+	}
+	h := w.Header()
+	if w.n > 0 && h.Get("Content-Length") == "" && h.Get("Transfer-Encoding") == "" {
+		h.Set("Content-Length", strconv.FormatInt(w.n, 10))
+	}
+	w.send()
+}
+
 // guard is the pre-router middleware, fail-closed in this order: (1) every path under /api/
 // but the exact public ones needs a valid token, whatever it looks like, even unknown or
 // malformed; (2) a malformed raw path is refused with 400; (3) the router and then the
@@ -185,6 +247,16 @@ func (s *server) guard(next http.Handler) http.Handler {
 		}
 		if !public && malformed(raw, r.URL.Path) {
 			writeError(w, apiError(http.StatusBadRequest, "malformed request path"))
+			return
+		}
+		if r.Method == http.MethodHead {
+			// HEAD is GET without the body (RFC 9110 9.3.2): the same route, the same
+			// permission check, the same status and headers.
+			hw := &headWriter{ResponseWriter: w}
+			r = r.WithContext(ctx)
+			r.Method = http.MethodGet
+			next.ServeHTTP(hw, r)
+			hw.finish()
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))

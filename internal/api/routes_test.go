@@ -310,3 +310,56 @@ func tokenList(h *hub) []string {
 	}
 	return out
 }
+
+// TestHeadAnswersAsGet: HEAD on every GET route goes through the same authentication and
+// permission check and answers the GET's status and headers with no body; anonymous and
+// garbage-token HEADs are refused with 401 like GETs. HEAD on a route with no GET is 405.
+func TestHeadAnswersAsGet(t *testing.T) {
+	t.Parallel()
+	h := newHub(t, false)
+	gets := 0
+	for _, o := range operations(h.srv) {
+		if o.method != http.MethodGet || o.path == BasePath+"/auth/oidc/callback" {
+			continue // the callback redeems a one-time code: its GET and HEAD cannot be compared
+		}
+		gets++
+		t.Run(o.path, func(t *testing.T) {
+			p := fill(o.path, nil)
+			toks := map[string]string{"no token": "", "garbage": "dht_garbage"}
+			for _, role := range auth.Roles() {
+				toks[string(role)] = h.tokens[role]
+			}
+			for who, tok := range toks {
+				get, head := h.do(http.MethodGet, p, tok, nil), h.do(http.MethodHead, p, tok, nil)
+				if head.status != get.status {
+					t.Errorf("%s: HEAD %d, GET %d %s", who, head.status, get.status, get)
+				}
+				if len(head.body) != 0 {
+					t.Errorf("%s: HEAD answered a body: %q", who, head.body)
+				}
+				if hc, gc := head.header.Get("Content-Type"), get.header.Get("Content-Type"); hc != gc {
+					t.Errorf("%s: HEAD Content-Type %q, GET %q", who, hc, gc)
+				}
+				if o.perm != permPublic && tok == "" && head.status != http.StatusUnauthorized {
+					t.Errorf("anonymous HEAD: %d", head.status)
+				}
+			}
+		})
+	}
+	if gets < 15 {
+		t.Fatalf("only %d GET operations", gets)
+	}
+
+	for _, p := range []string{BasePath + "/me", BasePath + "/openapi.json", "/healthz"} {
+		get, head := h.do(http.MethodGet, p, h.admin(), nil), h.do(http.MethodHead, p, h.admin(), nil)
+		if head.status != http.StatusOK || head.header.Get("Content-Length") != fmt.Sprint(len(get.body)) {
+			t.Errorf("HEAD %s: %d, Content-Length %q, GET's body is %d bytes", p, head.status, head.header.Get("Content-Length"), len(get.body))
+		}
+	}
+	if r := h.do(http.MethodHead, BasePath+"/apply", h.admin(), nil); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("HEAD on a POST-only route: %d", r.status)
+	}
+	if r := h.do(http.MethodHead, BasePath+"/me/", "", nil); r.status != http.StatusUnauthorized {
+		t.Errorf("anonymous HEAD on a path variant: %d", r.status)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/config"
+	"github.com/datahub-oss/datahub/internal/datadir"
 	"github.com/datahub-oss/datahub/internal/event"
 	"github.com/datahub-oss/datahub/internal/notify"
 	"github.com/datahub-oss/datahub/internal/outbound"
@@ -56,6 +58,7 @@ type Hub struct {
 	stopSched context.CancelFunc
 	stopNote  context.CancelFunc
 	stopBus   context.CancelFunc // the service bus's delivery engine
+	lock      *datadir.Lock      // the data folder, held for the process's life
 	wg        sync.WaitGroup
 	serveErr  chan error
 }
@@ -69,14 +72,16 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 			h.close(context.WithoutCancel(ctx))
 		}
 	}()
+	// First of all, before the store or NATS is opened: a second process on the folder is
+	// refused before it can touch either.
+	if h.lock, err = datadir.Acquire(cfg.Data, processName()); err != nil {
+		return nil, err
+	}
 	if h.Outbound, err = outbound.New(cfg.Outbound.Allow); err != nil {
 		return nil, err
 	}
 	if len(cfg.Outbound.Allow) > 0 {
 		log.Info("outbound HTTP may reach these non-global addresses too", "allow", cfg.Outbound.Allow)
-	}
-	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
-		return nil, fmt.Errorf("create data folder %s: %w", cfg.Data, err)
 	}
 	if h.DB, err = store.Open(ctx, cfg.Store, cfg.Data); err != nil {
 		return nil, err
@@ -303,4 +308,20 @@ func (h *Hub) close(ctx context.Context) {
 	if h.DB != nil {
 		_ = h.DB.Close()
 	}
+	// Last: the folder is only let go once nothing of this hub writes to it.
+	_ = h.lock.Release()
+}
+
+// processName describes this process in the data folder's lock: the program and its
+// subcommand ("datahub serve"), never the rest of the command line, which may carry a store
+// URL with its password.
+func processName() string {
+	name := "datahub"
+	if len(os.Args) > 0 {
+		name = filepath.Base(os.Args[0])
+	}
+	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-") {
+		name += " " + os.Args[1]
+	}
+	return name
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/ctrlchar"
 	"github.com/datahub-oss/datahub/internal/outbound"
 	"github.com/datahub-oss/datahub/internal/store"
 )
@@ -257,7 +258,9 @@ func claimStrings(claims map[string]any, name string) []string {
 // creates it with the first free name among names (else a name derived from the subject).
 // A local user of the same name is never taken over: identity is issuer and subject.
 func (s *Service) upsertOIDCUser(ctx context.Context, issuer, subject string, names []string, display, email string, roles []Role) (*User, error) {
-	display, email = strings.TrimSpace(display), strings.TrimSpace(email)
+	// The provider's claims cannot be sent back to be fixed, and refusing them would lock the
+	// person out: control and invisible formatting characters are dropped instead.
+	display, email = strings.TrimSpace(ctrlchar.Strip(display)), strings.TrimSpace(ctrlchar.Strip(email))
 	var id string
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		u, err := s.row(ctx, tx, `oidc_issuer = ? AND oidc_subject = ?`, issuer, subject)

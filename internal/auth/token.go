@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/datahub-oss/datahub/internal/ctrlchar"
 	"github.com/datahub-oss/datahub/internal/store"
 )
 
@@ -66,6 +67,9 @@ func (s *Service) CreateToken(ctx context.Context, by *Principal, nt NewToken) (
 	name := strings.TrimSpace(nt.Name)
 	if name == "" || utf8.RuneCountInString(name) > maxTokenName {
 		return "", nil, usageErr(fmt.Errorf("a token needs a name of 1 to %d characters", maxTokenName))
+	}
+	if err := ctrlchar.Check("token name", name); err != nil {
+		return "", nil, usageErr(err)
 	}
 	if !by.CanManageTokensOf(nt.UserID) {
 		return "", nil, fmt.Errorf("create token for user %s: %w", nt.UserID, ErrForbidden)

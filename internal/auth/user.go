@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/datahub-oss/datahub/internal/ctrlchar"
 	"github.com/datahub-oss/datahub/internal/store"
 )
 
@@ -61,6 +62,19 @@ func NormalizeName(name string) (string, error) {
 		return "", usageErr(fmt.Errorf("invalid user name %q: 1 to 64 of a-z 0-9 . _ @ + -, starting with a letter or digit", name))
 	}
 	return n, nil
+}
+
+// checkProfile refuses control and invisible formatting characters in a display name or an
+// e-mail address (see package ctrlchar): they are shown to people, in the CLI and the audit
+// log, and must neither drive a terminal nor make one user look like another.
+func checkProfile(display, email string) error {
+	if err := ctrlchar.Check("display_name", display); err != nil {
+		return usageErr(err)
+	}
+	if err := ctrlchar.Check("email", email); err != nil {
+		return usageErr(err)
+	}
+	return nil
 }
 
 const userCols = `id, name, display_name, email, password_hash, roles, disabled, source, oidc_issuer, oidc_subject, created_at, updated_at`
@@ -116,6 +130,9 @@ func rolesJSON(roles []Role) string {
 func (s *Service) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 	name, err := NormalizeName(nu.Name)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkProfile(nu.DisplayName, nu.Email); err != nil {
 		return nil, err
 	}
 	roles, err := normRoles(nu.Roles)

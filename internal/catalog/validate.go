@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/ctrlchar"
 )
 
 var (
@@ -88,6 +89,15 @@ func (c *checker) metadata(m *Metadata) {
 	if len(m.Owner) > 200 {
 		c.fail("metadata.owner", "longer than 200 characters")
 	}
+	c.printable("metadata.owner", m.Owner)
+}
+
+// printable refuses control and invisible formatting characters in a name or an e-mail
+// address that people read (see package ctrlchar).
+func (c *checker) printable(p, v string) {
+	if r, _, ok := ctrlchar.Find(v); ok {
+		c.fail(p, "%U is a control or invisible formatting character; names and e-mail addresses may not contain them", r)
+	}
 }
 
 // classification checks a level, defaulting an empty one.
@@ -108,6 +118,7 @@ func (c *checker) system(s *SystemSpec) {
 		if !emailPattern.MatchString(s.Owner) {
 			c.fail("spec.owner", "%s is not an email address", quote(s.Owner))
 		}
+		c.printable("spec.owner", s.Owner)
 	case !teamPattern.MatchString(s.Owner):
 		c.fail("spec.owner", "%s is neither an email address nor a team name (letters, digits, spaces, '.', '_', '-')", quote(s.Owner))
 	}
@@ -116,6 +127,9 @@ func (c *checker) system(s *SystemSpec) {
 		if strings.TrimSpace(ct.Name) == "" {
 			c.fail(p+".name", "missing")
 		}
+		c.printable(p+".name", ct.Name)
+		c.printable(p+".email", ct.Email)
+		c.printable(p+".role", ct.Role)
 		if ct.Email != "" && !emailPattern.MatchString(ct.Email) {
 			c.fail(p+".email", "%s is not an email address", quote(ct.Email))
 		}

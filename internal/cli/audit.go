@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -59,13 +58,12 @@ edited or deleted since.`,
 				_, err := fmt.Fprintln(g.stdout, "no audit entries match")
 				return err
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			_, _ = fmt.Fprintln(tw, "SEQ\tAT\tACTOR\tACTION\tTARGET\tREMOTE")
+			tw := newTable(g.stdout, "SEQ", "AT", "ACTOR", "ACTION", "TARGET", "REMOTE")
 			for _, e := range p.Items {
 				target := strings.Trim(e.TargetKind+"/"+e.TargetName, "/")
-				_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, when(&e.At), e.Actor, e.Action, dash(target), dash(e.Remote))
+				tw.row(e.Seq, when(&e.At), e.Actor, e.Action, dash(target), dash(e.Remote))
 			}
-			if err := tw.Flush(); err != nil {
+			if err := tw.flush(); err != nil {
 				return err
 			}
 			if p.Next != "" {

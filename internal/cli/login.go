@@ -45,7 +45,7 @@ for on the terminal, without echo.`,
 			if s.ExpiresAt != nil {
 				until = " until " + when(s.ExpiresAt)
 			}
-			_, err = fmt.Fprintf(g.stderr, "logged in as %s%s: set DATAHUB_TOKEN to the token printed\n", who, until)
+			_, err = fmt.Fprintf(g.stderr, "logged in as %s%s: set DATAHUB_TOKEN to the token printed\n", safe(who), until)
 			return err
 		},
 	}

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -66,13 +65,12 @@ sent when the throttle window ends).`,
 				_, err := fmt.Fprintln(g.stdout, "no notifications match")
 				return err
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			_, _ = fmt.Fprintln(tw, "AT\tSTATUS\tRULE\tCHANNEL\tEVENT\tINTEGRATION\tEVENTS\tRECIPIENTS\tERROR")
+			tw := newTable(g.stdout, "AT", "STATUS", "RULE", "CHANNEL", "EVENT", "INTEGRATION", "EVENTS", "RECIPIENTS", "ERROR")
 			for _, n := range p.Items {
-				_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", when(&n.Time), n.Status, n.Rule, n.Channel,
+				tw.row(when(&n.Time), n.Status, n.Rule, n.Channel,
 					dash(n.EventType), dash(n.Integration), strconv.Itoa(n.Events), dash(strings.Join(n.Recipients, ",")), dash(oneLine(n.Error)))
 			}
-			if err := tw.Flush(); err != nil {
+			if err := tw.flush(); err != nil {
 				return err
 			}
 			if p.Next != "" {

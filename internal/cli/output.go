@@ -6,17 +6,54 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
+	"github.com/datahub-oss/datahub/internal/ctrlchar"
 	"github.com/datahub-oss/datahub/internal/engine"
 )
+
+// table prints rows in aligned columns for people. Every cell goes through ctrlchar.Escape:
+// names and texts from the store or a server (token and user names, error texts, rows
+// written before the hub refused control characters) are shown with their control and
+// invisible formatting characters escaped (\x1b, \u202e), so that they can neither drive
+// the terminal nor break the columns with a tab or a line feed. JSON, YAML and data output
+// never go through it.
+type table struct{ tw *tabwriter.Writer }
+
+// newTable starts a table with its header row.
+func newTable(w io.Writer, header ...string) *table {
+	t := &table{tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)}
+	_, _ = io.WriteString(t.tw, strings.Join(header, "\t")+"\n")
+	return t
+}
+
+// row adds a row; each cell is printed as with fmt.Sprint, escaped.
+func (t *table) row(cells ...any) {
+	var b strings.Builder
+	for i, c := range cells {
+		if i > 0 {
+			b.WriteByte('\t')
+		}
+		b.WriteString(ctrlchar.Escape(fmt.Sprint(c)))
+	}
+	b.WriteByte('\n')
+	_, _ = io.WriteString(t.tw, b.String())
+}
+
+// flush writes the table out.
+func (t *table) flush() error { return t.tw.Flush() }
+
+// safe is a value from the store or a server as a message shows it to people, escaped like
+// a table cell.
+func safe(s string) string { return ctrlchar.Escape(s) }
 
 // printSummary writes the human form of a copy's summary.
 func printSummary(w io.Writer, s summary) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "run %s %s\n", s.RunID, strings.ToUpper(s.Status))
-	fmt.Fprintf(&b, "  source       %s\n", s.Source)
-	fmt.Fprintf(&b, "  destination  %s (%s)\n", s.Destination, s.Mode)
+	fmt.Fprintf(&b, "  source       %s\n", safe(s.Source))
+	fmt.Fprintf(&b, "  destination  %s (%s)\n", safe(s.Destination), s.Mode)
 	fmt.Fprintf(&b, "  rows         read %s, written %s, rejected %s\n", groupInt(s.RowsRead), groupInt(s.RowsWritten), groupInt(s.RowsRejected))
 	fmt.Fprintf(&b, "  bytes        read %s, written %s\n", humanBytes(s.BytesRead), humanBytes(s.BytesWritten))
 	fmt.Fprintf(&b, "  duration     %s (%s rows/s)\n", (time.Duration(s.DurationMS) * time.Millisecond).String(), groupInt(int64(s.RowsPerSecond)))
@@ -24,10 +61,10 @@ func printSummary(w io.Writer, s summary) {
 		b.WriteString("  path         native stream\n")
 	}
 	if s.RejectsPath != "" {
-		fmt.Fprintf(&b, "  rejects      %s\n", s.RejectsPath)
+		fmt.Fprintf(&b, "  rejects      %s\n", safe(s.RejectsPath))
 	}
 	if s.Error != "" {
-		fmt.Fprintf(&b, "  error        %s\n", s.Error)
+		fmt.Fprintf(&b, "  error        %s\n", safe(s.Error))
 	}
 	_, _ = io.WriteString(w, b.String())
 }

@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -116,16 +115,15 @@ func printResources(w io.Writer, format string, rs []client.Resource, one bool) 
 		_, err := fmt.Fprintln(w, "no resources: add some with 'datahub apply -f FILE'")
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "KIND\tNAME\tVERSION\tUPDATED\tBY\tLABELS")
+	tw := newTable(w, "KIND", "NAME", "VERSION", "UPDATED", "BY", "LABELS")
 	for _, r := range rs {
 		ver, updated, by := "-", "-", "-"
 		if st := r.Status; st != nil {
 			ver, updated, by = strconv.Itoa(st.Version), when(&st.UpdatedAt), st.UpdatedBy
 		}
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, r.Metadata.Name, ver, updated, by, labels(r.Metadata.Labels))
+		tw.row(r.Kind, r.Metadata.Name, ver, updated, by, labels(r.Metadata.Labels))
 	}
-	return tw.Flush()
+	return tw.flush()
 }
 
 func labels(m map[string]string) string {
@@ -332,12 +330,11 @@ diff between versions V1 and V2 (V2 defaults to the latest, V1 to the one before
 			if format != outTable {
 				return writeAny(g.stdout, format, hist)
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			_, _ = fmt.Fprintln(tw, "VERSION\tCHANGE\tCREATED\tBY\tDIGEST")
+			tw := newTable(g.stdout, "VERSION", "CHANGE", "CREATED", "BY", "DIGEST")
 			for _, h := range hist {
-				_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", h.Version, h.Change, when(&h.CreatedAt), h.CreatedBy, shorten(h.Digest, 19))
+				tw.row(h.Version, h.Change, when(&h.CreatedAt), h.CreatedBy, shorten(h.Digest, 19))
 			}
-			return tw.Flush()
+			return tw.flush()
 		},
 	}
 	addRemoteFlags(cmd.Flags(), &r)

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	_ "github.com/datahub-oss/datahub/internal/connectors/all" // the built-in connectors
+	"github.com/datahub-oss/datahub/internal/ctrlchar"
 )
 
 // Exit statuses.
@@ -107,11 +108,11 @@ func exitStatus(err error, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			_, _ = fmt.Fprintln(stderr, "Error:", ee.err)
+			_, _ = fmt.Fprintln(stderr, "Error:", ctrlchar.EscapeText(ee.err.Error()))
 		}
 		return ee.code
 	}
-	_, _ = fmt.Fprintln(stderr, "Error:", err)
+	_, _ = fmt.Fprintln(stderr, "Error:", ctrlchar.EscapeText(err.Error()))
 	if strings.Contains(err.Error(), "unknown command") || strings.Contains(err.Error(), "accepts ") ||
 		strings.Contains(err.Error(), "requires ") || strings.Contains(err.Error(), "flag") {
 		return ExitUsage

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -218,30 +217,29 @@ func printRuns(w io.Writer, runs []txlog.Run, hint string) error {
 		_, err := fmt.Fprintln(w, hint)
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "RUN ID\tSTATUS\tSTARTED\tDURATION\tREAD\tWRITTEN\tREJECTED\tSOURCE -> DESTINATION")
+	tw := newTable(w, "RUN ID", "STATUS", "STARTED", "DURATION", "READ", "WRITTEN", "REJECTED", "SOURCE -> DESTINATION")
 	for _, r := range runs {
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s -> %s\n", r.ID, r.Status,
+		tw.row(r.ID, r.Status,
 			r.StartedAt.Local().Format("2006-01-02 15:04:05"), (time.Duration(r.DurationMS) * time.Millisecond).String(),
 			groupInt(r.RowsRead), groupInt(r.RowsWritten), groupInt(r.RowsRejected),
-			shorten(r.Source, 50), shorten(r.Destination, 50))
+			shorten(r.Source, 50)+" -> "+shorten(r.Destination, 50))
 	}
-	return tw.Flush()
+	return tw.flush()
 }
 
 func printRun(w io.Writer, r txlog.Run) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "run %s %s\n", r.ID, strings.ToUpper(r.Status))
-	fmt.Fprintf(&b, "  kind         %s\n", r.Kind)
+	fmt.Fprintf(&b, "  kind         %s\n", safe(r.Kind))
 	if r.Integration != "" {
-		fmt.Fprintf(&b, "  integration  %s in %s", r.Integration, r.Env)
+		fmt.Fprintf(&b, "  integration  %s in %s", safe(r.Integration), safe(r.Env))
 		if r.RequestedBy != "" {
-			fmt.Fprintf(&b, ", requested by %s", r.RequestedBy)
+			fmt.Fprintf(&b, ", requested by %s", safe(r.RequestedBy))
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "  source       %s\n", r.Source)
-	fmt.Fprintf(&b, "  destination  %s (%s)\n", r.Destination, r.Mode)
+	fmt.Fprintf(&b, "  source       %s\n", safe(r.Source))
+	fmt.Fprintf(&b, "  destination  %s (%s)\n", safe(r.Destination), safe(r.Mode))
 	fmt.Fprintf(&b, "  started      %s\n", r.StartedAt.Local().Format(time.RFC3339))
 	if r.FinishedAt != nil {
 		fmt.Fprintf(&b, "  finished     %s (%s)\n", r.FinishedAt.Local().Format(time.RFC3339), time.Duration(r.DurationMS)*time.Millisecond)
@@ -253,13 +251,13 @@ func printRun(w io.Writer, r txlog.Run) {
 	}
 	fmt.Fprintf(&b, "  attempts     %d  fast path %v  checkpoint %v\n", r.Attempts, r.FastPath, r.HasCheckpoint)
 	if r.Host != "" {
-		fmt.Fprintf(&b, "  host         %s (pid %d)\n", r.Host, r.PID)
+		fmt.Fprintf(&b, "  host         %s (pid %d)\n", safe(r.Host), r.PID)
 	}
 	if r.RejectsPath != "" {
-		fmt.Fprintf(&b, "  rejects      %s\n", r.RejectsPath)
+		fmt.Fprintf(&b, "  rejects      %s\n", safe(r.RejectsPath))
 	}
 	if r.Error != "" {
-		fmt.Fprintf(&b, "  error        [%s] %s\n", r.ErrorCode, r.Error)
+		fmt.Fprintf(&b, "  error        [%s] %s\n", safe(r.ErrorCode), safe(r.Error))
 	}
 	_, _ = io.WriteString(w, b.String())
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"os"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 )
@@ -85,12 +84,11 @@ flag (flags show in the process list and shell history); one trailing newline is
 				_, err := fmt.Fprintln(g.stdout, "no secrets: add one with 'datahub secret put NAME --from-stdin'")
 				return err
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			_, _ = fmt.Fprintln(tw, "NAME\tUPDATED")
+			tw := newTable(g.stdout, "NAME", "UPDATED")
 			for _, s := range secrets {
-				_, _ = fmt.Fprintf(tw, "%s\t%s\n", s.Name, when(&s.UpdatedAt))
+				tw.row(s.Name, when(&s.UpdatedAt))
 			}
-			return tw.Flush()
+			return tw.flush()
 		},
 	}
 	addOutputFlags(list.Flags(), &o, "", true, outTable, outYAML, outJSON)

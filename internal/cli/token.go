@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -94,8 +93,7 @@ it alone on standard output, so that it can be captured; it cannot be shown agai
 				_, err := fmt.Fprintln(g.stdout, "no tokens")
 				return err
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			_, _ = fmt.Fprintln(tw, "ID\tNAME\tUSER ID\tPREFIX\tCREATED\tEXPIRES\tLAST USED\tSTATE")
+			tw := newTable(g.stdout, "ID", "NAME", "USER ID", "PREFIX", "CREATED", "EXPIRES", "LAST USED", "STATE")
 			now := time.Now()
 			for _, t := range toks {
 				state := "active"
@@ -105,10 +103,9 @@ it alone on standard output, so that it can be captured; it cannot be shown agai
 				case t.ExpiresAt != nil && t.ExpiresAt.Before(now):
 					state = "expired"
 				}
-				_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, dash(t.UserID), dash(t.Prefix), when(&t.CreatedAt),
-					when(t.ExpiresAt), when(t.LastUsedAt), state)
+				tw.row(t.ID, t.Name, dash(t.UserID), dash(t.Prefix), when(&t.CreatedAt), when(t.ExpiresAt), when(t.LastUsedAt), state)
 			}
-			return tw.Flush()
+			return tw.flush()
 		},
 	}
 	list.Flags().StringVar(&listUser, "user", "", "list this user's tokens, or '*' for everyone's (needs tokens.manage)")

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -156,7 +155,7 @@ func printMessage(w io.Writer, format string, m client.TopicMessage) error {
 		enc.SetEscapeHTML(false)
 		return enc.Encode(m)
 	}
-	_, err := fmt.Fprintf(w, "--- seq %d %s subject %s id %s\n%s\n", m.Seq, m.Time.UTC().Format(time.RFC3339), m.Subject, m.MessageID, m.Data)
+	_, err := fmt.Fprintf(w, "--- seq %d %s subject %s id %s\n%s\n", m.Seq, m.Time.UTC().Format(time.RFC3339), safe(m.Subject), safe(m.MessageID), m.Data)
 	return err
 }
 
@@ -196,12 +195,11 @@ the last error. A replay publishes it again to its topic for that subscription o
 				_, err := fmt.Fprintln(g.stdout, "no dead letters")
 				return err
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			_, _ = fmt.Fprintln(tw, "SEQ\tAT\tTOPIC\tSUBJECT\tMESSAGE ID\tDELIVERIES\tERROR")
+			tw := newTable(g.stdout, "SEQ", "AT", "TOPIC", "SUBJECT", "MESSAGE ID", "DELIVERIES", "ERROR")
 			for _, d := range ds {
-				_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", d.Seq, when(&d.Time), d.Topic, d.Subject, dash(d.MessageID), d.Deliveries, dash(oneLine(d.Error)))
+				tw.row(d.Seq, when(&d.Time), d.Topic, d.Subject, dash(d.MessageID), d.Deliveries, dash(oneLine(d.Error)))
 			}
-			if err := tw.Flush(); err != nil {
+			if err := tw.flush(); err != nil {
 				return err
 			}
 			if next != "" {
@@ -239,12 +237,12 @@ the last error. A replay publishes it again to its topic for that subscription o
 				return writeJSON(g.stdout, d)
 			}
 			_, err = fmt.Fprintf(g.stdout, "seq:         %d\ntopic:       %s (seq %d, subject %s)\nmessage id:  %s\ndeliveries:  %d\nerror:       %s\nat:          %s\n",
-				d.Seq, d.Topic, d.TopicSeq, d.Subject, dash(d.MessageID), d.Deliveries, d.Error, when(&d.Time))
+				d.Seq, d.Topic, d.TopicSeq, safe(d.Subject), safe(dash(d.MessageID)), d.Deliveries, safe(d.Error), when(&d.Time))
 			if err != nil {
 				return err
 			}
 			for k, v := range d.Headers {
-				_, _ = fmt.Fprintf(g.stdout, "header:      %s: %s\n", k, v)
+				_, _ = fmt.Fprintf(g.stdout, "header:      %s: %s\n", safe(k), safe(fmt.Sprint(v)))
 			}
 			_, err = fmt.Fprintf(g.stdout, "\n%s\n", d.Data)
 			return err

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -83,13 +82,11 @@ only ('datahub token create NAME --user USER').`,
 			if format != outTable {
 				return writeAny(g.stdout, format, users)
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			_, _ = fmt.Fprintln(tw, "NAME\tROLES\tSOURCE\tPASSWORD\tDISABLED\tCREATED")
+			tw := newTable(g.stdout, "NAME", "ROLES", "SOURCE", "PASSWORD", "DISABLED", "CREATED")
 			for _, u := range users {
-				_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%s\n", u.Name, dash(strings.Join(u.Roles, ",")), dash(u.Source),
-					u.HasPassword, u.Disabled, when(&u.CreatedAt))
+				tw.row(u.Name, dash(strings.Join(u.Roles, ",")), dash(u.Source), u.HasPassword, u.Disabled, when(&u.CreatedAt))
 			}
-			return tw.Flush()
+			return tw.flush()
 		},
 	}
 	addOutputFlags(list.Flags(), &o, "", true, outTable, outYAML, outJSON)

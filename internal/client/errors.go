@@ -20,6 +20,7 @@ const (
 	CodeConflict        = "conflict"
 	CodeInternal        = "internal"
 	CodeUnavailable     = "unavailable"
+	CodeThrottled       = "throttled"
 )
 
 // APIError is an answer of the server other than success: its HTTP status and the error body
