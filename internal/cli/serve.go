@@ -57,7 +57,13 @@ SIGTERM or Ctrl-C stops gracefully: running transfers keep their checkpoint and 
 	f.String("roles", strings.Join(d.Roles, ","), "roles of this process: api, scheduler, worker (env DATAHUB_ROLES)")
 	f.Int("workers", d.Workers, "runs executed at once by this process (env DATAHUB_WORKERS)")
 	f.String("log-format", d.LogFormat, "log format: text or json (env DATAHUB_LOG_FORMAT)")
+	fileRootFlag(f)
 	return cmd
+}
+
+// fileRootFlag adds --file-root, repeatable, to serve and worker.
+func fileRootFlag(f *pflag.FlagSet) {
+	f.StringArray("file-root", nil, "a folder local file and SQLite endpoints may use, besides <data>/files; repeatable (env DATAHUB_FILE_ROOTS, a path list)")
 }
 
 // cobraFlags lets config.Load see the serve command's flags, and the root's --log-level.
@@ -73,6 +79,16 @@ func (c cobraFlags) lookup(name string) *pflag.Flag {
 func (c cobraFlags) Changed(name string) bool {
 	f := c.lookup(name)
 	return f != nil && f.Changed
+}
+
+// Values returns every value of a repeatable flag (--file-root).
+func (c cobraFlags) Values(name string) ([]string, bool) {
+	f := c.lookup(name)
+	if f == nil || f.Value.Type() != "stringArray" {
+		return nil, false
+	}
+	vals, err := c.cmd.Flags().GetStringArray(name)
+	return vals, err == nil
 }
 
 func (c cobraFlags) Value(name string) string {

@@ -1,0 +1,52 @@
+package policy
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/file"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlite"
+)
+
+// CheckEndpoint reports whether endpoint e, resolved from Endpoint resource name in env, may
+// be opened: local files and folders (e.URL and, for a folder endpoint, e.Root) and SQLite
+// files must pass CheckPath, and a PostgreSQL endpoint must not be the hub's own store.
+// Connectors the policy does not know (network stores and services) are not confined here.
+func (p *Policy) CheckEndpoint(ctx context.Context, name, env string, e connector.Endpoint) error {
+	spec, err := connector.Resolve(e.URL)
+	if err != nil {
+		return nil // no connector opens it: the run fails on that
+	}
+	switch spec.Name {
+	case "file":
+		for _, raw := range []string{e.Root, e.URL} {
+			if raw == "" {
+				continue
+			}
+			path, err := file.PathOf(raw)
+			if err != nil {
+				return nil // the connector refuses it
+			}
+			if err := p.CheckPath(path); err != nil {
+				return at(err, name, env)
+			}
+		}
+	case "sqlite":
+		path, err := sqlite.PathOf(e.URL)
+		if err != nil {
+			return nil
+		}
+		if e.Root != "" && !filepath.IsAbs(path) {
+			path = filepath.Join(e.Root, path)
+		}
+		if err := p.CheckPath(path); err != nil {
+			return at(err, name, env)
+		}
+	case "postgres":
+		if err := p.checkPG(ctx, e.URL); err != nil {
+			return at(err, name, env)
+		}
+	}
+	return nil
+}
