@@ -33,7 +33,7 @@ func (p *Policy) CheckPath(path string) error {
 	files := realOrAbs(p.files)
 	if within(real, data) && !within(real, files) {
 		return &Error{What: shown, Why: fmt.Sprintf("it is in the hub's data folder %s, which holds the store, the master key and the hub's own files", p.data),
-			Hint: fmt.Sprintf("only its %s folder (%s) is open to endpoints", FilesDir, p.files)}
+			Hint: fmt.Sprintf("only its %s/ folder (%s) is open to endpoints", FilesDir, p.files)}
 	}
 	if p.storeFile != "" && p.isStore(real) {
 		return &Error{What: shown, Why: "it is the hub's metadata store", Hint: "endpoints may not open the hub's own store"}
