@@ -16,7 +16,8 @@ import (
 func (p *Policy) CheckEndpoint(ctx context.Context, name, env string, e connector.Endpoint) error {
 	spec, err := connector.Resolve(e.URL)
 	if err != nil {
-		return nil // no connector opens it: the run fails on that
+		// No connector would open it either; refusing says so before anything is tried.
+		return at(&Error{What: connector.Redact(e.URL), Why: err.Error(), Hint: "use a URL a connector serves"}, name, env)
 	}
 	switch spec.Name {
 	case "file":
@@ -26,7 +27,7 @@ func (p *Policy) CheckEndpoint(ctx context.Context, name, env string, e connecto
 			}
 			path, err := file.PathOf(raw)
 			if err != nil {
-				return nil // the connector refuses it
+				return at(&Error{What: connector.Redact(raw), Why: err.Error(), Hint: "write a path or a file: URL"}, name, env)
 			}
 			if err := p.CheckPath(path); err != nil {
 				return at(err, name, env)
@@ -35,7 +36,7 @@ func (p *Policy) CheckEndpoint(ctx context.Context, name, env string, e connecto
 	case "sqlite":
 		path, err := sqlite.PathOf(e.URL)
 		if err != nil {
-			return nil
+			return at(&Error{What: connector.Redact(e.URL), Why: err.Error(), Hint: "write sqlite:/path/to/file.db"}, name, env)
 		}
 		if e.Root != "" && !filepath.IsAbs(path) {
 			path = filepath.Join(e.Root, path)

@@ -12,6 +12,7 @@ import (
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/auth"
 	_ "github.com/datahub-oss/datahub/internal/connectors/all"
+	"github.com/datahub-oss/datahub/internal/runs"
 )
 
 // layout is a data folder and a file root beside it, as a hub has them.
@@ -217,5 +218,60 @@ func TestCheckRef(t *testing.T) {
 		case tc.refused != "" && (err == nil || !strings.Contains(err.Error(), tc.refused)):
 			t.Errorf("%v %s: %v, want a refusal saying %q", tc.roles, tc.ref, err, tc.refused)
 		}
+	}
+}
+
+// users is a fixed set of users.
+type users map[string]*auth.User
+
+func (u users) GetByName(_ context.Context, name string) (*auth.User, error) {
+	if x, ok := u[name]; ok {
+		return x, nil
+	}
+	return nil, auth.ErrNotFound
+}
+
+func TestCheckRunRights(t *testing.T) {
+	l := newLayout(t, Settings{})
+	l.p.users = users{
+		"ivan": {Name: "ivan", Roles: []auth.Role{auth.RoleIntegrator}},
+		"olga": {Name: "olga", Roles: []auth.Role{auth.RoleOperator}},
+		"gone": {Name: "gone", Roles: []auth.Role{auth.RoleAdmin}, Disabled: true},
+	}
+	ok := connector.Endpoint{URL: filepath.Join(l.root, "in.csv")}
+	plan := func(env, author string) *runs.Plan {
+		return &runs.Plan{Integration: "i", Env: env, Author: author, Source: ok, Dest: ok,
+			SourceRef: runs.EndpointRef{Name: "src", Env: env, Author: "ivan"}, DestRef: runs.EndpointRef{Name: "dst", Env: env, Author: "ivan"}}
+	}
+	for _, tc := range []struct {
+		name    string
+		plan    *runs.Plan
+		r       Requester
+		refused string
+	}{
+		{"integrator in DEV", plan("DEV", "x"), Requester{User: "ivan"}, ""},
+		{"integrator in PROD", plan("PROD", "x"), Requester{User: "ivan"}, "may not run integrations in PROD"},
+		{"operator in PROD", plan("PROD", "x"), Requester{User: "olga"}, ""},
+		{"disabled requester", plan("DEV", "x"), Requester{User: "gone"}, "is disabled"},
+		{"unknown requester", plan("DEV", "x"), Requester{User: "nobody"}, "not a user"},
+		{"trigger by an operator's integration", plan("PROD", "olga"), Requester{Trigger: "schedule"}, ""},
+		{"trigger by an integrator in PROD", plan("PROD", "ivan"), Requester{Trigger: "schedule"}, "author of its schedule trigger"},
+		{"trigger by a removed author", plan("DEV", "nobody"), Requester{Trigger: "webhook"}, "not a user"},
+	} {
+		err := l.p.CheckRun(context.Background(), tc.plan, tc.r)
+		switch {
+		case tc.refused == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case tc.refused != "" && (err == nil || !strings.Contains(err.Error(), tc.refused)):
+			t.Errorf("%s: %v, want a refusal saying %q", tc.name, err, tc.refused)
+		case err != nil && connector.CodeOf(err) != connector.CodePermission:
+			t.Errorf("%s: code %s", tc.name, connector.CodeOf(err))
+		}
+	}
+	// An Endpoint's env: reference is checked against its author's current roles.
+	p := plan("DEV", "x")
+	p.SourceRef.Secrets = map[string]string{"password": "env:HOME"}
+	if err := l.p.CheckRun(context.Background(), p, Requester{User: "olga"}); err == nil || !strings.Contains(err.Error(), "last applied by ivan") {
+		t.Errorf("env reference by an integrator: %v", err)
 	}
 }
