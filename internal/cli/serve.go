@@ -25,6 +25,10 @@ metadata in SQLite in the data folder, runs an embedded NATS JetStream server in
 executes runs with its own workers. On first start it creates an admin and writes its API token
 to <data>/admin.token (mode 0600).
 
+Local file and SQLite endpoints may only point into <data>/files and the folders given with
+--file-root (repeatable, or DATAHUB_FILE_ROOTS as a path list); never into the rest of the data
+folder.
+
 Settings come from defaults, then --config FILE (YAML), then DATAHUB_* environment variables,
 then flags. Scale out with --store postgres://... and --nats nats://... on several processes.
 SIGTERM or Ctrl-C stops gracefully: running transfers keep their checkpoint and resume.`,

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 
 	"github.com/datahub-oss/datahub/connector"
@@ -43,6 +44,15 @@ func (p *Policy) CheckEndpoint(ctx context.Context, name, env string, e connecto
 		}
 		if err := p.CheckPath(path); err != nil {
 			return at(err, name, env)
+		}
+		// SQLite opens its journal and WAL files by name next to the database, following
+		// symbolic links: a companion planted there would be written through.
+		for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+			if _, err := os.Lstat(path + suffix); err == nil {
+				if err := p.CheckPath(path + suffix); err != nil {
+					return at(err, name, env)
+				}
+			}
 		}
 	case "postgres":
 		if err := p.checkPG(ctx, e.URL); err != nil {

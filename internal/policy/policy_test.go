@@ -118,10 +118,14 @@ func TestCheckPath(t *testing.T) {
 func TestCheckEndpointLocal(t *testing.T) {
 	l := newLayout(t, Settings{})
 	ctx := context.Background()
+	if err := os.Symlink(filepath.Join(l.data, "master.key"), filepath.Join(l.root, "planted.db-wal")); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		e       connector.Endpoint
 		refused bool
 	}{
+		{connector.Endpoint{URL: "sqlite:" + filepath.Join(l.root, "planted.db")}, true},
 		{connector.Endpoint{URL: "sqlite:" + filepath.Join(l.data, "datahub.db")}, true},
 		{connector.Endpoint{URL: "sqlite://" + filepath.Join(l.data, "files", "..", "datahub.db") + "?table=auth_users"}, true},
 		{connector.Endpoint{URL: "sqlite:" + filepath.Join(l.data, "files", "ok.db") + "?table=t"}, false},
