@@ -326,3 +326,53 @@ func TestDowngradedAuthorsTriggerStops(t *testing.T) {
 		t.Fatalf("refused run: %+v", failed)
 	}
 }
+
+// TestTableDeliveryConfined: a table delivery resolves its endpoint through the same policy
+// as a run. An SQLite endpoint that was inside a root when applied and has become a symbolic
+// link to the hub's store is refused when the delivery opens it: the message goes to the
+// dead-letter queue with the reason, and the store gets no table.
+func TestTableDeliveryConfined(t *testing.T) {
+	ph := newPolicyHub(t)
+	ivan := ph.user("ivan", auth.RoleIntegrator)
+	db := filepath.Join(ph.root, "msgs.db")
+	ph.apply(ivan, 200, endpointDoc("dst", "sqlite", "sqlite:"+db)+`---
+apiVersion: datahub/v1
+kind: Topic
+metadata: {name: orders}
+spec: {retention: {maxAge: 1d}}
+---
+apiVersion: datahub/v1
+kind: Subscription
+metadata: {name: orders-table}
+spec:
+  topic: orders
+  delivery: {type: table, endpoint: dst, env: DEV, table: msgs}
+  retry: {maxDeliver: 1}
+`)
+	if err := os.Symlink(filepath.Join(ph.data, "datahub.db"), db); err != nil {
+		t.Fatal(err)
+	}
+	var dlq struct {
+		Items []struct {
+			Error string `json:"error"`
+		} `json:"items"`
+	}
+	waitFor(t, 30*time.Second, "a dead letter", func() bool {
+		if code, b := ivan.do("POST", "/api/v1/topics/orders/messages", "application/json", []byte(`{"id":1}`)); code != 202 {
+			t.Fatalf("publish: %d %s", code, b)
+		}
+		code, b := ph.admin.do("GET", "/api/v1/subscriptions/orders-table/dlq", "", nil)
+		if code != 200 {
+			t.Fatalf("dlq: %d %s", code, b)
+		}
+		_ = json.Unmarshal(b, &dlq)
+		return len(dlq.Items) > 0
+	})
+	if e := dlq.Items[0].Error; !strings.Contains(e, `endpoint "dst" in DEV`) || !strings.Contains(e, "hub's data folder") {
+		t.Fatalf("dead letter error: %s", e)
+	}
+	var n int
+	if err := ph.h.DB.QueryRowContext(context.Background(), `SELECT count(*) FROM sqlite_schema WHERE name = 'msgs'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the store has %d msgs tables (%v)", n, err)
+	}
+}
