@@ -23,7 +23,7 @@ func (h *Hub) startDelivery(ctx context.Context) {
 	host, _ := os.Hostname()
 	eng := &delivery.Engine{Bus: h.Bus, Catalog: h.Catalog, Secrets: h.Secrets, Interval: deliveryInterval, Logger: log,
 		Owner:     fmt.Sprintf("%s:%d", host, os.Getpid()),
-		Endpoints: h.deliveryEndpoint}
+		Endpoints: h.deliveryEndpoint, CheckRefs: h.Policy.CheckAuthorRefs}
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()

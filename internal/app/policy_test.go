@@ -376,3 +376,69 @@ spec:
 		t.Fatalf("the store has %d msgs tables (%v)", n, err)
 	}
 }
+
+// TestSubscriptionRefsFollowTheAuthor: an http Subscription's env: reference is checked at
+// delivery against the current roles of whoever applied it: once that admin is an
+// integrator, the delivery is dead-lettered with the reason, the variable never read.
+func TestSubscriptionRefsFollowTheAuthor(t *testing.T) {
+	t.Setenv("DATAHUB_TEST_RECEIVER", "https://receiver.invalid/hook")
+	ph := newPolicyHub(t)
+	ann := ph.user("ann", auth.RoleAdmin)
+	ph.apply(ann, 200, `apiVersion: datahub/v1
+kind: Topic
+metadata: {name: orders}
+spec: {retention: {maxAge: 1d}}
+---
+apiVersion: datahub/v1
+kind: Subscription
+metadata: {name: orders-hook}
+spec:
+  topic: orders
+  delivery: {type: http, url: "env:DATAHUB_TEST_RECEIVER"}
+  retry: {maxDeliver: 1}
+`)
+	// An integrator may not apply the same reference.
+	if b := ph.apply(ph.user("ivan", auth.RoleIntegrator), 422, strings.Replace(ph.export(t, "orders-hook"), "orders-hook", "ivan-hook", 1)); !strings.Contains(b, "spec.delivery.url") {
+		t.Errorf("integrator's env: reference: %s", b)
+	}
+	ctx := context.Background()
+	u, err := ph.h.Auth.GetByName(ctx, "ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ph.h.Auth.SetRoles(ctx, u.ID, []auth.Role{auth.RoleIntegrator}); err != nil {
+		t.Fatal(err)
+	}
+	var dlq struct {
+		Items []struct {
+			Error string `json:"error"`
+		} `json:"items"`
+	}
+	waitFor(t, 30*time.Second, "a dead letter", func() bool {
+		if code, b := ph.admin.do("POST", "/api/v1/topics/orders/messages", "application/json", []byte(`{"id":1}`)); code != 202 {
+			t.Fatalf("publish: %d %s", code, b)
+		}
+		_, b := ph.admin.do("GET", "/api/v1/subscriptions/orders-hook/dlq", "", nil)
+		_ = json.Unmarshal(b, &dlq)
+		return len(dlq.Items) > 0
+	})
+	if e := dlq.Items[0].Error; !strings.Contains(e, "env:DATAHUB_TEST_RECEIVER") || !strings.Contains(e, "last applied by ann") {
+		t.Fatalf("dead letter error: %s", e)
+	}
+}
+
+// export is the Subscription name as a document that applies again.
+func (ph *policyHub) export(t *testing.T, name string) string {
+	t.Helper()
+	code, b := ph.admin.do("GET", "/api/v1/export", "", nil)
+	if code != 200 {
+		t.Fatalf("export: %d %s", code, b)
+	}
+	for _, d := range strings.Split(string(b), "\n---\n") {
+		if strings.Contains(d, "kind: Subscription") && strings.Contains(d, "name: "+name) {
+			return d
+		}
+	}
+	t.Fatalf("no Subscription %s in the export:\n%s", name, b)
+	return ""
+}

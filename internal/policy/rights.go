@@ -97,6 +97,28 @@ func (p *Policy) CheckRun(ctx context.Context, plan *runs.Plan, r Requester) err
 	return nil
 }
 
+// CheckAuthorRefs checks secret references (those that are references; other values are
+// skipped) against the current roles of author, who last applied the resource holding them.
+func (p *Policy) CheckAuthorRefs(ctx context.Context, author string, refs ...string) error {
+	if p.users == nil {
+		return nil
+	}
+	roles, _ := p.currentRoles(ctx, author)
+	for _, ref := range refs {
+		if !secret.IsRef(ref) {
+			continue
+		}
+		if err := p.CheckRef(roles, ref); err != nil {
+			var pe *Error
+			if errors.As(err, &pe) {
+				pe.Why += fmt.Sprintf(" (last applied by %s)", orNobody(author))
+			}
+			return err
+		}
+	}
+	return nil
+}
+
 // CheckEndpointRefs checks an Endpoint's secret references against the current roles of
 // whoever last applied it.
 func (p *Policy) CheckEndpointRefs(ctx context.Context, ref runs.EndpointRef) error {
