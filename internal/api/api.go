@@ -27,6 +27,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/notify"
+	"github.com/datahub-oss/datahub/internal/policy"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/trigger"
@@ -63,6 +64,9 @@ type Deps struct {
 	Hooks *trigger.Hooks
 	// Now is the clock of the login back-off (default time.Now); tests set it.
 	Now func() time.Time
+	// Policy checks every applied document (endpoint confinement, secret references, run
+	// rights of triggers) and every deletion; nil checks nothing (tests of other parts).
+	Policy *policy.Policy
 }
 
 // server is the API's state.

@@ -370,7 +370,12 @@ spec:
 	if run.RowsRejected != 1 || run.RejectsPath == "" {
 		t.Fatalf("run: %+v", run)
 	}
-	r := h.must(http.StatusOK, h.do(http.MethodGet, BasePath+"/runs/"+run.ID+"/rejects", h.tokens[auth.RoleViewer], nil), "rejects")
+	// Rejects are data: a viewer may see the run, not them (finding 2 of issue 8).
+	if r := h.do(http.MethodGet, BasePath+"/runs/"+run.ID+"/rejects", h.tokens[auth.RoleViewer], nil); r.status != http.StatusForbidden ||
+		!strings.Contains(r.String(), "data.read") {
+		t.Fatalf("rejects for a viewer: %d %s", r.status, r)
+	}
+	r := h.must(http.StatusOK, h.do(http.MethodGet, BasePath+"/runs/"+run.ID+"/rejects", h.tokens[auth.RoleIntegrator], nil), "rejects")
 	lines := strings.Split(strings.TrimSpace(r.String()), "\n")
 	var line map[string]any
 	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &line) != nil || line["run_id"] != run.ID {

@@ -24,6 +24,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/catalog"
 	_ "github.com/datahub-oss/datahub/internal/connectors/all"
 	"github.com/datahub-oss/datahub/internal/notify"
+	"github.com/datahub-oss/datahub/internal/policy"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/store"
@@ -104,8 +105,9 @@ func newHub(t *testing.T, withWorker bool, mods ...func(d *Deps, url string)) *h
 	sec := secret.New(db, ring)
 	tl := txlog.New(db)
 	rs := &runs.Service{Catalog: cat, Log: tl, Bus: b, Audit: al}
+	pol := testPolicy(t, dir, as)
 	if withWorker {
-		w := &worker.Worker{Bus: b, Catalog: cat, Secrets: sec, Log: tl, DataDir: dir, CancelPoll: 50 * time.Millisecond, Logger: logger}
+		w := &worker.Worker{Bus: b, Catalog: cat, Secrets: sec, Log: tl, DataDir: dir, CancelPoll: 50 * time.Millisecond, Logger: logger, Policy: pol}
 		wctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); _ = w.Run(wctx) }()
@@ -115,7 +117,7 @@ func newHub(t *testing.T, withWorker bool, mods ...func(d *Deps, url string)) *h
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(ts.Close)
 	d := Deps{Auth: as, Catalog: cat, Runs: rs, Log: tl, Secrets: sec, Audit: al, Ready: b.Ready, Logger: logger, DataDir: dir,
-		Notify: notify.New(db, notify.Options{}), Hooks: trigger.NewHooks(db)}
+		Notify: notify.New(db, notify.Options{}), Hooks: trigger.NewHooks(db), Policy: pol}
 	for _, m := range mods {
 		m(&d, ts.URL)
 	}
@@ -135,6 +137,21 @@ func newHub(t *testing.T, withWorker bool, mods ...func(d *Deps, url string)) *h
 		h.tokens[r], h.users[r] = tok, u
 	}
 	return h
+}
+
+// testPolicy is the policy of a test hub with data folder dir: its file roots are the
+// temporary folders (where tests keep their files) and the repository (the examples).
+func testPolicy(t *testing.T, dir string, users policy.Users) *policy.Policy {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.New(policy.Settings{DataDir: dir, FileRoots: []string{os.TempDir(), root}}, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pol
 }
 
 // response is an answer read whole.
@@ -277,5 +294,5 @@ func quickstart(t *testing.T) string {
 	}
 	db := filepath.Join(t.TempDir(), "q.db")
 	res := strings.ReplaceAll(string(y), "url: examples/quickstart/people.csv", "url: "+filepath.Join(root, "examples/quickstart/people.csv"))
-	return strings.ReplaceAll(res, "url: sqlite:datahub-data/quickstart.db", "url: sqlite:"+db)
+	return strings.ReplaceAll(res, "url: sqlite:datahub-data/files/quickstart.db", "url: sqlite:"+db)
 }

@@ -248,7 +248,7 @@ func (s *server) requestHookRun(ctx context.Context, name string, set trigger.We
 		}
 		file, params[runs.ParamFile] = abs, abs
 	}
-	run, err := s.d.Runs.Request(ctx, runs.Request{Integration: name, Env: set.Env, Actor: trigger.ActorWebhook, Remote: RemoteFrom(ctx), Params: params})
+	run, err := s.d.Runs.Request(ctx, runs.Request{Integration: name, Env: set.Env, Actor: trigger.ActorWebhook, Trigger: runs.TriggerWebhook, Remote: RemoteFrom(ctx), Params: params})
 	if err != nil && file != "" {
 		_ = os.Remove(file)
 	}

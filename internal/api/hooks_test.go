@@ -103,7 +103,8 @@ func TestWebhookHMAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if run.Status != "succeeded" || run.RequestedBy != trigger.ActorWebhook || run.RowsWritten == 0 {
+	// The run names its trigger and the author whose rights it carries.
+	if run.Status != "succeeded" || run.RequestedBy != "webhook (by u-admin)" || run.RowsWritten == 0 {
 		t.Fatalf("run %s by %s: %d rows, %s", run.Status, run.RequestedBy, run.RowsWritten, run.Error)
 	}
 	// Audited by the runs service, with the caller's address.

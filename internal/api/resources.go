@@ -219,7 +219,11 @@ func (s *server) resourceRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		c, err := s.d.Catalog.Delete(ctx, kind, in.Name, principal(ctx).Name)
+		var check func(context.Context, *catalog.Resource) error
+		if s.d.Policy != nil {
+			check = s.d.Policy.DeleteCheck(principal(ctx))
+		}
+		c, err := s.d.Catalog.DeleteChecked(ctx, kind, in.Name, principal(ctx).Name, check)
 		if err != nil {
 			return nil, err
 		}
@@ -310,7 +314,11 @@ func (s *server) apply(ctx context.Context, in *applyInput) (*applyOutput, error
 	if len(docs) == 0 {
 		return nil, apiError(http.StatusUnprocessableEntity, "the request holds no resource documents")
 	}
-	changes, err := s.d.Catalog.Apply(ctx, docs, catalog.ApplyOptions{DryRun: in.DryRun, Actor: principal(ctx).Name})
+	opts := catalog.ApplyOptions{DryRun: in.DryRun, Actor: principal(ctx).Name}
+	if s.d.Policy != nil {
+		opts.Check = s.d.Policy.ApplyCheck(principal(ctx))
+	}
+	changes, err := s.d.Catalog.Apply(ctx, docs, opts)
 	if errors.As(err, &ces) {
 		return nil, validationError("the resources are not valid", ces, isJSON)
 	}

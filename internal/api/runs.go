@@ -125,7 +125,7 @@ func (s *server) runRoutes() {
 		return &runOutput{Status: http.StatusOK, Body: runOf(r)}, nil
 	})
 
-	register(s, auth.PermRunsRead, huma.Operation{
+	register(s, auth.PermDataRead, huma.Operation{
 		OperationID: "run-rejects", Method: http.MethodGet, Path: BasePath + "/runs/{id}/rejects", Tags: tags,
 		Summary: "The run's rejected records as NDJSON (empty when there are none)",
 		Errors:  []int{http.StatusNotFound},

@@ -112,7 +112,7 @@ func (s *server) topicRoutes() {
 		RequestBody:   &huma.RequestBody{Content: map[string]*huma.MediaType{"application/json": {}, "application/octet-stream": {}}},
 		Errors:        []int{http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 	}, s.publish)
-	register(s, auth.PermResourcesRead, huma.Operation{
+	register(s, auth.PermDataRead, huma.Operation{
 		OperationID: "read-topic", Method: http.MethodGet, Path: BasePath + "/topics/{name}/messages", Tags: []string{"topics"},
 		Summary: "Read a topic's messages after a sequence, waiting for new ones (long poll)",
 		Errors:  []int{http.StatusNotFound, http.StatusServiceUnavailable},
@@ -163,7 +163,7 @@ func (s *server) topicRoutes() {
 		}
 		return out, nil
 	})
-	register(s, auth.PermResourcesRead, huma.Operation{
+	register(s, auth.PermDataRead, huma.Operation{
 		OperationID: "get-dead-letter", Method: http.MethodGet, Path: BasePath + "/subscriptions/{name}/dlq/{seq}", Tags: []string{"topics"},
 		Summary: "Show a dead letter: its body, headers, deliveries and last error",
 		Errors:  []int{http.StatusNotFound, http.StatusServiceUnavailable},

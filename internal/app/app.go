@@ -25,6 +25,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/event"
 	"github.com/datahub-oss/datahub/internal/notify"
 	"github.com/datahub-oss/datahub/internal/outbound"
+	"github.com/datahub-oss/datahub/internal/policy"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/store"
@@ -45,6 +46,8 @@ type Hub struct {
 	Auth    *auth.Service
 	Runs    *runs.Service
 	Log     *txlog.Log
+	// Policy confines endpoints, limits secret references and checks run rights.
+	Policy *policy.Policy
 	// Notify sends notifications (scheduler role) and lists the notification log (API).
 	Notify *notify.Service
 	// Outbound is the guard every HTTP connection to an address a resource or request names
@@ -109,6 +112,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 		CheckOutbound: h.Outbound.CheckURL})
 	h.Auth = auth.New(h.DB, auth.WithTokenTTL(cfg.TokenTTL, 0))
 	h.Log = txlog.New(h.DB)
+	h.Policy, err = policy.New(policy.Settings{DataDir: cfg.Data, FileRoots: cfg.FileRoots, Store: cfg.Store,
+		EnvAllow: cfg.Secrets.EnvAllow, FileAllow: cfg.Secrets.FileAllow}, h.Auth)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("file endpoints confined", "file_roots", strings.Join(h.Policy.Roots(), string(filepath.ListSeparator)))
 	if made, path, err := h.Auth.EnsureAdmin(ctx, cfg.Data); err != nil {
 		return nil, fmt.Errorf("create the first admin: %w", err)
 	} else if made {
@@ -132,7 +141,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 		h.workerCtx = cancel
 		w := &worker.Worker{Bus: h.Bus, Catalog: h.Catalog, Secrets: h.Secrets, Log: h.Log, DataDir: cfg.Data,
 			Logger: log.With("component", "worker"), Parallel: cfg.Workers, AckWait: cfg.WorkerAckWait, LeaseTTL: cfg.LeaseTTL,
-			CheckpointRows: int64(cfg.CheckpointRows)}
+			CheckpointRows: int64(cfg.CheckpointRows), Policy: h.Policy}
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
@@ -144,7 +153,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 	if cfg.Has(config.RoleScheduler) {
 		// Every scheduler process competes for one leader lease: only the leader fires.
 		sched := trigger.New(trigger.Config{DB: h.DB, Catalog: h.Catalog, Leases: h.Bus, Requester: h.Runs,
-			Publisher: h.Bus, Topics: h.Bus, HooksDir: filepath.Join(cfg.Data, "hooks"), Logger: log.With("component", "scheduler")})
+			Publisher: h.Bus, Topics: h.Bus, HooksDir: filepath.Join(cfg.Data, "hooks"), Policy: h.Policy, Logger: log.With("component", "scheduler")})
 		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		h.stopSched = cancel
 		h.wg.Add(1)
@@ -180,7 +189,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 	if cfg.Has(config.RoleAPI) {
 		handler := api.New(api.Deps{Auth: h.Auth, OIDC: oidc, Catalog: h.Catalog, Runs: h.Runs, Log: h.Log,
 			Secrets: h.Secrets, Audit: h.Audit, Notify: h.Notify, Ready: h.Ready, Logger: log.With("component", "api"),
-			TokenTTL: cfg.TokenTTL, DataDir: cfg.Data, Hooks: trigger.NewHooks(h.DB), Bus: h.Bus})
+			TokenTTL: cfg.TokenTTL, DataDir: cfg.Data, Hooks: trigger.NewHooks(h.DB), Bus: h.Bus, Policy: h.Policy})
 		ln, err := net.Listen("tcp", cfg.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("listen on %s: %w (is another server running there? use --addr)", cfg.Addr, err)

@@ -34,6 +34,10 @@ func repoRoot(t *testing.T) string {
 
 func start(t *testing.T, cfg config.Config) (*app.Hub, func()) {
 	t.Helper()
+	if cfg.FileRoots == nil {
+		// The tests' files are in temporary folders and the repository.
+		cfg.FileRoots = []string{os.TempDir(), repoRoot(t)}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	out := io.Discard
 	if os.Getenv("DATAHUB_TEST_LOG") != "" {
@@ -93,7 +97,7 @@ func quickstartYAML(t *testing.T, db string) []byte {
 		t.Fatal(err)
 	}
 	s := strings.ReplaceAll(string(y), "url: examples/quickstart/people.csv", "url: "+filepath.Join(root, "examples/quickstart/people.csv"))
-	return []byte(strings.ReplaceAll(s, "url: sqlite:datahub-data/quickstart.db", "url: sqlite:"+db))
+	return []byte(strings.ReplaceAll(s, "url: sqlite:datahub-data/files/quickstart.db", "url: sqlite:"+db))
 }
 
 // TestServeApplyRunRestart is the newcomer's path: serve on an empty folder, apply the

@@ -22,10 +22,8 @@ func (h *Hub) startDelivery(ctx context.Context) {
 	log := h.log.With("component", "delivery")
 	host, _ := os.Hostname()
 	eng := &delivery.Engine{Bus: h.Bus, Catalog: h.Catalog, Secrets: h.Secrets, Guard: h.Outbound, Interval: deliveryInterval, Logger: log,
-		Owner: fmt.Sprintf("%s:%d", host, os.Getpid()),
-		Endpoints: func(ctx context.Context, name, env, table string) (connector.Endpoint, []string, error) {
-			return runs.ResolveEndpoint(ctx, h.Catalog, h.Secrets, name, env, table)
-		}}
+		Owner:     fmt.Sprintf("%s:%d", host, os.Getpid()),
+		Endpoints: h.deliveryEndpoint, CheckRefs: h.Policy.CheckAuthorRefs}
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
@@ -33,6 +31,24 @@ func (h *Hub) startDelivery(ctx context.Context) {
 			log.Error("delivery engine stopped", "err", err)
 		}
 	}()
+}
+
+// deliveryEndpoint resolves the endpoint of a table or file delivery through the same policy
+// as a run's: confined like a run's endpoints (a table delivery into the hub's own store is
+// the same escalation), its secret references checked against its author, then injected.
+func (h *Hub) deliveryEndpoint(ctx context.Context, name, env, table string) (connector.Endpoint, []string, error) {
+	ep, ref, err := runs.PlanEndpoint(ctx, h.Catalog, name, env, table)
+	if err != nil {
+		return connector.Endpoint{}, nil, err
+	}
+	if err := h.Policy.CheckEndpoint(ctx, name, ref.Env, ep); err != nil {
+		return connector.Endpoint{}, nil, err
+	}
+	if err := h.Policy.CheckEndpointRefs(ctx, ref); err != nil {
+		return connector.Endpoint{}, nil, err
+	}
+	secrets, err := runs.InjectEndpointSecrets(ctx, h.Secrets, ref, &ep)
+	return ep, secrets, err
 }
 
 // deliveryInterval is how often the engine reads the catalog's Topics and Subscriptions.

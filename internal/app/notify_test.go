@@ -191,7 +191,7 @@ func TestFailingRunNotifies(t *testing.T) {
 		t.Fatalf("put secret: %d %s", code, b)
 	}
 	const window = 6 * time.Second
-	doc := fmt.Sprintf(notifyResources("owner@example.org", filepath.Join(data, "no-such-file.csv"), filepath.Join(t.TempDir(), "o.db"), window.String()), hs.URL)
+	doc := fmt.Sprintf(notifyResources("owner@example.org", filepath.Join(t.TempDir(), "no-such-file.csv"), filepath.Join(t.TempDir(), "o.db"), window.String()), hs.URL)
 	if code, b := c.do("POST", "/api/v1/apply", "application/yaml", []byte(doc)); code != 200 {
 		t.Fatalf("apply: %d %s", code, b)
 	}

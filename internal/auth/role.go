@@ -34,6 +34,10 @@ const (
 	PermResourcesRead  Permission = "resources.read"  // get, list, export, history, diff
 	PermResourcesWrite Permission = "resources.write" // apply, delete
 	PermRunsRead       Permission = "runs.read"       // runs, statistics, object records
+	// PermDataRead reads data that passed through the hub: rejected records, topic messages
+	// and dead letters with their bodies. Viewers (and approvers, endpoint owners) see runs
+	// and their statistics, not the data; governance will refine this by classification.
+	PermDataRead Permission = "data.read"
 	// PermRunsCreate starts and re-runs integrations. It is scoped by environment: check
 	// CanRun (or AllowedIn) with the run's environment as well as Allowed on the route.
 	PermRunsCreate Permission = "runs.create"
@@ -70,7 +74,7 @@ var anyEnv []string
 var table = map[Role]map[Permission][]string{
 	RoleAdmin: {
 		PermResourcesRead: anyEnv, PermResourcesWrite: anyEnv,
-		PermRunsRead: anyEnv, PermRunsCreate: anyEnv, PermRunsCancel: anyEnv,
+		PermRunsRead: anyEnv, PermRunsCreate: anyEnv, PermRunsCancel: anyEnv, PermDataRead: anyEnv,
 		PermSecretsRead: anyEnv, PermSecretsWrite: anyEnv,
 		PermUsersRead: anyEnv, PermUsersManage: anyEnv,
 		PermTokensSelf: anyEnv, PermTokensManage: anyEnv,
@@ -78,13 +82,13 @@ var table = map[Role]map[Permission][]string{
 	},
 	RoleIntegrator: {
 		PermResourcesRead: anyEnv, PermResourcesWrite: anyEnv,
-		PermRunsRead: anyEnv, PermRunsCreate: lowerEnvs, PermRunsCancel: lowerEnvs,
+		PermRunsRead: anyEnv, PermRunsCreate: lowerEnvs, PermRunsCancel: lowerEnvs, PermDataRead: anyEnv,
 		PermSecretsRead: anyEnv, PermSecretsWrite: anyEnv,
 		PermUsersRead: anyEnv, PermTokensSelf: anyEnv, PermAuditRead: anyEnv,
 	},
 	RoleOperator: {
 		PermResourcesRead: anyEnv,
-		PermRunsRead:      anyEnv, PermRunsCreate: anyEnv, PermRunsCancel: anyEnv,
+		PermRunsRead:      anyEnv, PermRunsCreate: anyEnv, PermRunsCancel: anyEnv, PermDataRead: anyEnv,
 		PermSecretsRead: anyEnv,
 		PermUsersRead:   anyEnv, PermTokensSelf: anyEnv, PermAuditRead: anyEnv,
 	},
@@ -113,7 +117,7 @@ func Roles() []Role {
 func Permissions() []Permission {
 	return []Permission{
 		PermResourcesRead, PermResourcesWrite,
-		PermRunsRead, PermRunsCreate, PermRunsCancel,
+		PermRunsRead, PermRunsCreate, PermRunsCancel, PermDataRead,
 		PermSecretsRead, PermSecretsWrite,
 		PermUsersRead, PermUsersManage,
 		PermTokensSelf, PermTokensManage,

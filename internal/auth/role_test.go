@@ -116,9 +116,9 @@ func TestAllowedEveryCell(t *testing.T) {
 			case RoleEndpointOwner:
 				want = p == PermEndpointsApprove || Allowed([]Role{RoleViewer}, p)
 			case RoleOperator:
-				want = p == PermRunsCreate || p == PermRunsCancel || p == PermSecretsRead || Allowed([]Role{RoleViewer}, p)
+				want = p == PermRunsCreate || p == PermRunsCancel || p == PermDataRead || p == PermSecretsRead || Allowed([]Role{RoleViewer}, p)
 			case RoleIntegrator:
-				want = p == PermResourcesWrite || p == PermRunsCreate || p == PermRunsCancel ||
+				want = p == PermResourcesWrite || p == PermRunsCreate || p == PermRunsCancel || p == PermDataRead ||
 					p == PermSecretsRead || p == PermSecretsWrite || Allowed([]Role{RoleViewer}, p)
 			}
 			if got != want {

@@ -21,10 +21,15 @@ import (
 // RunRequest asks a worker to run an integration once. It is the JSON body of a message on
 // datahub.runs.<integration>.
 type RunRequest struct {
-	RunID       string            `json:"run_id"`
-	Integration string            `json:"integration"`
-	Env         string            `json:"env,omitempty"`
-	RequestedBy string            `json:"requested_by,omitempty"`
+	RunID       string `json:"run_id"`
+	Integration string `json:"integration"`
+	Env         string `json:"env,omitempty"`
+	RequestedBy string `json:"requested_by,omitempty"`
+	// Requester is the user who asked for the run (API and CLI runs); Trigger is the trigger
+	// that started it (schedule, file, webhook, event), whose runs carry the rights of the
+	// integration's author. The worker checks those rights before it runs.
+	Requester   string            `json:"requester,omitempty"`
+	Trigger     string            `json:"trigger,omitempty"`
 	RequestedAt time.Time         `json:"requested_at"`
 	Attempt     int               `json:"attempt,omitempty"`
 	Params      map[string]string `json:"params,omitempty"`

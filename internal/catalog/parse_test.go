@@ -97,7 +97,7 @@ func TestParseQuickstart(t *testing.T) {
 	if got := rs[1].Endpoint().Environments["DEV"].URL; got != "examples/quickstart/people.csv" {
 		t.Errorf("people-csv DEV url %q", got)
 	}
-	if got := rs[2].Endpoint().Environments["DEV"].URL; got != "sqlite:datahub-data/quickstart.db" {
+	if got := rs[2].Endpoint().Environments["DEV"].URL; got != "sqlite:datahub-data/files/quickstart.db" {
 		t.Errorf("people-db DEV url %q", got)
 	}
 }

@@ -117,7 +117,26 @@ type ApplyOptions struct {
 	DryRun bool
 	// Actor is who applies (a user or token name), recorded with every version.
 	Actor string
+	// Check, when set, is called for every document of the batch that is not equal to its
+	// live version, after the references are checked and inside the transaction (dry runs
+	// included): live is the stored live version (nil for a new resource) and lookup sees the
+	// batch over the live catalog. Its problems are reported like validation problems, so
+	// nothing is written. The API's policy checks (file roots, secret references, run
+	// rights) use it.
+	Check CheckFunc
 }
+
+// CheckFunc checks one document of an apply; see ApplyOptions.Check.
+type CheckFunc func(ctx context.Context, r, live *Resource, lookup func(Key) (*Resource, error)) ([]Problem, error)
+
+// Problem is what a check found wrong with a document: at which field, and what.
+type Problem struct {
+	Field   string
+	Message string
+}
+
+// NewError is a validation problem of r at field (for checks outside the catalog).
+func NewError(r *Resource, field, problem string) *Error { return newError(r, field, problem) }
 
 // errDryRun rolls a dry run's transaction back after it has computed the changes.
 var errDryRun = errors.New("dry run")
@@ -162,6 +181,9 @@ func (s *Service) Apply(ctx context.Context, docs []Resource, opts ApplyOptions)
 		}
 		v := newView(ctx, tx, batch)
 		if err := s.checkBatch(v, batch); err != nil {
+			return err
+		}
+		if err := runCheck(ctx, v, batch, opts.Check); err != nil {
 			return err
 		}
 		now := store.Time(s.opts.Now())
@@ -233,6 +255,39 @@ func (s *Service) checkBatch(v *view, batch []Resource) error {
 			return err
 		}
 		errs = append(errs, es...)
+	}
+	if len(errs) > 0 {
+		return errs.sorted()
+	}
+	return nil
+}
+
+// runCheck calls check for every document of the batch that differs from its live version.
+func runCheck(ctx context.Context, v *view, batch []Resource, check CheckFunc) error {
+	if check == nil {
+		return nil
+	}
+	var errs Errors
+	for i := range batch {
+		r := &batch[i]
+		live, err := v.storedLive(r.Key())
+		if err != nil {
+			return err
+		}
+		if live != nil {
+			a, aerr := live.Digest()
+			b, berr := r.Digest()
+			if aerr == nil && berr == nil && a == b {
+				continue
+			}
+		}
+		ps, err := check(ctx, r, live, v.lookup)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			errs = append(errs, newError(r, p.Field, p.Message))
+		}
 	}
 	if len(errs) > 0 {
 		return errs.sorted()
@@ -363,6 +418,11 @@ func (v *view) lookup(k Key) (*Resource, error) {
 	if r, ok := v.batch[k]; ok {
 		return r, nil
 	}
+	return v.storedLive(k)
+}
+
+// storedLive is the live stored version of k (nil when there is none), ignoring the batch.
+func (v *view) storedLive(k Key) (*Resource, error) {
 	if r, ok := v.stored[k]; ok {
 		return r, nil
 	}
@@ -596,6 +656,12 @@ func decodeCursor(c string) (kind, name string, err error) {
 // event trigger uses, and a System an Endpoint belongs to, naming them; the error then wraps
 // ErrInUse, and ErrNotFound when there is nothing to delete.
 func (s *Service) Delete(ctx context.Context, kind Kind, name, actor string) (Change, error) {
+	return s.DeleteChecked(ctx, kind, name, actor, nil)
+}
+
+// DeleteChecked is Delete with a check of the live resource, made inside the transaction
+// before anything is written: its error refuses the deletion (and is returned wrapped).
+func (s *Service) DeleteChecked(ctx context.Context, kind Kind, name, actor string, check func(ctx context.Context, r *Resource) error) (Change, error) {
 	if actor == "" {
 		return Change{}, fmt.Errorf("delete %s %q: no actor given", kind, name)
 	}
@@ -612,6 +678,11 @@ func (s *Service) Delete(ctx context.Context, kind Kind, name, actor string) (Ch
 		}
 		if r == nil {
 			return ErrNotFound
+		}
+		if check != nil {
+			if err := check(ctx, r); err != nil {
+				return err
+			}
 		}
 		if err := checkUnused(v, r); err != nil {
 			return err

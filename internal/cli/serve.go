@@ -25,6 +25,10 @@ metadata in SQLite in the data folder, runs an embedded NATS JetStream server in
 executes runs with its own workers. On first start it creates an admin and writes its API token
 to <data>/admin.token (mode 0600).
 
+Local file and SQLite endpoints may only point into <data>/files and the folders given with
+--file-root (repeatable, or DATAHUB_FILE_ROOTS as a path list); never into the rest of the data
+folder.
+
 Settings come from defaults, then --config FILE (YAML), then DATAHUB_* environment variables,
 then flags. Scale out with --store postgres://... and --nats nats://... on several processes.
 SIGTERM or Ctrl-C stops gracefully: running transfers keep their checkpoint and resume.`,
@@ -57,7 +61,13 @@ SIGTERM or Ctrl-C stops gracefully: running transfers keep their checkpoint and 
 	f.String("roles", strings.Join(d.Roles, ","), "roles of this process: api, scheduler, worker (env DATAHUB_ROLES)")
 	f.Int("workers", d.Workers, "runs executed at once by this process (env DATAHUB_WORKERS)")
 	f.String("log-format", d.LogFormat, "log format: text or json (env DATAHUB_LOG_FORMAT)")
+	fileRootFlag(f)
 	return cmd
+}
+
+// fileRootFlag adds --file-root, repeatable, to serve and worker.
+func fileRootFlag(f *pflag.FlagSet) {
+	f.StringArray("file-root", nil, "a folder local file and SQLite endpoints may use, besides <data>/files; repeatable (env DATAHUB_FILE_ROOTS, a path list)")
 }
 
 // cobraFlags lets config.Load see the serve command's flags, and the root's --log-level.
@@ -73,6 +83,16 @@ func (c cobraFlags) lookup(name string) *pflag.Flag {
 func (c cobraFlags) Changed(name string) bool {
 	f := c.lookup(name)
 	return f != nil && f.Changed
+}
+
+// Values returns every value of a repeatable flag (--file-root).
+func (c cobraFlags) Values(name string) ([]string, bool) {
+	f := c.lookup(name)
+	if f == nil || f.Value.Type() != "stringArray" {
+		return nil, false
+	}
+	vals, err := c.cmd.Flags().GetStringArray(name)
+	return vals, err == nil
 }
 
 func (c cobraFlags) Value(name string) string {

@@ -59,5 +59,6 @@ SIGTERM or Ctrl-C stops gracefully.`,
 	f.String("nats", "", "URL of the hub's NATS JetStream (env DATAHUB_NATS)")
 	f.Int("workers", d.Workers, "runs executed at once by this process (env DATAHUB_WORKERS)")
 	f.String("log-format", d.LogFormat, "log format: text or json (env DATAHUB_LOG_FORMAT)")
+	fileRootFlag(f)
 	return cmd
 }

@@ -96,7 +96,8 @@ func runProc(t *testing.T, p *hubProc, env []string, args ...string) {
 		t.Fatal(err)
 	}
 	p.cmd = exec.Command(os.Args[0], args...) //nolint:gosec // the test binary itself
-	p.cmd.Env = append(append(os.Environ(), "DATAHUB_CLI_MAIN=1"), env...)
+	// The tests' files are in temporary folders: those are the hub's file roots.
+	p.cmd.Env = append(append(os.Environ(), "DATAHUB_CLI_MAIN=1", "DATAHUB_FILE_ROOTS="+os.TempDir()), env...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

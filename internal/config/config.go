@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -122,6 +123,13 @@ type Config struct {
 	Retention Retention `yaml:"retention"`
 	// Outbound guards the HTTP connections the hub opens to addresses resources name.
 	Outbound Outbound `yaml:"outbound"`
+	// FileRoots are the folders local file and SQLite endpoints may point into, besides the
+	// data folder's files/ folder (always one). Relative ones are taken from the working
+	// directory at start. The environment variable is a path list (':' between folders on
+	// Unix, like PATH); the flag may be repeated.
+	FileRoots []string `yaml:"file_roots" env:"DATAHUB_FILE_ROOTS" flag:"file-root" sep:"path"`
+	// Secrets limits the secret references non-admin authors may use.
+	Secrets Secrets `yaml:"secrets"`
 }
 
 // Outbound configures the guard of outbound HTTP connections (package outbound): loopback,
@@ -130,6 +138,15 @@ type Outbound struct {
 	// Allow lists CIDR ranges (10.0.0.0/8), IP addresses (10.1.2.3) and host:port entries
 	// (erp.internal:8443, the host name as the URL writes it, whatever it resolves to).
 	Allow []string `yaml:"allow" env:"DATAHUB_OUTBOUND_ALLOW"`
+}
+
+// Secrets says which env: and file: references non-admins may put in resources (secret:
+// references are for everyone; admins may use any).
+type Secrets struct {
+	// EnvAllow are glob patterns of environment variable names (e.g. PG_*).
+	EnvAllow []string `yaml:"env_allow" env:"DATAHUB_SECRETS_ENV_ALLOW"`
+	// FileAllow are glob patterns of absolute file paths (e.g. /run/secrets/*).
+	FileAllow []string `yaml:"file_allow" env:"DATAHUB_SECRETS_FILE_ALLOW"`
 }
 
 // Default returns the configuration of `datahub serve` with no settings at all.
@@ -154,6 +171,12 @@ func Default() Config {
 type Flags interface {
 	Changed(name string) bool
 	Value(name string) string
+}
+
+// RepeatedFlags is implemented by flag sets whose list flags may be repeated (--file-root A
+// --file-root B): Values returns every value given, ok false for a flag that is not repeated.
+type RepeatedFlags interface {
+	Values(name string) (vals []string, ok bool)
 }
 
 // Load builds the configuration: defaults, then the file at path (if not ""), then the
@@ -181,15 +204,23 @@ func Load(path string, environ []string, flags Flags) (Config, error) {
 	if err := apply(reflect.ValueOf(&c).Elem(), func(f reflect.StructField) (string, string, bool) {
 		name := f.Tag.Get("env")
 		v, ok := env[name]
+		if ok && f.Tag.Get("sep") == "path" {
+			// A path list: the OS's separator, turned into the list setField reads.
+			v = strings.Join(filepath.SplitList(v), "\x00") + "\x00"
+		}
 		return v, "environment variable " + name, ok && name != ""
 	}); err != nil {
 		return c, err
 	}
 	if flags != nil {
+		rf, repeated := flags.(RepeatedFlags)
 		if err := apply(reflect.ValueOf(&c).Elem(), func(f reflect.StructField) (string, string, bool) {
 			name := f.Tag.Get("flag")
 			if name == "" || !flags.Changed(name) {
 				return "", "", false
+			}
+			if vals, ok := repeatedValues(rf, repeated, name); ok {
+				return strings.Join(vals, "\x00") + "\x00", "flag --" + name, true
 			}
 			return flags.Value(name), "flag --" + name, true
 		}); err != nil {
@@ -197,6 +228,13 @@ func Load(path string, environ []string, flags Flags) (Config, error) {
 		}
 	}
 	return c, c.Validate()
+}
+
+func repeatedValues(rf RepeatedFlags, repeated bool, name string) ([]string, bool) {
+	if !repeated {
+		return nil, false
+	}
+	return rf.Values(name)
 }
 
 // apply sets the fields for which get returns a value, recursing into nested structs.
@@ -245,7 +283,11 @@ func setField(fv reflect.Value, val string) error {
 		fv.SetInt(int64(d))
 	case []string:
 		var parts []string
-		for _, p := range strings.Split(val, ",") {
+		sep := ","
+		if strings.Contains(val, "\x00") {
+			sep = "\x00" // a path list or repeated flags, already split
+		}
+		for _, p := range strings.Split(val, sep) {
 			if p = strings.TrimSpace(p); p != "" {
 				parts = append(parts, p)
 			}

@@ -140,3 +140,46 @@ func TestOutboundAllow(t *testing.T) {
 		t.Fatalf("default: %v %v", c.Outbound.Allow, err)
 	}
 }
+
+// repeatedFlags are fakeFlags whose file-root flag was given several times.
+type repeatedFlags struct {
+	fakeFlags
+	roots []string
+}
+
+func (f repeatedFlags) Values(n string) ([]string, bool) {
+	if n == "file-root" {
+		return f.roots, true
+	}
+	return nil, false
+}
+
+func TestFileRootsAndSecretsSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "datahub.yaml")
+	yml := "file_roots: [/srv/in, 'a,b']\nsecrets: {env_allow: [PG_*], file_allow: [/run/secrets/*]}\n"
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.FileRoots, "|") != "/srv/in|a,b" || c.Secrets.EnvAllow[0] != "PG_*" || c.Secrets.FileAllow[0] != "/run/secrets/*" {
+		t.Fatalf("from the file: %+v %+v", c.FileRoots, c.Secrets)
+	}
+	list := strings.Join([]string{"/srv/in", "rel/dir,with comma"}, string(os.PathListSeparator))
+	c, err = Load("", []string{"DATAHUB_FILE_ROOTS=" + list, "DATAHUB_SECRETS_ENV_ALLOW=PG_*, MY_*"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.FileRoots, "|") != "/srv/in|rel/dir,with comma" || strings.Join(c.Secrets.EnvAllow, "|") != "PG_*|MY_*" {
+		t.Fatalf("from the environment: %q %q", c.FileRoots, c.Secrets.EnvAllow)
+	}
+	c, err = Load("", []string{"DATAHUB_FILE_ROOTS=/env"}, repeatedFlags{fakeFlags{"file-root": "[x,y]", "roles": "api,worker"}, []string{"/x", "/y"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.FileRoots, "|") != "/x|/y" || strings.Join(c.Roles, "|") != "api|worker" {
+		t.Fatalf("from repeated flags: %q, roles %q", c.FileRoots, c.Roles)
+	}
+}

@@ -81,6 +81,10 @@ type Engine struct {
 	Endpoints EndpointFunc
 	// Owner names this process in the leases of ordered subscriptions (host:pid, say).
 	Owner string
+	// CheckRefs, when set, says whether the author of a subscription (who last applied it)
+	// may still use its secret references (the policy's privileges, with the author's current
+	// roles); an http delivery whose references it refuses is dead-lettered.
+	CheckRefs func(ctx context.Context, author string, refs ...string) error
 
 	clientOnce sync.Once
 	httpClient *http.Client
@@ -293,6 +297,9 @@ func (e *Engine) start(ctx context.Context, entry catalog.Entry) (*running, erro
 		h = e.filtered(s, tw.handle)
 	} else {
 		h = e.Handler(name, s)
+		if s.Delivery.Type == "http" && e.CheckRefs != nil {
+			h = e.checkedRefs(name, entry.UpdatedBy, s, h)
+		}
 	}
 	go func() {
 		defer close(r.done)
@@ -307,6 +314,17 @@ func (e *Engine) start(ctx context.Context, entry catalog.Entry) (*running, erro
 		}
 	}()
 	return r, nil
+}
+
+// checkedRefs refuses an http delivery whose URL or key references its author may no
+// longer use, before anything is resolved.
+func (e *Engine) checkedRefs(name, author string, s *catalog.SubscriptionSpec, h bus.TopicHandler) bus.TopicHandler {
+	return func(ctx context.Context, m bus.TopicMessage) error {
+		if err := e.CheckRefs(ctx, author, s.Delivery.URL, s.Delivery.Secret); err != nil {
+			return fmt.Errorf("subscription %s: %v: %w", name, err, bus.ErrPermanent)
+		}
+		return h(ctx, m)
+	}
 }
 
 // Handler is the delivery of one subscription: the header filter, then http, topic or file.

@@ -35,6 +35,45 @@ type Plan struct {
 	Concurrency int
 	// Secrets are the resolved secret values, for scrubbing anything the run prints.
 	Secrets []string
+	// Author is who last applied the integration (its catalog updated_by): the rights its
+	// triggered runs carry.
+	Author string
+	// SourceRef and DestRef are the Endpoint resources the endpoints come from, for the
+	// policy step and for InjectSecrets.
+	SourceRef, DestRef EndpointRef
+	// HookSource is set when the source is a stored webhook or event body in the hub's own
+	// hooks folder instead of the source endpoint.
+	HookSource bool
+}
+
+// EndpointRef is the Endpoint resource a plan's endpoint was resolved from.
+type EndpointRef struct {
+	Name string
+	Env  string
+	// Author is who last applied the Endpoint (its catalog updated_by): the rights its
+	// secret references are checked against.
+	Author string
+	// Secrets are the endpoint's secret references by option (password or an option name).
+	Secrets map[string]string
+}
+
+// InjectSecrets resolves the secret references of the plan's endpoints and puts their values
+// in (the password into the URL, other options into Options). Planning with a nil resolver
+// and injecting afterwards lets the policy step look at the references before any is read.
+func (p *Plan) InjectSecrets(ctx context.Context, resolver Resolver) error {
+	if !p.HookSource {
+		vals, err := injectSecrets(ctx, resolver, p.SourceRef, &p.Source)
+		if err != nil {
+			return fmt.Errorf("integration %q source: %w", p.Integration, err)
+		}
+		p.Secrets = append(p.Secrets, vals...)
+	}
+	vals, err := injectSecrets(ctx, resolver, p.DestRef, &p.Dest)
+	if err != nil {
+		return fmt.Errorf("integration %q destination: %w", p.Integration, err)
+	}
+	p.Secrets = append(p.Secrets, vals...)
+	return nil
 }
 
 // Redacted returns the plan's endpoints as they may be shown and stored.
@@ -89,7 +128,7 @@ func ResolveWith(ctx context.Context, cat *catalog.Service, resolver Resolver, n
 		return nil, fmt.Errorf("%w: integration %q: %v", ErrInvalid, name, err)
 	}
 	p := &Plan{Integration: name, Env: env, Mode: mode, Key: spec.Destination.Keys, Mapping: spec.Mapping,
-		Retries: spec.Retries, Concurrency: max(spec.Concurrency, 1)}
+		Retries: spec.Retries, Concurrency: max(spec.Concurrency, 1), Author: ie.UpdatedBy}
 	srcPath := spec.Source.Path
 	if pp := params["path"]; pp != "" {
 		if filepath.IsAbs(pp) || strings.Contains(filepath.ToSlash(pp), "..") {
@@ -97,7 +136,7 @@ func ResolveWith(ctx context.Context, cat *catalog.Service, resolver Resolver, n
 		}
 		srcPath = pp
 	}
-	p.Source, err = p.endpoint(ctx, cat, resolver, spec.Source.Endpoint, env, spec.Source.Table, spec.Source.Query, srcPath)
+	p.Source, p.SourceRef, err = p.endpoint(ctx, cat, resolver, spec.Source.Endpoint, env, spec.Source.Table, spec.Source.Query, srcPath)
 	if err != nil {
 		return nil, fmt.Errorf("integration %q source: %w", name, err)
 	}
@@ -105,8 +144,9 @@ func ResolveWith(ctx context.Context, cat *catalog.Service, resolver Resolver, n
 		if p.Source, err = hookSource(spec, opts, name, f, p.Source); err != nil {
 			return nil, err
 		}
+		p.HookSource = true
 	}
-	p.Dest, err = p.endpoint(ctx, cat, resolver, spec.Destination.Endpoint, env, spec.Destination.Table, "", spec.Destination.Path)
+	p.Dest, p.DestRef, err = p.endpoint(ctx, cat, resolver, spec.Destination.Endpoint, env, spec.Destination.Table, "", spec.Destination.Path)
 	if err != nil {
 		return nil, fmt.Errorf("integration %q destination: %w", name, err)
 	}
@@ -122,21 +162,39 @@ func ResolveEndpoint(ctx context.Context, cat *catalog.Service, resolver Resolve
 		return connector.Endpoint{}, nil, err
 	}
 	p := &Plan{Env: env}
-	e, err := p.endpoint(ctx, cat, resolver, name, env, table, "", "")
+	e, _, err := p.endpoint(ctx, cat, resolver, name, env, table, "", "")
 	return e, p.Secrets, err
 }
 
+// PlanEndpoint is ResolveEndpoint without the secrets: the endpoint and the resource it came
+// from, for a policy check before InjectEndpointSecrets.
+func PlanEndpoint(ctx context.Context, cat *catalog.Service, name, env, table string) (connector.Endpoint, EndpointRef, error) {
+	env, err := NormalizeEnv(env)
+	if err != nil {
+		return connector.Endpoint{}, EndpointRef{}, err
+	}
+	p := &Plan{Env: env}
+	return p.endpoint(ctx, cat, nil, name, env, table, "", "")
+}
+
+// InjectEndpointSecrets resolves ref's secret references into e; it returns the values, for
+// scrubbing what is printed.
+func InjectEndpointSecrets(ctx context.Context, resolver Resolver, ref EndpointRef, e *connector.Endpoint) ([]string, error) {
+	return injectSecrets(ctx, resolver, ref, e)
+}
+
 // endpoint resolves one Endpoint resource in env, adding the integration's table, query or
-// path and the endpoint's secrets.
-func (p *Plan) endpoint(ctx context.Context, cat *catalog.Service, resolver Resolver, name, env, table, query, path string) (connector.Endpoint, error) {
+// path and, with a resolver, the endpoint's secrets.
+func (p *Plan) endpoint(ctx context.Context, cat *catalog.Service, resolver Resolver, name, env, table, query, path string) (connector.Endpoint, EndpointRef, error) {
 	ee, err := cat.Get(ctx, catalog.KindEndpoint, name)
 	if err != nil {
-		return connector.Endpoint{}, err
+		return connector.Endpoint{}, EndpointRef{}, err
 	}
 	spec := ee.Resource.Endpoint()
+	ref := EndpointRef{Name: name, Env: env, Author: ee.UpdatedBy, Secrets: spec.Secrets}
 	envEP, ok := spec.Environments[env]
 	if !ok || envEP.URL == "" {
-		return connector.Endpoint{}, fmt.Errorf("%w: endpoint %q has no URL for %s", ErrInvalid, name, env)
+		return connector.Endpoint{}, ref, fmt.Errorf("%w: endpoint %q has no URL for %s", ErrInvalid, name, env)
 	}
 	e := connector.Endpoint{URL: envEP.URL, Options: map[string]string{}}
 	for k, v := range spec.Options {
@@ -147,7 +205,7 @@ func (p *Plan) endpoint(ctx context.Context, cat *catalog.Service, resolver Reso
 	}
 	spec2, err := connector.Resolve(envEP.URL)
 	if err != nil {
-		return connector.Endpoint{}, err
+		return connector.Endpoint{}, ref, err
 	}
 	if spec2.Paths || spec2.Name == "file" {
 		// A file endpoint is a file, or a folder that confines the integration's paths.
@@ -163,25 +221,45 @@ func (p *Plan) endpoint(ctx context.Context, cat *catalog.Service, resolver Reso
 			e.URL = addQuery(e.URL, "query", query)
 		}
 	}
-	for opt, ref := range spec.Secrets {
-		if resolver == nil {
-			continue
-		}
-		val, err := resolver.Resolve(ctx, ref)
+	if resolver != nil {
+		vals, err := injectSecrets(ctx, resolver, ref, &e)
 		if err != nil {
-			return connector.Endpoint{}, fmt.Errorf("endpoint %q secret %s: %w", name, opt, err)
+			return connector.Endpoint{}, ref, err
 		}
-		p.Secrets = append(p.Secrets, val)
+		p.Secrets = append(p.Secrets, vals...)
+	}
+	return e, ref, nil
+}
+
+// injectSecrets resolves ref's secret references into e.
+func injectSecrets(ctx context.Context, resolver Resolver, ref EndpointRef, e *connector.Endpoint) ([]string, error) {
+	if resolver == nil || len(ref.Secrets) == 0 {
+		return nil, nil
+	}
+	var vals []string
+	opts := make([]string, 0, len(ref.Secrets))
+	for opt := range ref.Secrets {
+		opts = append(opts, opt)
+	}
+	slices.Sort(opts)
+	for _, opt := range opts {
+		val, err := resolver.Resolve(ctx, ref.Secrets[opt])
+		if err != nil {
+			return nil, fmt.Errorf("endpoint %q secret %s: %w", ref.Name, opt, err)
+		}
+		vals = append(vals, val)
 		if opt == "password" {
-			e.URL, err = withPassword(e.URL, val)
-			if err != nil {
-				return connector.Endpoint{}, fmt.Errorf("endpoint %q: %w", name, err)
+			if e.URL, err = withPassword(e.URL, val); err != nil {
+				return nil, fmt.Errorf("endpoint %q: %w", ref.Name, err)
 			}
 			continue
 		}
+		if e.Options == nil {
+			e.Options = map[string]string{}
+		}
 		e.Options[opt] = val
 	}
-	return e, nil
+	return vals, nil
 }
 
 func addQuery(raw, k, v string) string {

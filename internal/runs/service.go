@@ -38,9 +38,34 @@ type Service struct {
 type Request struct {
 	Integration string
 	Env         string
-	Actor       string
-	Remote      string
-	Params      map[string]string
+	// Actor is who asks: a user name, or a trigger's actor (trigger:schedule...), as the
+	// audit log records it.
+	Actor string
+	// Trigger is set for runs a trigger starts (TriggerSchedule...): they carry the rights of
+	// whoever last applied the integration, not of Actor.
+	Trigger string
+	Remote  string
+	Params  map[string]string
+}
+
+// The triggers that request runs.
+const (
+	TriggerSchedule = "schedule"
+	TriggerFile     = "file"
+	TriggerWebhook  = "webhook"
+	TriggerEvent    = "event"
+)
+
+// RequestedBy is how a run's requester is shown: the user, or the trigger and the author
+// whose rights its runs carry, e.g. "schedule (by ivan)".
+func RequestedBy(actor, trig, author string) string {
+	if trig == "" {
+		return actor
+	}
+	if author == "" {
+		return trig
+	}
+	return trig + " (by " + author + ")"
 }
 
 // Request records a queued run and puts it on the work queue. Secrets are not resolved here:
@@ -52,7 +77,8 @@ func (s *Service) Request(ctx context.Context, r Request) (txlog.Run, error) {
 	}
 	src, dst := p.Redacted()
 	opts, _ := json.Marshal(map[string]any{"key": p.Key, "map": p.Mapping, "params": r.Params})
-	run := txlog.Run{ID: txlog.NewID(), Kind: "integration", Integration: p.Integration, Env: p.Env, RequestedBy: r.Actor,
+	by := RequestedBy(r.Actor, r.Trigger, p.Author)
+	run := txlog.Run{ID: txlog.NewID(), Kind: "integration", Integration: p.Integration, Env: p.Env, RequestedBy: by,
 		Source: src, Destination: dst, Mode: string(p.Mode), Options: string(opts), Status: StatusQueued, StartedAt: time.Now()}
 	if err := s.Log.Start(ctx, &run); err != nil {
 		return txlog.Run{}, err
@@ -64,8 +90,12 @@ func (s *Service) Request(ctx context.Context, r Request) (txlog.Run, error) {
 			return txlog.Run{}, fmt.Errorf("audit run request: %w", err)
 		}
 	}
-	err = s.Bus.EnqueueRun(ctx, bus.RunRequest{RunID: run.ID, Integration: p.Integration, Env: p.Env,
-		RequestedBy: r.Actor, RequestedAt: run.StartedAt, Params: r.Params})
+	req := bus.RunRequest{RunID: run.ID, Integration: p.Integration, Env: p.Env,
+		RequestedBy: by, Trigger: r.Trigger, RequestedAt: run.StartedAt, Params: r.Params}
+	if r.Trigger == "" {
+		req.Requester = r.Actor
+	}
+	err = s.Bus.EnqueueRun(ctx, req)
 	if err != nil {
 		// Nothing will run it: say so in the log rather than leave it queued forever.
 		fin := time.Now()

@@ -250,7 +250,7 @@ func (s *Scheduler) fireEvent(ctx context.Context, name string, set EventSetting
 	}
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
 	defer cancel()
-	run, err := s.cfg.Requester.Request(qctx, runs.Request{Integration: name, Env: set.Env, Actor: ActorEvent, Params: params})
+	run, err := s.cfg.Requester.Request(qctx, runs.Request{Integration: name, Env: set.Env, Actor: ActorEvent, Trigger: runs.TriggerEvent, Params: params})
 	if err != nil {
 		if file != "" {
 			_ = os.Remove(file)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -37,6 +38,25 @@ func OpenLocal(_ context.Context, e connector.Endpoint) (connector.Store, func()
 	return st, st.Close, nil
 }
 
+// checkWatched passes the watched folder (and the trigger's sub-folder in it) through the
+// policy: listing and hashing files reads them as much as a run does.
+func (s *Scheduler) checkWatched(ctx context.Context, plan *runs.Plan, fs FileSettings) error {
+	if s.cfg.Policy == nil {
+		return nil
+	}
+	if err := s.cfg.Policy.CheckEndpoint(ctx, plan.SourceRef.Name, plan.Env, plan.Source); err != nil {
+		return err
+	}
+	dir := plan.Source.Root
+	if dir == "" {
+		dir = plan.Source.URL
+	}
+	if sub := fs.Dir(); sub != "" && sub != "." && connector.Scheme(dir) == "" {
+		return s.cfg.Policy.CheckEndpoint(ctx, plan.SourceRef.Name, plan.Env, connector.Endpoint{URL: filepath.Join(dir, filepath.FromSlash(sub))})
+	}
+	return nil
+}
+
 // watch is what the polls of one file trigger saw.
 type watch struct {
 	files   map[string]*fileState
@@ -62,6 +82,10 @@ func (s *Scheduler) poll(ctx context.Context, name string, fs FileSettings, w *w
 	}
 	plan, err := runs.Resolve(ctx, s.cfg.Catalog, nil, name, fs.Env)
 	if err != nil {
+		report(err)
+		return
+	}
+	if err := s.checkWatched(ctx, plan, fs); err != nil {
 		report(err)
 		return
 	}
@@ -135,7 +159,7 @@ func (s *Scheduler) fireFile(ctx context.Context, name, env string, st connector
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
 	defer cancel()
-	run, err := s.cfg.Requester.Request(rctx, runs.Request{Integration: name, Env: env, Actor: ActorFile, Params: map[string]string{"path": fe.Path}})
+	run, err := s.cfg.Requester.Request(rctx, runs.Request{Integration: name, Env: env, Actor: ActorFile, Trigger: runs.TriggerFile, Params: map[string]string{"path": fe.Path}})
 	if err != nil {
 		s.log.Error("file run not requested, will retry", "integration", name, "path", fe.Path, "err", err)
 		if err := unclaimFile(rctx, s.cfg.DB, name, v); err != nil {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/runs"
@@ -36,6 +37,11 @@ type Requester interface {
 // Publisher publishes a hub event; *bus.Bus is one.
 type Publisher interface {
 	Publish(ctx context.Context, subject string, data []byte, headers map[string]string) error
+}
+
+// EndpointChecker says whether an endpoint may be opened; *policy.Policy is one.
+type EndpointChecker interface {
+	CheckEndpoint(ctx context.Context, name, env string, e connector.Endpoint) error
 }
 
 // Leaser takes named leases; *bus.Bus is one.
@@ -64,6 +70,8 @@ type Config struct {
 	HooksDir string
 	// OpenStore opens the folder a file trigger watches (default: local folders only).
 	OpenStore StoreOpener
+	// Policy, when set, confines the folders file triggers watch like every endpoint.
+	Policy EndpointChecker
 	// Owner names this scheduler in the lease and the tick table (default host:pid).
 	Owner string
 	// LeaseTTL is the leader lease's time (0: the bus's LeaseTTL): how long a dead leader's
@@ -429,7 +437,7 @@ func (t *term) fire(ctx context.Context, ticks []tick) {
 			}
 			qctx, cancel := context.WithTimeout(rctx, requestTimeout)
 			defer cancel()
-			run, err := s.cfg.Requester.Request(qctx, runs.Request{Integration: tk.integration, Env: tk.env, Actor: ActorSchedule, Params: params})
+			run, err := s.cfg.Requester.Request(qctx, runs.Request{Integration: tk.integration, Env: tk.env, Actor: ActorSchedule, Trigger: runs.TriggerSchedule, Params: params})
 			if err != nil {
 				s.log.Error("scheduled run not requested", "integration", tk.integration, "tick", tk.at, "err", err)
 				return

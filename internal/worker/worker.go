@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/datahub-oss/datahub/connector"
@@ -19,6 +20,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/engine"
 	"github.com/datahub-oss/datahub/internal/event"
+	"github.com/datahub-oss/datahub/internal/policy"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
@@ -43,6 +45,10 @@ type Worker struct {
 	CheckpointRows int64
 	// Owner names this worker in leases and logs.
 	Owner string
+	// Policy is the policy step every run passes before the engine opens anything: the
+	// requester's rights, the endpoints' confinement, the secret references' privileges. The
+	// hub always sets it; nil (tests of other parts) checks nothing.
+	Policy *policy.Policy
 
 	host string
 	pid  int
@@ -87,9 +93,10 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 	if run.Status == runs.StatusCancelRequested {
 		return w.finish(ctx, &run, engine.Result{Status: engine.StatusCanceled, Started: time.Now(), Finished: time.Now()}, "")
 	}
-	plan, err := runs.ResolveWith(ctx, w.Catalog, w.Secrets, req.Integration, req.Env, req.Params, w.resolveOptions())
+	plan, err := w.plan(ctx, req)
 	if err != nil {
-		// The integration changed or lost an endpoint since it was queued: nothing to retry.
+		// The integration changed or lost an endpoint since it was queued, or the policy
+		// refuses it: nothing to retry.
 		log.Warn("run cannot be planned", "err", err)
 		return w.finish(ctx, &run, engine.Result{Status: engine.StatusFailed, Started: time.Now(), Finished: time.Now(), Err: err}, "")
 	}
@@ -150,6 +157,39 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 		return errLeaseLost
 	}
 	return w.finish(context.WithoutCancel(ctx), &run, res, rejects.Path())
+}
+
+// plan resolves a run request into its plan, passes it through the policy step and only then
+// resolves its secrets, so that a refused reference is never read.
+func (w *Worker) plan(ctx context.Context, req bus.RunRequest) (*runs.Plan, error) {
+	plan, err := runs.ResolveWith(ctx, w.Catalog, nil, req.Integration, req.Env, req.Params, w.resolveOptions())
+	if err != nil {
+		return nil, err
+	}
+	if w.Policy != nil {
+		if err := w.Policy.CheckRun(ctx, plan, requesterOf(req)); err != nil {
+			return nil, err
+		}
+	}
+	if err := plan.InjectSecrets(ctx, w.Secrets); err != nil {
+		return nil, err
+	}
+	return plan, nil
+}
+
+// requesterOf is whose rights a run request carries. Requests queued before requests named
+// their requester and trigger carry them in RequestedBy (a user, or trigger:TYPE).
+func requesterOf(req bus.RunRequest) policy.Requester {
+	switch {
+	case req.Trigger != "":
+		return policy.Requester{Trigger: req.Trigger}
+	case req.Requester != "":
+		return policy.Requester{User: req.Requester}
+	}
+	if t, ok := strings.CutPrefix(req.RequestedBy, "trigger:"); ok {
+		return policy.Requester{Trigger: t}
+	}
+	return policy.Requester{User: req.RequestedBy}
 }
 
 // shutdownRedelivery is how soon a run interrupted by a shutdown is offered again.

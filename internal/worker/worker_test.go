@@ -12,6 +12,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/catalog"
 	_ "github.com/datahub-oss/datahub/internal/connectors/all"
 	"github.com/datahub-oss/datahub/internal/event"
+	"github.com/datahub-oss/datahub/internal/policy"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
@@ -53,7 +54,13 @@ func newEnv(t *testing.T, resources string) *env {
 		t.Fatal(err)
 	}
 	log := txlog.New(db)
-	w := &worker.Worker{Bus: b, Catalog: cat, Secrets: secret.New(db, ring), Log: log, DataDir: dir, CancelPoll: 50 * time.Millisecond}
+	// The test's files are in temporary folders and the repository: those are its file roots.
+	root, _ := filepath.Abs("../..")
+	pol, err := policy.New(policy.Settings{DataDir: dir, FileRoots: []string{os.TempDir(), root}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &worker.Worker{Bus: b, Catalog: cat, Secrets: secret.New(db, ring), Log: log, DataDir: dir, CancelPoll: 50 * time.Millisecond, Policy: pol}
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(wctx) }()
@@ -69,7 +76,7 @@ func TestQuickstartRunThroughTheQueue(t *testing.T) {
 	}
 	db := filepath.Join(t.TempDir(), "q.db")
 	res := strings.ReplaceAll(string(y), "url: examples/quickstart/people.csv", "url: "+filepath.Join(root, "examples/quickstart/people.csv"))
-	res = strings.ReplaceAll(res, "url: sqlite:datahub-data/quickstart.db", "url: sqlite:"+db)
+	res = strings.ReplaceAll(res, "url: sqlite:datahub-data/files/quickstart.db", "url: sqlite:"+db)
 	e := newEnv(t, res)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

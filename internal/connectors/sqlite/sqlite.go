@@ -84,22 +84,18 @@ func (p *endpoint) parse() error {
 	if connector.Scheme(raw) != "sqlite" {
 		return p.usage("write sqlite:/path/to/file.db?table=name", fmt.Errorf("not an sqlite: URL"))
 	}
-	rest := raw[len("sqlite:"):]
-	rest, rawQuery, hasQuery := strings.Cut(rest, "?")
+	_, rawQuery, hasQuery := strings.Cut(raw[len("sqlite:"):], "?")
 	if hasQuery {
 		if _, err := url.ParseQuery(rawQuery); err != nil {
 			return p.usage("percent-encode + & ; and % in option values (%2B %26 %3B %25)", fmt.Errorf("cannot read the URL's options: %v", err))
 		}
 	}
-	if strings.HasPrefix(rest, "//") {
-		dec, err := url.PathUnescape(rest[2:])
-		if err != nil {
-			return p.usage("in the sqlite:// form the path is percent-encoded; or write sqlite:PATH", fmt.Errorf("bad path: %v", err))
+	rest, err := PathOf(raw)
+	if err != nil {
+		if errors.Is(err, errNoFile) {
+			return p.usage("write sqlite:/path/to/file.db?table=name", err)
 		}
-		rest = dec
-	}
-	if rest == "" {
-		return p.usage("write sqlite:/path/to/file.db?table=name", errors.New("the URL names no database file"))
+		return p.usage("in the sqlite:// form the path is percent-encoded; or write sqlite:PATH", err)
 	}
 	path, err := resolvePath(rest, p.ep.Root)
 	if err != nil {
@@ -132,6 +128,29 @@ func (p *endpoint) parse() error {
 		return p.usage("use off, normal, full or extra", fmt.Errorf("unknown synchronous %q", p.ep.Option(optSynchronous)))
 	}
 	return nil
+}
+
+var errNoFile = errors.New("the URL names no database file")
+
+// PathOf returns the database file an sqlite: URL names, as written (relative paths are
+// relative to the working directory, or to the endpoint's root when it has one):
+// sqlite:PATH?options, or sqlite://PERCENT-ENCODED-PATH?options.
+func PathOf(raw string) (string, error) {
+	if connector.Scheme(raw) != "sqlite" {
+		return "", errors.New("not an sqlite: URL")
+	}
+	rest, _, _ := strings.Cut(raw[len("sqlite:"):], "?")
+	if strings.HasPrefix(rest, "//") {
+		dec, err := url.PathUnescape(rest[2:])
+		if err != nil {
+			return "", fmt.Errorf("bad path: %v", err)
+		}
+		rest = dec
+	}
+	if rest == "" {
+		return "", errNoFile
+	}
+	return rest, nil
 }
 
 func (p *endpoint) usage(hint string, err error) error {

@@ -1,0 +1,117 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/auth"
+	"github.com/datahub-oss/datahub/internal/catalog"
+	"github.com/datahub-oss/datahub/internal/secret"
+)
+
+// ApplyCheck is the catalog.ApplyOptions.Check of an apply by applier: every Endpoint URL
+// must pass CheckEndpoint; every secret reference a document holds (endpoint secrets,
+// webhook trigger secrets, subscription and notification URLs and keys) must be allowed to
+// the applier (CheckRef); and an Integration whose trigger runs in an environment, as
+// applied and as it stands, may only be applied by someone who may run it there
+// (auth.CanRun), since its triggered runs carry the rights of whoever applied it last.
+func (p *Policy) ApplyCheck(applier *auth.Principal) catalog.CheckFunc {
+	return func(ctx context.Context, r, live *catalog.Resource, _ func(catalog.Key) (*catalog.Resource, error)) ([]catalog.Problem, error) {
+		var out []catalog.Problem
+		add := func(field string, err error) {
+			var pe *Error
+			if errors.As(err, &pe) {
+				out = append(out, catalog.Problem{Field: field, Message: pe.Problem()})
+			} else if err != nil {
+				out = append(out, catalog.Problem{Field: field, Message: err.Error()})
+			}
+		}
+		ref := func(field, v string) {
+			if secret.IsRef(v) {
+				add(field, p.CheckRef(applier.Roles, v))
+			}
+		}
+		switch r.Kind {
+		case catalog.KindEndpoint:
+			s := r.Endpoint()
+			for _, env := range sortedKeys(s.Environments) {
+				add("spec.environments."+env+".url", p.CheckEndpoint(ctx, r.Metadata.Name, env, connector.Endpoint{URL: s.Environments[env].URL}))
+			}
+			for _, o := range sortedKeys(s.Secrets) {
+				ref("spec.secrets."+o, s.Secrets[o])
+			}
+		case catalog.KindIntegration:
+			t := r.Integration().Trigger
+			if v, _ := t.Settings["secret"].(string); v != "" {
+				ref("spec.trigger.secret", v)
+			}
+			for _, doc := range []*catalog.Resource{r, live} {
+				if msg := runRightsProblem(applier, doc, doc == live); msg != "" {
+					out = append(out, catalog.Problem{Field: "spec.trigger.env", Message: msg})
+				}
+			}
+		case catalog.KindSubscription:
+			d := r.Subscription().Delivery
+			ref("spec.delivery.url", d.URL)
+			ref("spec.delivery.secret", d.Secret)
+		case catalog.KindNotificationRule:
+			for i, ch := range r.NotificationRule().Channels {
+				ref(fmt.Sprintf("spec.channels[%d].url", i), ch.URL)
+				ref(fmt.Sprintf("spec.channels[%d].secret", i), ch.Secret)
+			}
+		}
+		return out, nil
+	}
+}
+
+// DeleteCheck is the check of a deletion by applier (catalog.Service.DeleteChecked): an
+// Integration whose trigger runs in an environment the applier may not run in stays.
+func (p *Policy) DeleteCheck(applier *auth.Principal) func(ctx context.Context, r *catalog.Resource) error {
+	return func(_ context.Context, r *catalog.Resource) error {
+		if msg := runRightsProblem(applier, r, true); msg != "" {
+			return fmt.Errorf("%w: %s", auth.ErrForbidden, msg)
+		}
+		return nil
+	}
+}
+
+// TriggerEnv is the environment an Integration's trigger starts runs in ("" for none, or a
+// manual trigger).
+func TriggerEnv(r *catalog.Resource) string {
+	if r == nil || r.Integration() == nil {
+		return ""
+	}
+	t := r.Integration().Trigger
+	if t.Type == "" || t.Type == "manual" {
+		return ""
+	}
+	env, _ := t.Settings["env"].(string)
+	return strings.ToUpper(strings.TrimSpace(env))
+}
+
+// runRightsProblem says why applier may not (re)write integration r ("" when it may).
+func runRightsProblem(applier *auth.Principal, r *catalog.Resource, current bool) string {
+	env := TriggerEnv(r)
+	if env == "" || auth.CanRun(applier.Roles, env) {
+		return ""
+	}
+	which := "its trigger starts"
+	if current {
+		which = "its current trigger starts"
+	}
+	return fmt.Sprintf("%s runs in %s, which your roles (%s) may not run: a trigger's runs carry the rights of whoever applied the integration last; have an operator or admin apply it",
+		which, env, roleNames(applier.Roles))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,63 @@
+package policy
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/file"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlite"
+)
+
+// CheckEndpoint reports whether endpoint e, resolved from Endpoint resource name in env, may
+// be opened: local files and folders (e.URL and, for a folder endpoint, e.Root) and SQLite
+// files must pass CheckPath, and a PostgreSQL endpoint must not be the hub's own store.
+// Connectors the policy does not know (network stores and services) are not confined here.
+func (p *Policy) CheckEndpoint(ctx context.Context, name, env string, e connector.Endpoint) error {
+	spec, err := connector.Resolve(e.URL)
+	if err != nil {
+		// No connector would open it either; refusing says so before anything is tried.
+		return at(&Error{What: connector.Redact(e.URL), Why: err.Error(), Hint: "use a URL a connector serves"}, name, env)
+	}
+	switch spec.Name {
+	case "file":
+		for _, raw := range []string{e.Root, e.URL} {
+			if raw == "" {
+				continue
+			}
+			path, err := file.PathOf(raw)
+			if err != nil {
+				return at(&Error{What: connector.Redact(raw), Why: err.Error(), Hint: "write a path or a file: URL"}, name, env)
+			}
+			if err := p.CheckPath(path); err != nil {
+				return at(err, name, env)
+			}
+		}
+	case "sqlite":
+		path, err := sqlite.PathOf(e.URL)
+		if err != nil {
+			return at(&Error{What: connector.Redact(e.URL), Why: err.Error(), Hint: "write sqlite:/path/to/file.db"}, name, env)
+		}
+		if e.Root != "" && !filepath.IsAbs(path) {
+			path = filepath.Join(e.Root, path)
+		}
+		if err := p.CheckPath(path); err != nil {
+			return at(err, name, env)
+		}
+		// SQLite opens its journal and WAL files by name next to the database, following
+		// symbolic links: a companion planted there would be written through.
+		for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+			if _, err := os.Lstat(path + suffix); err == nil {
+				if err := p.CheckPath(path + suffix); err != nil {
+					return at(err, name, env)
+				}
+			}
+		}
+	case "postgres":
+		if err := p.checkPG(ctx, e.URL); err != nil {
+			return at(err, name, env)
+		}
+	}
+	return nil
+}
