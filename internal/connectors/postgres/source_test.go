@@ -2,8 +2,8 @@ package postgres
 
 import (
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"net/url"
 	"slices"
 	"strings"
