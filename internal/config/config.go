@@ -118,6 +118,19 @@ type Config struct {
 	BaseURL string `yaml:"base_url" env:"DATAHUB_BASE_URL"`
 	// Retention is how long the hub keeps its own bookkeeping (see Retention).
 	Retention Retention `yaml:"retention"`
+	// Audit is where and how often the audit chain's head is anchored outside the store.
+	Audit Audit `yaml:"audit"`
+}
+
+// Audit configures the audit chain's anchors: the head (seq, hash, time) is written to
+// AnchorFile and published as an audit.anchor event at start and every AnchorInterval (when
+// it moved), by the process with the scheduler role.
+type Audit struct {
+	// AnchorFile is the anchor file ("" = <data>/audit-anchor.json). Put it, or a copy of it,
+	// where whoever can write the store cannot.
+	AnchorFile string `yaml:"anchor_file" env:"DATAHUB_AUDIT_ANCHOR_FILE"`
+	// AnchorInterval is how often the head is anchored.
+	AnchorInterval time.Duration `yaml:"anchor_interval" env:"DATAHUB_AUDIT_ANCHOR_INTERVAL"`
 }
 
 // Default returns the configuration of `datahub serve` with no settings at all.
@@ -135,6 +148,7 @@ func Default() Config {
 		ShutdownTimeout: 30 * time.Second,
 		OIDC:            OIDC{Scopes: []string{"openid", "profile", "email"}, RolesClaim: "groups", DefaultRole: "viewer"},
 		Retention:       DefaultRetention(),
+		Audit:           Audit{AnchorInterval: 5 * time.Minute},
 	}
 }
 
@@ -319,6 +333,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Retention.validate(); err != nil {
 		return err
+	}
+	if c.Audit.AnchorInterval < time.Second || c.Audit.AnchorInterval > 24*time.Hour {
+		return fmt.Errorf("audit.anchor_interval: %s is not between 1s and 24h", c.Audit.AnchorInterval)
 	}
 	if c.BaseURL != "" {
 		u, err := url.Parse(c.BaseURL)
