@@ -68,4 +68,3 @@ func (h *Hub) startAnchorer(ctx context.Context) {
 		}
 	}()
 }
-
