@@ -123,7 +123,7 @@ kept elsewhere: an anchor file (its latest anchor) or SEQ:HASH (e.g. from an aud
 			} else if rep.OK && rep.Anchor != "" {
 				_, err = fmt.Fprintf(g.stdout, "audit log intact: %d entries verified, and it holds the anchor %s (from the %s)\n", rep.Entries, rep.Anchor, anchorFrom(rep.AnchorFrom))
 			} else if rep.OK {
-				_, err = fmt.Fprintf(g.stdout, "audit log intact: %d entries verified (no anchor to check against)\n", rep.Entries)
+				_, err = fmt.Fprintf(g.stdout, "audit log intact: %d entries verified\n", rep.Entries)
 			} else {
 				_, err = fmt.Fprintf(g.stdout, "audit log BROKEN at seq %d: %s (%d entries verified before it)\n", rep.FirstBadSeq, dash(rep.Reason), rep.Entries)
 			}
