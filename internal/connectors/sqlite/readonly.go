@@ -35,8 +35,8 @@ var readOnlyPragmas = map[string]bool{
 // readOnlyAuthorizer lets a source's statements read and nothing else: no INSERT, UPDATE,
 // DELETE or DDL (temporary objects included), no ATTACH (which would create a file), and no
 // pragma that sets anything (writable_schema, query_only ...). It is checked when a statement
-// is prepared, so a refused statement never runs. The connection is also opened mode=ro with
-// query_only on; this is what stops ATTACH and names the refusal.
+// is prepared, so a refused statement never runs (ATTACH creates no file). The connection
+// also has query_only on.
 func readOnlyAuthorizer(action sqlite.AuthorizerActionCode, arg1, arg2, _, _ string) sqlite.AuthorizerReturnCode {
 	switch action {
 	case sqlite.AuthSelect, sqlite.AuthRead, sqlite.AuthFunction, sqlite.AuthRecursive,

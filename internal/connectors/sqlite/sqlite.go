@@ -15,8 +15,8 @@
 // it can only lose the last transactions whole — rows and the checkpoint position stored with
 // them go together, so a resumed run stays exact. Option synchronous=full trades speed for
 // durability of the last commit too. A source leaves the file's journal mode alone (it is a
-// persistent property of someone else's file) and reads on a read-only connection (mode=ro,
-// query_only, and an authorizer that refuses writes, DDL, ATTACH and setting pragmas).
+// persistent property of someone else's file) and reads on a connection that only reads
+// (query_only, and an authorizer that refuses writes, DDL, ATTACH and setting pragmas).
 package sqlite
 
 import (
@@ -283,7 +283,10 @@ func (p *endpoint) open(ctx context.Context, forWrite bool) error {
 			return connector.Errorf(connector.CodeUsage, p.red, "name the database file, not its directory",
 				fmt.Errorf("%s is a directory", p.path))
 		}
-		dsn = p.dsn("ro", "foreign_keys(1)", "query_only(1)")
+		// Not mode=ro: a read-only connection cannot remove the -wal and -shm files of a WAL
+		// database when it closes, and would leave them behind; the authorizer and query_only
+		// already refuse every write.
+		dsn = p.dsn("rw", "foreign_keys(1)", "query_only(1)")
 	}
 	var db *sql.DB
 	if forWrite {
