@@ -24,8 +24,12 @@
 // leaves a shorter chain that verifies. Anchors close that gap: the head (seq, hash, time) is
 // written periodically outside the store, to a file and as an event on the bus (Anchorer),
 // and VerifyAnchor checks the chain still holds an anchor: a chain shorter than the anchored
-// seq, or differing at it, is reported. Without the key and an anchor, the guarantees are
-// those of a plain hash chain: evidence against mistakes, not against a store writer.
+// seq, or differing at it, is reported. Anchors also catch a chain rewritten as a plain one
+// and then re-keyed by a restart: a hub refuses to re-key a plain chain when its anchor file
+// holds a keyed anchor, and an anchor kept elsewhere (the bus, a copy of the file) no longer
+// matches. Whoever holds the master key can rewrite the chain; only anchors kept out of their
+// reach show that. Without the key and an anchor, the guarantees are those of a plain hash
+// chain: evidence against mistakes, not against a store writer.
 //
 // # Secrets
 //
