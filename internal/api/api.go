@@ -58,6 +58,9 @@ type Deps struct {
 	TokenTTL time.Duration
 	// DataDir is the data folder: run rejects are only served from its rejects folder.
 	DataDir string
+	// AuditAnchorFile is the hub's audit anchor file: verification checks the chain against
+	// its latest anchor when the request gives none ("" = no such check).
+	AuditAnchorFile string
 	// Bus serves topics and dead-letter queues (the service bus); nil answers them with 503.
 	Bus *bus.Bus
 	// Hooks dedupes webhook deliveries (Idempotency-Key); nil answers webhooks with 503.

@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +33,16 @@ type verifyBody struct {
 	Entries     int64  `json:"entries" doc:"Entries verified before the first problem (all when ok)"`
 	FirstBadSeq int64  `json:"first_bad_seq,omitempty"`
 	Reason      string `json:"reason,omitempty"`
+	HeadSeq     int64  `json:"head_seq" doc:"The chain's last seq as its head records it"`
+	HeadHash    string `json:"head_hash" doc:"That entry's hash"`
+	Scheme      string `json:"scheme,omitempty" doc:"How entries are chained: hmac-sha256-v1 (keyed) or sha256 (plain)"`
+	KeyID       string `json:"key_id,omitempty" doc:"The id of the master key the chain is keyed with"`
+	Anchor      string `json:"anchor,omitempty" doc:"The anchor (SEQ:HASH) the chain was checked against"`
+	AnchorFrom  string `json:"anchor_from,omitempty" enum:"request,file" doc:"Where the anchor came from: the request, or the server's anchor file"`
+}
+
+type verifyInput struct {
+	Anchor string `query:"anchor" maxLength:"100" doc:"Also check the chain against this anchor, SEQ:HASH (a seq and that entry's hash, from an anchor file or an audit.anchor event): a chain that ends before SEQ was rolled back, one with another hash there was rewritten. Without it, the server checks against the latest anchor in its own anchor file."`
 }
 
 // parseWhen reads a time bound: RFC 3339, a date, or a duration back from now.
@@ -94,17 +106,54 @@ func (s *server) auditRoutes() {
 
 	register(s, auth.PermAuditRead, huma.Operation{
 		OperationID: "verify-audit", Method: http.MethodGet, Path: BasePath + "/audit/verify", Tags: tags,
-		Summary: "Verify the audit log's hash chain",
-	}, func(ctx context.Context, _ *struct{}) (*struct{ Body verifyBody }, error) {
-		rep, err := s.d.Audit.Verify(ctx)
+		Summary: "Verify the audit log's chain, and that it still holds an anchor",
+	}, func(ctx context.Context, in *verifyInput) (*struct{ Body verifyBody }, error) {
+		rep, from, err := s.verifyAudit(ctx, in.Anchor)
 		if err != nil {
 			return nil, err
 		}
-		b := verifyBody{OK: rep.OK, Entries: rep.Checked}
+		b := verifyBody{OK: rep.OK, Entries: rep.Checked, HeadSeq: rep.HeadSeq, HeadHash: rep.HeadHash, Scheme: rep.Scheme, KeyID: rep.KeyID}
+		if rep.Anchor != nil {
+			b.Anchor, b.AnchorFrom = rep.Anchor.String(), from
+		}
 		if !rep.OK {
 			b.FirstBadSeq = rep.BrokenSeq
 			b.Reason = string(rep.Problem) + ": " + rep.Detail
 		}
 		return &struct{ Body verifyBody }{Body: b}, nil
 	})
+}
+
+// verifyAudit verifies the chain against the anchor the request gives, else against the
+// latest anchor of the hub's anchor file taken under the hub's key, else alone; from says
+// where the anchor came from.
+func (s *server) verifyAudit(ctx context.Context, param string) (rep audit.Report, from string, err error) {
+	var a *audit.Anchor
+	switch {
+	case param != "":
+		p, err := audit.ParseAnchor(param)
+		if err != nil {
+			return rep, "", apiError(http.StatusUnprocessableEntity, "anchor: "+err.Error())
+		}
+		a, from = &p, "request"
+	case s.d.AuditAnchorFile != "":
+		af, err := audit.ReadAnchorFile(s.d.AuditAnchorFile)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return rep, "", err
+		}
+		if key := s.d.Audit.Key(); !key.IsZero() {
+			if l, ok := af.Latest(key.ID()); ok {
+				a, from = &l, "file"
+			}
+		}
+	}
+	if a == nil {
+		rep, err = s.d.Audit.Verify(ctx)
+	} else {
+		rep, err = s.d.Audit.VerifyAnchor(ctx, *a)
+	}
+	if errors.Is(err, audit.ErrChainKey) {
+		return rep, "", apiError(http.StatusConflict, err.Error())
+	}
+	return rep, from, err
 }

@@ -107,7 +107,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 	if err := h.Secrets.CheckKeys(ctx); err != nil {
 		return nil, err
 	}
-	h.Audit = audit.New(h.DB)
+	if err := h.openAudit(ctx, key); err != nil {
+		return nil, err
+	}
 	h.Catalog = catalog.New(h.DB, catalog.Options{OnChange: api.CatalogAuditHook(h.Audit), CheckTrigger: trigger.Check,
 		CheckOutbound: h.Outbound.CheckURL})
 	h.Auth = auth.New(h.DB, auth.WithTokenTTL(cfg.TokenTTL, 0))
@@ -164,6 +166,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 			}
 		}()
 		h.startJanitor(sctx)
+		h.startAnchorer(sctx)
 	} else if h.workerCtx != nil {
 		// A worker-only process keeps rejects in its own data folder: it sweeps them too.
 		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -189,7 +192,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 	if cfg.Has(config.RoleAPI) {
 		handler := api.New(api.Deps{Auth: h.Auth, OIDC: oidc, Catalog: h.Catalog, Runs: h.Runs, Log: h.Log,
 			Secrets: h.Secrets, Audit: h.Audit, Notify: h.Notify, Ready: h.Ready, Logger: log.With("component", "api"),
-			TokenTTL: cfg.TokenTTL, DataDir: cfg.Data, Hooks: trigger.NewHooks(h.DB), Bus: h.Bus, Policy: h.Policy})
+			TokenTTL: cfg.TokenTTL, DataDir: cfg.Data, Hooks: trigger.NewHooks(h.DB), Bus: h.Bus, Policy: h.Policy,
+			AuditAnchorFile: AnchorFile(cfg)})
 		ln, err := net.Listen("tcp", cfg.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("listen on %s: %w (is another server running there? use --addr)", cfg.Addr, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/app"
 	"github.com/datahub-oss/datahub/internal/config"
 	_ "github.com/datahub-oss/datahub/internal/connectors/all"
+	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
 )
 
@@ -169,6 +170,12 @@ func TestTwoServersShareOneStoreAndNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	prefix := fmt.Sprintf("t%d", time.Now().UnixNano()%1e9)
+	// Servers sharing a store share the master key (secrets and the audit chain's key).
+	mk, err := secret.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(secret.EnvMasterKey, mk.Encode())
 	cfg := func() config.Config {
 		c := config.Default()
 		c.Data, c.Addr, c.Store, c.NATS, c.NATSPrefix, c.Workers = t.TempDir(), "127.0.0.1:0", storeURL, natsURL, prefix, 2

@@ -1,5 +1,6 @@
 // Package audit is the hub's append-only, hash-chained audit log: every change, approval, login
-// and run request is an entry whose hash covers its fields and the previous entry's hash.
+// and run request is an entry whose hash (a keyed MAC) covers its fields and the previous
+// entry's hash.
 //
 // # What verification detects, and what it cannot
 //
@@ -9,13 +10,26 @@
 // deleted from the end: the audit_head row, updated in the same transaction as every append,
 // remembers the last seq and hash, so a log shorter than its head is reported.
 //
-// The chain is tamper-evident against mistakes and against someone who can change rows but
-// not rewrite everything consistently. It is not proof against an attacker with write access
-// to the database who recomputes every hash after the change and updates audit_head to match
-// (the algorithm is public and keyless), or who deletes the whole log and resets the head.
-// Anchoring the head elsewhere would close that gap and is future work: periodically
-// publishing (seq, hash) to a write-once store, a signed timestamp service or an external
-// log, and having Verify compare against the anchors.
+// # The key, and what it protects against
+//
+// Entries are chained with HMAC-SHA256 under a key derived from the master key (KeyFor), which
+// never enters the store, so a writer of the store alone cannot recompute the chain after an
+// edit: an edit, even with every later hash "recomputed" with plain SHA-256, is reported. The
+// store records the scheme and the master key id next to the head. Stores from before the
+// keyed chain hold a plain SHA-256 chain; a keyed hub verifies it and re-keys every entry in
+// one transaction at start (EnsureKeyed), recording an audit.rekey entry. Rotating the master
+// key re-keys the chain in the transaction that re-encrypts the secrets (RotateTx).
+//
+// What a key cannot prevent is a rollback: deleting the last entries and moving the head back
+// leaves a shorter chain that verifies. Anchors close that gap: the head (seq, hash, time) is
+// written periodically outside the store, to a file and as an event on the bus (Anchorer),
+// and VerifyAnchor checks the chain still holds an anchor: a chain shorter than the anchored
+// seq, or differing at it, is reported. Anchors also catch a chain rewritten as a plain one
+// and then re-keyed by a restart: a hub refuses to re-key a plain chain when its anchor file
+// holds a keyed anchor, and an anchor kept elsewhere (the bus, a copy of the file) no longer
+// matches. Whoever holds the master key can rewrite the chain; only anchors kept out of their
+// reach show that. Without the key and an anchor, the guarantees are those of a plain hash
+// chain: evidence against mistakes, not against a store writer.
 //
 // # Secrets
 //
@@ -25,9 +39,11 @@
 package audit
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"hash"
 	"strings"
 	"time"
 
@@ -59,7 +75,8 @@ type Entry struct {
 	// BeforeDigest and AfterDigest identify the target's state before and after (see Digest).
 	BeforeDigest string `json:"before_digest,omitempty"`
 	AfterDigest  string `json:"after_digest,omitempty"`
-	// PrevHash is the previous entry's Hash (ZeroHash for the first); Hash is ComputeHash.
+	// PrevHash is the previous entry's Hash (ZeroHash for the first); Hash is the entry's
+	// hash under the chain's key (ChainKey.Hash; ComputeHash for the plain scheme).
 	PrevHash string `json:"prev_hash"`
 	Hash     string `json:"hash"`
 }
@@ -86,12 +103,21 @@ const hashDomain = "datahub audit entry v1"
 // Every field has a fixed position and an explicit length, so no two different entries
 // encode alike (no shifting bytes between adjacent fields). The time is hashed in its stored
 // text form, so what is verified is exactly what is stored. Hash itself is not covered.
-func ComputeHash(e Entry) string { return hashWith(e, store.Time(e.At)) }
+// This is the plain scheme's hash; the keyed scheme MACs the same encoding (ChainKey.Hash).
+func ComputeHash(e Entry) string { return hashWith(e, storeTime(e), nil) }
+
+func storeTime(e Entry) string { return store.Time(e.At) }
 
 // hashWith hashes e with its time given as stored text; Verify passes the text it read, so a
-// rewritten time that parses to the same instant still counts as an edit.
-func hashWith(e Entry, at string) string {
-	h := sha256.New()
+// rewritten time that parses to the same instant still counts as an edit. With a key it is
+// HMAC-SHA256 under that key, else SHA-256.
+func hashWith(e Entry, at string, key []byte) string {
+	var h hash.Hash
+	if key == nil {
+		h = sha256.New()
+	} else {
+		h = hmac.New(sha256.New, key)
+	}
 	var n [8]byte
 	field := func(s string) {
 		binary.BigEndian.PutUint64(n[:], uint64(len(s)))

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/store"
 )
 
@@ -18,6 +20,11 @@ func init() {
 	store.Register(store.Migration{Component: "audit", Version: 1,
 		SQL:      schemaSQL("INTEGER PRIMARY KEY"),
 		Postgres: schemaSQL("BIGINT PRIMARY KEY")})
+	// The head records which scheme, and which master key's chain key, the chain uses. Rows
+	// from before are plain SHA-256 chains.
+	store.Register(store.Migration{Component: "audit", Version: 2,
+		SQL: `ALTER TABLE audit_head ADD COLUMN scheme TEXT NOT NULL DEFAULT '` + SchemePlain + `';
+ALTER TABLE audit_head ADD COLUMN key_id TEXT NOT NULL DEFAULT ''`})
 }
 
 func schemaSQL(seqType string) string {
@@ -62,10 +69,74 @@ const columns = `seq, at, actor, action, target_kind, target_name, remote, detai
 type Log struct {
 	db  *store.DB
 	now func() time.Time
+
+	// mu guards key, which a rotation replaces.
+	mu  sync.RWMutex
+	key ChainKey
 }
 
-// New returns the audit log kept in db.
+// New returns the audit log kept in db with the plain, keyless chain: for stores not yet
+// keyed and for tests. A hub uses NewKeyed.
 func New(db *store.DB) *Log { return &Log{db: db, now: time.Now} }
+
+// NewKeyed returns the audit log kept in db, chained under key. Call EnsureKeyed before the
+// first append, to re-key a plain chain left by an earlier version.
+func NewKeyed(db *store.DB, key ChainKey) *Log { return &Log{db: db, now: time.Now, key: key} }
+
+// Key is the key this log chains under.
+func (l *Log) Key() ChainKey {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.key
+}
+
+func (l *Log) setKey(k ChainKey) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.key = k
+}
+
+// head is the audit_head row.
+type head struct {
+	seq    int64
+	hash   string
+	scheme string
+	keyID  string
+}
+
+func (h head) describe() string { return describe(h.scheme, h.keyID) }
+
+// matches reports whether the chain is chained under k.
+func (h head) matches(k ChainKey) bool {
+	return h.scheme == k.Scheme() && (k.IsZero() || h.keyID == k.ID())
+}
+
+// keyMismatch explains why a process with k cannot append to or verify the chain h.
+func (h head) keyMismatch(k ChainKey) error {
+	switch {
+	case h.scheme == SchemePlain:
+		return fmt.Errorf("%w: the store holds a plain SHA-256 chain and this process keys its chain (%s); a hub re-keys it at start", ErrChainKey, k)
+	case k.IsZero():
+		return fmt.Errorf("%w: the chain is %s and this process has no key", ErrChainKey, h.describe())
+	}
+	return fmt.Errorf("%w: the chain is %s, but this process has master key %s: every process sharing a store needs the same master key: set %s, or copy master.key from the first server's data folder (mode 0600)",
+		ErrChainKey, h.describe(), k.ID(), secret.EnvMasterKey)
+}
+
+// querier is what both *store.DB and *store.Tx offer ('?' placeholders).
+type querier interface {
+	QueryRow(ctx context.Context, q string, args ...any) *sql.Row
+	Query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func readHead(ctx context.Context, q querier) (head, error) {
+	var h head
+	err := q.QueryRow(ctx, `SELECT seq, hash, scheme, key_id FROM audit_head WHERE id = 1`).Scan(&h.seq, &h.hash, &h.scheme, &h.keyID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return head{}, ErrNoHead
+	}
+	return h, err
+}
 
 // Append adds an entry in its own transaction and returns it as stored (Seq, At, PrevHash and
 // Hash filled in). Appenders in any number of processes are serialised, so the chain stays
@@ -97,23 +168,31 @@ func (l *Log) AppendTx(ctx context.Context, tx *store.Tx, e Entry) (Entry, error
 	}
 	// The next entry follows the head, not the last row: after a truncation the new entry
 	// then leaves a visible gap instead of quietly continuing the shortened chain.
-	var headSeq int64
-	var headHash string
-	err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash)
-	if errors.Is(err, sql.ErrNoRows) {
+	h, err := readHead(ctx, tx)
+	if errors.Is(err, ErrNoHead) {
 		return Entry{}, fmt.Errorf("audit %s: %w", e.Action, ErrNoHead)
 	}
 	if err != nil {
 		return Entry{}, fmt.Errorf("audit %s: read the head: %w", e.Action, err)
 	}
+	key := l.Key()
+	if !h.matches(key) {
+		return Entry{}, fmt.Errorf("audit %s: %w", e.Action, h.keyMismatch(key))
+	}
+	return l.insert(ctx, tx, e, h, key)
+}
+
+// insert appends e after head h under key; the caller holds the lock.
+func (l *Log) insert(ctx context.Context, tx *store.Tx, e Entry, h head, key ChainKey) (Entry, error) {
+	var err error
 	at := store.Time(l.now())
 	e.At, err = store.ParseTime(at)
 	if err != nil {
 		return Entry{}, fmt.Errorf("audit %s: %w", e.Action, err)
 	}
-	e.Seq = headSeq + 1
-	e.PrevHash = headHash
-	e.Hash = ComputeHash(e)
+	e.Seq = h.seq + 1
+	e.PrevHash = h.hash
+	e.Hash = key.Hash(e)
 	if _, err := tx.Exec(ctx, `INSERT INTO audit_entries (`+columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, at, e.Actor, e.Action, e.TargetKind, e.TargetName, e.Remote, e.Details, e.BeforeDigest, e.AfterDigest, e.PrevHash, e.Hash); err != nil {
 		return Entry{}, fmt.Errorf("audit %s: insert entry %d: %w", e.Action, e.Seq, err)
@@ -152,14 +231,16 @@ func normalise(e *Entry) error {
 // Head returns the last appended seq and hash as the head row records them; anchoring them
 // outside the database makes later rewrites of the whole chain detectable.
 func (l *Log) Head(ctx context.Context) (seq int64, hash string, err error) {
-	err = l.db.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, "", ErrNoHead
+	h, err := l.head(ctx)
+	return h.seq, h.hash, err
+}
+
+func (l *Log) head(ctx context.Context) (head, error) {
+	h, err := readHead(ctx, l.db)
+	if err != nil && !errors.Is(err, ErrNoHead) {
+		return head{}, fmt.Errorf("read audit head from %s: %w", l.db.Where, err)
 	}
-	if err != nil {
-		return 0, "", fmt.Errorf("read audit head from %s: %w", l.db.Where, err)
-	}
-	return seq, hash, nil
+	return h, err
 }
 
 // Filter selects entries for List. Empty fields match everything.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/datahub-oss/datahub/internal/audit"
 	"github.com/datahub-oss/datahub/internal/client"
 	"github.com/datahub-oss/datahub/internal/days"
 )
@@ -17,8 +18,11 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Use:   "audit",
 		Short: "List and verify the hub server's audit log",
 		Long: `The hub server records every change, run request, login and token or secret operation in
-an append-only audit log whose entries are chained by hashes: 'audit verify' detects an entry
-edited or deleted since.`,
+an append-only audit log whose entries are chained by a keyed hash (HMAC-SHA256 under a key
+derived from the master key): 'audit verify' detects an entry edited or deleted since, even by
+someone who could write the store. The server also writes the chain's head out periodically
+(an anchor, in <data>/audit-anchor.json and as an audit.anchor event); 'audit verify --anchor'
+checks the chain still holds one, which catches a rollback of the last entries too.`,
 	}
 	addRemoteFlags(cmd.PersistentFlags(), &r)
 
@@ -84,25 +88,38 @@ edited or deleted since.`,
 	addOutputFlags(fl, &lo, "", true, outTable, outJSON)
 
 	var vo output
+	var anchorArg string
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "Check the audit log's hash chain (exit 1 when an entry was edited or deleted)",
-		Args:  cobra.NoArgs,
+		Short: "Check the audit log's chain (exit 1 when an entry was edited or deleted, or the tail rolled back)",
+		Long: `Check the audit log's chain on the server. Without --anchor the server also checks it
+against the latest anchor in its own anchor file; --anchor checks it against an anchor you
+kept elsewhere: an anchor file (its latest anchor) or SEQ:HASH (e.g. from an audit.anchor event).`,
+		Example: `  datahub audit verify
+  datahub audit verify --anchor /backup/audit-anchor.json
+  datahub audit verify --anchor 1042:3f5a...`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			format, err := vo.get(outTable)
 			if err != nil {
 				return err
 			}
+			anchor, err := anchorParam(anchorArg)
+			if err != nil {
+				return usageError("--anchor: %v", err)
+			}
 			c, err := g.client(&r)
 			if err != nil {
 				return err
 			}
-			rep, err := c.AuditVerify(cmd.Context())
+			rep, err := c.AuditVerifyAnchor(cmd.Context(), anchor)
 			if err != nil {
 				return failure(err)
 			}
 			if format == outJSON {
 				err = writeJSON(g.stdout, rep)
+			} else if rep.OK && rep.Anchor != "" {
+				_, err = fmt.Fprintf(g.stdout, "audit log intact: %d entries verified, and it holds the anchor %s (from the %s)\n", rep.Entries, rep.Anchor, anchorFrom(rep.AnchorFrom))
 			} else if rep.OK {
 				_, err = fmt.Fprintf(g.stdout, "audit log intact: %d entries verified\n", rep.Entries)
 			} else {
@@ -117,9 +134,37 @@ edited or deleted since.`,
 			return nil
 		},
 	}
+	verify.Flags().StringVar(&anchorArg, "anchor", "", "also check against this anchor: an anchor file (its latest anchor) or SEQ:HASH")
 	addOutputFlags(verify.Flags(), &vo, "", true, outTable, outJSON)
 	cmd.AddCommand(list, verify)
 	return cmd
+}
+
+// anchorParam turns --anchor into the SEQ:HASH the server takes: as given, or the latest
+// anchor of the file it names.
+func anchorParam(arg string) (string, error) {
+	if arg == "" {
+		return "", nil
+	}
+	if a, err := audit.ParseAnchor(arg); err == nil {
+		return a.String(), nil
+	}
+	af, err := audit.ReadAnchorFile(arg)
+	if err != nil {
+		return "", fmt.Errorf("%q is neither SEQ:HASH nor a readable anchor file: %w", arg, err)
+	}
+	a, ok := af.Latest("")
+	if !ok {
+		return "", fmt.Errorf("anchor file %s holds no anchor yet", arg)
+	}
+	return a.String(), nil
+}
+
+func anchorFrom(from string) string {
+	if from == "file" {
+		return "server's anchor file"
+	}
+	return "command line"
 }
 
 func dash(s string) string {

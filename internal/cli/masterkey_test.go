@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/datahub-oss/datahub/internal/audit"
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/store"
 )
@@ -30,6 +31,12 @@ func TestMasterKeyRotate(t *testing.T) {
 	ring, _ := secret.NewKeyring(key)
 	if err := secret.New(db, ring).Put(ctx, "db-password", []byte("s3cret-value"), "test"); err != nil {
 		t.Fatal(err)
+	}
+	// A store from before the keyed chain: a plain audit chain.
+	for _, a := range []string{"resource.apply", "secret.put", "run.request"} {
+		if _, err := audit.New(db).Append(ctx, audit.Entry{Actor: "alice", Action: a}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	_ = db.Close()
 
@@ -63,6 +70,28 @@ func TestMasterKeyRotate(t *testing.T) {
 	got, err := secret.New(db, ring).Get(ctx, "db-password")
 	if err != nil || string(got) != "s3cret-value" {
 		t.Fatalf("after rotation: %q, %v", got, err)
+	}
+	// The chain was re-keyed (from plain, then to the new key) and the rotation audited.
+	ck, _ := audit.KeyFor(newKey)
+	l := audit.NewKeyed(db, ck)
+	rep, err := l.Verify(ctx)
+	if err != nil || !rep.OK || rep.Checked != 5 || rep.KeyID != newKey.ID() {
+		t.Fatalf("audit chain after rotation: %+v, %v", rep, err)
+	}
+	p, err := l.List(ctx, audit.Filter{Limit: 2})
+	if err != nil || len(p.Entries) != 2 || p.Entries[0].Action != "master_key.rotate" || p.Entries[1].Action != "audit.rekey" ||
+		!strings.HasPrefix(p.Entries[0].Actor, "local") || !strings.Contains(p.Entries[0].Details, key.ID()) {
+		t.Fatalf("last entries: %+v, %v", p.Entries, err)
+	}
+	af, err := audit.ReadAnchorFile(filepath.Join(data, audit.AnchorFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := af.Latest(newKey.ID()); !ok || a.Seq != rep.HeadSeq || a.Hash != rep.HeadHash {
+		t.Fatalf("anchor after rotation %+v, head %d:%s", a, rep.HeadSeq, rep.HeadHash)
+	}
+	if !strings.Contains(stderr, "re-keyed the audit chain") {
+		t.Errorf("stderr %q", stderr)
 	}
 	oldRing, _ := secret.NewKeyring(key)
 	if _, err := secret.New(db, oldRing).Get(ctx, "db-password"); err == nil {

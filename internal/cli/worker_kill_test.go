@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
@@ -59,10 +61,25 @@ func freePort(t *testing.T) string {
 // (SIGTERM, then SIGKILL) when the test ends.
 func startServe(t *testing.T, name, store, natsURL string, env ...string) *hubProc {
 	t.Helper()
+	// Servers sharing a store share the master key (it keys the audit chain); a key the
+	// caller gives comes later in env and wins.
+	env = append([]string{secret.EnvMasterKey + "=" + storeKey(t, store)}, env...)
 	dir := t.TempDir()
 	addr := freePort(t)
 	p := &hubProc{name: name, base: "http://" + addr, data: filepath.Join(dir, "data"), log: filepath.Join(dir, "serve.log"), done: make(chan struct{})}
 	return launch(t, p, env, "--addr", addr, "--data", p.data, "--store", store, "--nats", natsURL, "--log-level", "debug")
+}
+
+var storeKeys sync.Map // store URL -> master key, for the servers of one store
+
+func storeKey(t *testing.T, store string) string {
+	t.Helper()
+	k, err := secret.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := storeKeys.LoadOrStore(store, k.Encode())
+	return v.(string)
 }
 
 // launch runs the test binary as `datahub serve ARGS...`, logging to p.log, waits for it to

@@ -271,25 +271,48 @@ type VerifyReport struct {
 	// FirstBadSeq is the first entry found broken and Reason what is wrong (when not OK).
 	FirstBadSeq int64  `json:"first_bad_seq,omitempty"`
 	Reason      string `json:"reason,omitempty"`
+	// HeadSeq and HeadHash are the chain's head; Scheme and KeyID how it is chained.
+	HeadSeq  int64  `json:"head_seq"`
+	HeadHash string `json:"head_hash,omitempty"`
+	Scheme   string `json:"scheme,omitempty"`
+	KeyID    string `json:"key_id,omitempty"`
+	// Anchor is the anchor (SEQ:HASH) the chain was checked against, AnchorFrom "request" or
+	// "file" (the server's anchor file); empty when none was.
+	Anchor     string `json:"anchor,omitempty"`
+	AnchorFrom string `json:"anchor_from,omitempty"`
 }
 
 // UnmarshalJSON reads the contract's report, and the audit package's own report shape
 // (checked, broken_seq, problem, detail) should a server send that.
 func (v *VerifyReport) UnmarshalJSON(b []byte) error {
 	var r struct {
-		OK          bool   `json:"ok"`
-		Entries     *int64 `json:"entries"`
-		FirstBadSeq int64  `json:"first_bad_seq"`
-		Reason      string `json:"reason"`
-		Checked     int64  `json:"checked"`
-		BrokenSeq   int64  `json:"broken_seq"`
-		Problem     string `json:"problem"`
-		Detail      string `json:"detail"`
+		OK          bool            `json:"ok"`
+		Entries     *int64          `json:"entries"`
+		FirstBadSeq int64           `json:"first_bad_seq"`
+		Reason      string          `json:"reason"`
+		Checked     int64           `json:"checked"`
+		BrokenSeq   int64           `json:"broken_seq"`
+		Problem     string          `json:"problem"`
+		Detail      string          `json:"detail"`
+		HeadSeq     int64           `json:"head_seq"`
+		HeadHash    string          `json:"head_hash"`
+		Scheme      string          `json:"scheme"`
+		KeyID       string          `json:"key_id"`
+		Anchor      json.RawMessage `json:"anchor"` // SEQ:HASH; the audit package's shape is an object
+		AnchorFrom  string          `json:"anchor_from"`
 	}
 	if err := json.Unmarshal(b, &r); err != nil {
 		return err
 	}
-	*v = VerifyReport{OK: r.OK, Entries: r.Checked, FirstBadSeq: r.FirstBadSeq, Reason: r.Reason}
+	*v = VerifyReport{OK: r.OK, Entries: r.Checked, FirstBadSeq: r.FirstBadSeq, Reason: r.Reason,
+		HeadSeq: r.HeadSeq, HeadHash: r.HeadHash, Scheme: r.Scheme, KeyID: r.KeyID, AnchorFrom: r.AnchorFrom}
+	var a struct {
+		Seq  int64  `json:"seq"`
+		Hash string `json:"hash"`
+	}
+	if err := json.Unmarshal(r.Anchor, &v.Anchor); err != nil && json.Unmarshal(r.Anchor, &a) == nil && a.Hash != "" {
+		v.Anchor = fmt.Sprintf("%d:%s", a.Seq, a.Hash)
+	}
 	if r.Entries != nil {
 		v.Entries = *r.Entries
 	}

@@ -130,6 +130,8 @@ type Config struct {
 	FileRoots []string `yaml:"file_roots" env:"DATAHUB_FILE_ROOTS" flag:"file-root" sep:"path"`
 	// Secrets limits the secret references non-admin authors may use.
 	Secrets Secrets `yaml:"secrets"`
+	// Audit is where and how often the audit chain's head is anchored outside the store.
+	Audit Audit `yaml:"audit"`
 }
 
 // Outbound configures the guard of outbound HTTP connections (package outbound): loopback,
@@ -149,6 +151,17 @@ type Secrets struct {
 	FileAllow []string `yaml:"file_allow" env:"DATAHUB_SECRETS_FILE_ALLOW"`
 }
 
+// Audit configures the audit chain's anchors: the head (seq, hash, time) is written to
+// AnchorFile and published as an audit.anchor event at start and every AnchorInterval (when
+// it moved), by the process with the scheduler role.
+type Audit struct {
+	// AnchorFile is the anchor file ("" = <data>/audit-anchor.json). Put it, or a copy of it,
+	// where whoever can write the store cannot.
+	AnchorFile string `yaml:"anchor_file" env:"DATAHUB_AUDIT_ANCHOR_FILE"`
+	// AnchorInterval is how often the head is anchored.
+	AnchorInterval time.Duration `yaml:"anchor_interval" env:"DATAHUB_AUDIT_ANCHOR_INTERVAL"`
+}
+
 // Default returns the configuration of `datahub serve` with no settings at all.
 func Default() Config {
 	return Config{
@@ -164,6 +177,7 @@ func Default() Config {
 		ShutdownTimeout: 30 * time.Second,
 		OIDC:            OIDC{Scopes: []string{"openid", "profile", "email"}, RolesClaim: "groups", DefaultRole: "viewer"},
 		Retention:       DefaultRetention(),
+		Audit:           Audit{AnchorInterval: 5 * time.Minute},
 	}
 }
 
@@ -376,6 +390,9 @@ func (c Config) Validate() error {
 	}
 	if err := outbound.ValidateAllow(c.Outbound.Allow); err != nil {
 		return err
+	}
+	if c.Audit.AnchorInterval < time.Second || c.Audit.AnchorInterval > 24*time.Hour {
+		return fmt.Errorf("audit.anchor_interval: %s is not between 1s and 24h", c.Audit.AnchorInterval)
 	}
 	if c.BaseURL != "" {
 		u, err := url.Parse(c.BaseURL)

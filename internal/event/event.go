@@ -25,11 +25,14 @@ const (
 	ConnectionFailed       Type = "connection.failed"
 	SubscriptionDeadLetter Type = "subscription.dead_lettered"
 	ResourceChanged        Type = "resource.changed"
+	// AuditAnchor carries the audit chain's head (Anchor), published periodically so that a
+	// copy of it lives outside the metadata store.
+	AuditAnchor Type = "audit.anchor"
 )
 
 // Types lists every event type.
 var Types = []Type{RunQueued, RunStarted, RunSucceeded, RunFailed, RunPartial, ObjectReceived,
-	ConnectionFailed, SubscriptionDeadLetter, ResourceChanged}
+	ConnectionFailed, SubscriptionDeadLetter, ResourceChanged, AuditAnchor}
 
 // Severity ranks events for notification rules.
 type Severity string
@@ -82,6 +85,17 @@ type Event struct {
 	Error    string `json:"error,omitempty"`
 	// Actor is who caused it, when a person did.
 	Actor string `json:"actor,omitempty"`
+	// Anchor is the audit chain's head, for audit.anchor.
+	Anchor *Anchor `json:"anchor,omitempty"`
+}
+
+// Anchor is the audit chain's head at a time: its last seq and that entry's hash, the chain's
+// scheme and the id of the master key it is keyed with.
+type Anchor struct {
+	Seq    int64  `json:"seq"`
+	Hash   string `json:"hash"`
+	Scheme string `json:"scheme"`
+	KeyID  string `json:"key_id,omitempty"`
 }
 
 // New makes an event of type t now, with a fresh id and the type's default severity.

@@ -105,6 +105,8 @@ func (c *CatalogRules) Rules(ctx context.Context) ([]Rule, error) {
 		}
 		cursor = next
 	}
-	c.rules, c.at, c.ok = rules, now(), true
+	// No rules is not cached: the first rule applied then takes effect at once, even when
+	// another event (such as the audit.anchor at start) was handled just before.
+	c.rules, c.at, c.ok = rules, now(), len(rules) > 0
 	return rules, nil
 }

@@ -20,6 +20,7 @@ package secret
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -115,6 +116,20 @@ func (k Key) ID() string { return hex.EncodeToString(k.id[:]) }
 
 // Encode is the key as base64, the form of master.key and DATAHUB_MASTER_KEY.
 func (k Key) Encode() string { return base64.StdEncoding.EncodeToString(k.raw[:]) }
+
+// Derive returns a 32-byte key for one purpose, named by info (a fixed, versioned string such
+// as "datahub audit chain v1"): HKDF-SHA256 of the master key with no salt. Keys derived for
+// different purposes are independent, and none reveals the master key.
+func (k Key) Derive(info string) ([]byte, error) {
+	if k.IsZero() {
+		return nil, errors.New("derive a key: no master key")
+	}
+	b, err := hkdf.Key(sha256.New, k.raw[:], nil, info, KeySize)
+	if err != nil {
+		return nil, fmt.Errorf("derive a key for %q: %w", info, err)
+	}
+	return b, nil
+}
 
 // IsZero tells whether k is the zero Key (no key).
 func (k Key) IsZero() bool { return k == Key{} }

@@ -183,8 +183,9 @@ func (s *Service) List(ctx context.Context) ([]Info, error) {
 // with any key the current keyring holds, so a rotation interrupted after the new key was made
 // primary elsewhere can be finished. The caller must then persist newKey (WriteKeyFile, or
 // DATAHUB_MASTER_KEY on every server sharing the store): servers still holding the old key
-// can no longer read the secrets.
-func (s *Service) Rotate(ctx context.Context, newKey Key) (int, error) {
+// can no longer read the secrets. Each of also runs at the end of the same transaction (the
+// audit chain is re-keyed there), so the rotation commits whole or not at all.
+func (s *Service) Rotate(ctx context.Context, newKey Key, also ...func(ctx context.Context, tx *store.Tx) error) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if newKey.ID() == s.ring.Primary().ID() {
@@ -242,6 +243,11 @@ func (s *Service) Rotate(ctx context.Context, newKey Key) (int, error) {
 				return fmt.Errorf("update secret %s: %w", r.name, err)
 			}
 			n++
+		}
+		for _, fn := range also {
+			if err := fn(ctx, tx); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -50,6 +50,16 @@ func (s *Source) Open(ctx context.Context, from connector.Position) error {
 		return err
 	}
 	s.db, s.conn, s.info = db, conn, info
+	// A source only reads. The session's transactions default to READ ONLY (so a DDL
+	// statement's implicit commit cannot leave a writable transaction behind), and the SELECT
+	// runs in an explicit READ ONLY transaction: a query that writes fails with error 1792
+	// and changes nothing. Multi-statements are off, so a query cannot switch this back.
+	for _, q := range []string{"SET SESSION TRANSACTION READ ONLY", "START TRANSACTION READ ONLY"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			_ = s.Close(ctx)
+			return s.c.wrap(ctx, err, "start a read-only transaction")
+		}
+	}
 	if err := s.open(ctx, from); err != nil {
 		_ = s.Close(ctx)
 		return err
@@ -70,7 +80,7 @@ func (s *Source) open(ctx context.Context, from connector.Position) error {
 		}
 		rows, err := s.conn.QueryContext(qctx, s.c.query)
 		if err != nil {
-			return s.c.wrap(ctx, err, "run the query")
+			return s.wrap(ctx, err, "run the query")
 		}
 		s.rows = rows
 		cts, err := rows.ColumnTypes()
@@ -307,7 +317,20 @@ func (s *Source) readErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return s.c.wrap(ctx, err, "read "+s.what())
+	return s.wrap(ctx, err, "read "+s.what())
+}
+
+// erReadOnlyTx is the server's refusal of a write in a READ ONLY transaction.
+const erReadOnlyTx = 1792
+
+// wrap classes a failure of the source's statements; a write refused by the READ ONLY
+// transaction says that a source query must only read.
+func (s *Source) wrap(ctx context.Context, err error, what string) error {
+	if errNumber(err) == erReadOnlyTx && (ctx == nil || ctx.Err() == nil) {
+		return connector.Errorf(connector.CodeUsage, s.c.redacted, "write a query that only reads (SELECT ...); to change data, use a destination",
+			fmt.Errorf("%s: a source query must only read: %w", what, err))
+	}
+	return s.c.wrap(ctx, err, what)
 }
 
 // Close ends the SELECT without draining it and releases the connection.

@@ -217,3 +217,43 @@ func TestSourceNotFound(t *testing.T) {
 		t.Errorf("missing table: %v", err)
 	}
 }
+
+// A source query that writes fails with a clear error and changes nothing, DDL included
+// (whose implicit commit would otherwise leave the READ ONLY transaction).
+func TestSourceQueryIsReadOnly(t *testing.T) {
+	table := tableFor(t, "")
+	endpoint(t, table)
+	other := table + "_new"
+	t.Cleanup(func() { _, _ = admin(t).Exec("DROP TABLE IF EXISTS " + quoteIdent(other)) })
+	exec(t, "CREATE TABLE "+quoteIdent(table)+" (id INT PRIMARY KEY, v TEXT)")
+	exec(t, "INSERT INTO "+quoteIdent(table)+" VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+	for name, q := range map[string]string{
+		"delete":           "DELETE FROM " + quoteIdent(table) + " WHERE id = 1",
+		"update":           "UPDATE " + quoteIdent(table) + " SET v = 'x'",
+		"insert":           "INSERT INTO " + quoteIdent(table) + " VALUES (9, 'x')",
+		"create table":     "CREATE TABLE " + quoteIdent(other) + " (id INT)",
+		"drop table":       "DROP TABLE " + quoteIdent(table),
+		"for update":       "SELECT * FROM " + quoteIdent(table) + " FOR UPDATE",
+		"delete returning": "DELETE FROM " + quoteIdent(table) + " RETURNING id",
+	} {
+		t.Run(strings.ReplaceAll(name, " ", "_"), func(t *testing.T) {
+			ctx := context.Background()
+			src := newSource(t, connector.Endpoint{URL: dbURL("query=" + urlEscape(q))})
+			defer src.Close(ctx)
+			err := src.Open(ctx, nil)
+			if connector.CodeOf(err) != connector.CodeUsage || !strings.Contains(err.Error(), "a source query must only read: ") {
+				t.Fatalf("got %v (code %s), want a usage error saying a source query must only read", err, connector.CodeOf(err))
+			}
+			if n := count(t, table); n != 3 {
+				t.Fatalf("the table has %d rows, want 3", n)
+			}
+		})
+	}
+	var n int
+	if err := admin(t).QueryRow("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", other).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("a source query created table %s (%d, %v)", other, n, err)
+	}
+	if _, rows, _ := readAll(t, connector.Endpoint{URL: dbURL("query=" + urlEscape("SELECT v FROM "+quoteIdent(table)+" ORDER BY id"))}, nil); len(rows) != 3 {
+		t.Fatalf("a reading query got %d rows", len(rows))
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/datahub-oss/datahub/connector"
 )
@@ -64,6 +65,13 @@ func (s *Source) Open(ctx context.Context, from connector.Position) (err error) 
 		return connector.Errorf(connector.CodeUsage, red, "add ?table=schema.name or ?query=SELECT...",
 			errors.New("a PostgreSQL source needs exactly one of the table and query options"))
 	}
+	// A source only reads: every transaction of the session defaults to read only, and the
+	// source's statements (schema probes, the COPY of a table or query, binary COPY) all run
+	// in one explicit READ ONLY transaction on this one connection, so `DELETE ... RETURNING`
+	// or a data-modifying WITH fails instead of changing data. The user's query is prepared
+	// alone first (describeQuery), which refuses several statements in one, so it cannot
+	// COMMIT its way out of the transaction inside COPY's simple-protocol query.
+	s.p.cfg.RuntimeParams["default_transaction_read_only"] = "on"
 	conn, err := s.p.connect(ctx)
 	if err != nil {
 		return err
@@ -75,10 +83,13 @@ func (s *Source) Open(ctx context.Context, from connector.Position) (err error) 
 			s.conn = nil
 		}
 	}()
+	if _, err := conn.Exec(ctx, "BEGIN TRANSACTION READ ONLY"); err != nil {
+		return s.wrap(ctx, err)
+	}
 	if s.p.table != nil {
 		info, err := lookupTable(ctx, conn, *s.p.table)
 		if err != nil {
-			return s.p.wrap(ctx, err, s.p.table.String())
+			return s.wrap(ctx, err)
 		}
 		if info == nil {
 			return connector.Errorf(connector.CodeNotFound, red, "check the table name (table=schema.name)",
@@ -93,7 +104,7 @@ func (s *Source) Open(ctx context.Context, from connector.Position) (err error) 
 		s.p.query = strings.TrimRight(s.p.query, "; \t\r\n")
 		cols, err := describeQuery(ctx, conn, s.p.query)
 		if err != nil {
-			return s.p.wrap(ctx, err, "")
+			return s.wrap(ctx, err)
 		}
 		s.cols = cols
 		for _, c := range cols {
@@ -293,7 +304,7 @@ func (s *Source) Read(ctx context.Context) (*connector.Batch, connector.AckFunc,
 			if ctx.Err() != nil {
 				return nil, nil, ctx.Err()
 			}
-			return nil, nil, s.p.wrap(ctx, err, s.tableString())
+			return nil, nil, s.wrap(ctx, err)
 		}
 		read++
 		s.record++
@@ -338,6 +349,19 @@ func (s *Source) Read(ctx context.Context) (*connector.Batch, connector.AckFunc,
 		b.Pos, _ = json.Marshal(p)
 	}
 	return b, connector.NopAck, nil
+}
+
+// wrap classes a failure of the source's statements; a write refused by the READ ONLY
+// transaction (SQLSTATE 25006) says that a source query must only read.
+func (s *Source) wrap(ctx context.Context, err error) error {
+	if pgErrCode(err) == "25006" {
+		var pe *pgconn.PgError
+		errors.As(err, &pe)
+		return connector.Errorf(connector.CodeUsage, s.ep.Redacted(),
+			"write a query that only reads (SELECT ...); to change data, use a destination",
+			wrapPg{fmt.Errorf("a source query must only read: %s (SQLSTATE %s)", pe.Message, pe.Code), pe})
+	}
+	return s.p.wrap(ctx, err, s.tableString())
 }
 
 func (s *Source) tableString() string {
@@ -404,7 +428,7 @@ func (s *Source) ReadRaw(ctx context.Context, cols []string, w io.Writer) (int64
 		err = bw.Flush()
 	}
 	if err != nil {
-		return 0, s.p.wrap(ctx, err, s.tableString())
+		return 0, s.wrap(ctx, err)
 	}
 	s.eof = true
 	return tag.RowsAffected(), nil

@@ -3,6 +3,7 @@ package postgres
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"slices"
 	"strings"
@@ -250,5 +251,61 @@ func TestUnquotedNameFolds(t *testing.T) {
 	err := (&Source{ep: endpointFor(t, `"`+strings.ToUpper(table)+`"`)}).Open(t.Context(), nil)
 	if connector.CodeOf(err) != connector.CodeNotFound {
 		t.Errorf("quoted name folded: %v", err)
+	}
+}
+
+// A source query that writes fails with a clear error, on the row path and the binary COPY
+// path, and changes nothing.
+func TestSourceQueryIsReadOnly(t *testing.T) {
+	conn := sqlConn(t)
+	table := tableFor(t)
+	mustExec(t, conn, "CREATE TABLE "+table+" (id int PRIMARY KEY, v text)")
+	mustExec(t, conn, "INSERT INTO "+table+" SELECT g, 'v' || g FROM generate_series(1, 3) g")
+	seq := table + "_seq"
+	mustExec(t, conn, "CREATE SEQUENCE "+seq)
+	for name, q := range map[string]string{
+		"delete returning": "DELETE FROM " + table + " RETURNING *",
+		"delete in with":   "WITH d AS (DELETE FROM " + table + " WHERE id = 2 RETURNING *) SELECT * FROM d",
+		"update returning": "UPDATE " + table + " SET v = 'x' RETURNING id",
+		"insert returning": "INSERT INTO " + table + " VALUES (9, 'x') RETURNING id",
+		"nextval":          "SELECT nextval('" + seq + "') AS n",
+		"for update":       "SELECT * FROM " + table + " FOR UPDATE",
+		"two statements":   "SELECT 1 AS one; DELETE FROM " + table,
+	} {
+		for _, raw := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/raw=%v", strings.ReplaceAll(name, " ", "_"), raw), func(t *testing.T) {
+				ctx := t.Context()
+				src := &Source{ep: connector.Endpoint{URL: testDB(t) + "?query=" + url.QueryEscape(q)}}
+				defer func() { _ = src.Close(ctx) }()
+				err := src.Open(ctx, nil)
+				if err == nil {
+					if raw {
+						_, err = src.ReadRaw(ctx, src.schema.Names(), io.Discard)
+					} else {
+						_, _, err = src.Read(ctx)
+					}
+				}
+				if name == "two statements" {
+					// Refused as a query, before anything runs.
+					if err == nil || connector.CodeOf(err) != connector.CodeUsage {
+						t.Fatalf("two statements: %v", err)
+					}
+				} else if connector.CodeOf(err) != connector.CodeUsage || !strings.Contains(err.Error(), "a source query must only read: ") ||
+					!strings.Contains(err.Error(), "read-only transaction") {
+					t.Fatalf("got %v (code %s), want a usage error saying a source query must only read", err, connector.CodeOf(err))
+				}
+				if n := count(t, conn, table); n != 3 {
+					t.Fatalf("the table has %d rows, want 3", n)
+				}
+			})
+		}
+	}
+	var v string
+	if err := conn.QueryRow(t.Context(), "SELECT string_agg(v, ',' ORDER BY id) FROM "+table).Scan(&v); err != nil || v != "v1,v2,v3" {
+		t.Fatalf("values %q, %v", v, err)
+	}
+	// Reading a table and a plain query still works.
+	if _, rows, _, _ := readAll(t, endpointFor(t, table), nil); len(rows) != 3 {
+		t.Fatalf("table read: %d rows", len(rows))
 	}
 }

@@ -275,8 +275,9 @@ func (s *Source) openQuery(ctx context.Context, from connector.Position) error {
 	}
 	rows, err := s.p.db.QueryContext(s.qctx, q)
 	if err != nil {
-		if sqliteCode(err)&0xff == sqlite3.SQLITE_READONLY {
-			return s.p.usage("a query source runs SELECT statements only", fmt.Errorf("run query: %s", sqliteMessage(err)))
+		if rc := sqliteCode(err) & 0xff; rc == sqlite3.SQLITE_READONLY || rc == sqlite3.SQLITE_AUTH {
+			return s.p.usage("write a query that only reads (SELECT ...); to change data, use a destination",
+				fmt.Errorf("run query: a source query must only read: %s", sqliteMessage(err)))
 		}
 		return s.p.fail(ctx, err, "run query")
 	}

@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/datahub-oss/datahub/connector"
@@ -145,5 +149,59 @@ func TestReadStreams(t *testing.T) {
 	}
 	if n != 10000 {
 		t.Errorf("read %d rows before cancelling", n)
+	}
+}
+
+// A source query cannot write, change the schema, set pragmas or attach (and so create) a
+// database file; reading still works, on a WAL file too.
+func TestSourceQueryIsReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "src.db")
+	db := rawDB(t, path)
+	mustExec(t, db, `PRAGMA journal_mode = WAL`)
+	mustExec(t, db, `CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)`)
+	mustExec(t, db, `INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')`)
+	attached := filepath.Join(dir, "x.db")
+	ctx := context.Background()
+	for name, q := range map[string]string{
+		"attach":             "ATTACH '" + attached + "' AS x",
+		"attach uri":         "ATTACH 'file:" + attached + "?mode=rwc' AS x",
+		"delete":             "DELETE FROM t",
+		"delete returning":   "DELETE FROM t RETURNING id",
+		"insert":             "INSERT INTO t VALUES (9, 'x')",
+		"update":             "UPDATE t SET v = 'x' RETURNING id",
+		"create temp":        "CREATE TEMP TABLE tt AS SELECT * FROM t",
+		"drop":               "DROP TABLE t",
+		"writable_schema":    "PRAGMA writable_schema = 1",
+		"query_only off":     "PRAGMA query_only = 0",
+		"vacuum into":        "VACUUM INTO '" + attached + "'",
+		"select then delete": "SELECT 1 AS one; DELETE FROM t",
+	} {
+		t.Run(strings.ReplaceAll(name, " ", "_"), func(t *testing.T) {
+			src := &Source{ep: connector.Endpoint{URL: "sqlite:" + path + "?query=" + escapeQuery(q)}}
+			defer func() { _ = src.Close(ctx) }()
+			err := src.Open(ctx, nil)
+			if err == nil {
+				_, _, err = src.Read(ctx)
+			}
+			if connector.CodeOf(err) != connector.CodeUsage || !strings.Contains(err.Error(), "a source query must only read: ") {
+				t.Fatalf("got %v (code %s), want a usage error saying a source query must only read", err, connector.CodeOf(err))
+			}
+			if _, err := os.Stat(attached); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("%s exists (%v)", attached, err)
+			}
+			var n int
+			if err := db.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != 3 {
+				t.Fatalf("the table has %d rows (%v), want 3", n, err)
+			}
+		})
+	}
+	_, rows, _ := readAll(t, connector.Endpoint{URL: "sqlite:" + path + "?query=" + escapeQuery("WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 3) SELECT v, upper(v) AS u FROM t JOIN c ON c.n = t.id")})
+	if len(rows) != 3 {
+		t.Fatalf("a reading query got %d rows", len(rows))
+	}
+	_, rows, _ = readAll(t, connector.Endpoint{URL: "sqlite:" + path + "?table=t"})
+	if len(rows) != 3 {
+		t.Fatalf("a table read got %d rows", len(rows))
 	}
 }

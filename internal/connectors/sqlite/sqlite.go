@@ -15,7 +15,8 @@
 // it can only lose the last transactions whole — rows and the checkpoint position stored with
 // them go together, so a resumed run stays exact. Option synchronous=full trades speed for
 // durability of the last commit too. A source leaves the file's journal mode alone (it is a
-// persistent property of someone else's file) and reads with query_only on.
+// persistent property of someone else's file) and reads on a connection that only reads
+// (query_only, and an authorizer that refuses writes, DDL, ATTACH and setting pragmas).
 package sqlite
 
 import (
@@ -301,11 +302,20 @@ func (p *endpoint) open(ctx context.Context, forWrite bool) error {
 			return connector.Errorf(connector.CodeUsage, p.red, "name the database file, not its directory",
 				fmt.Errorf("%s is a directory", p.path))
 		}
+		// Not mode=ro: a read-only connection cannot remove the -wal and -shm files of a WAL
+		// database when it closes, and would leave them behind; the authorizer and query_only
+		// already refuse every write.
 		dsn = p.dsn("rw", "foreign_keys(1)", "query_only(1)")
 	}
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return p.fail(ctx, err, "open database file "+p.path)
+	var db *sql.DB
+	if forWrite {
+		var err error
+		if db, err = sql.Open("sqlite", dsn); err != nil {
+			return p.fail(ctx, err, "open database file "+p.path)
+		}
+	} else {
+		// A source only reads: see readOnlyAuthorizer.
+		db = openRead(dsn)
 	}
 	// SQLite has one writer and our reads are one stream: one connection each way keeps every
 	// statement, savepoint and pragma on the same connection.
