@@ -344,7 +344,7 @@ func TestMaxRejectsAndSecretsScrubbed(t *testing.T) {
 	seed("mem:src7", 10, func(i int) any { return "zz" })
 	dst := table("mem:dst7")
 	dst.schema = connector.Schema{Columns: []connector.Column{{Name: "id", Type: connector.TypeInt64}, {Name: "v", Type: connector.TypeInt64}}}
-	e := New(Options{RunID: "r7", Source: connector.Endpoint{URL: "mem:src7"}, Dest: connector.Endpoint{URL: "mem:dst7"}, MaxRejects: 3})
+	e := New(Options{RunID: "r7", Source: connector.Endpoint{URL: "mem:src7"}, Dest: connector.Endpoint{URL: "mem:dst7"}, MaxRejects: Limit(3)})
 	res := e.Run(context.Background())
 	if res.Status != StatusFailed || connector.CodeOf(res.Err) != connector.CodeData {
 		t.Fatalf("%+v", res)

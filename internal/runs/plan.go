@@ -32,6 +32,8 @@ type Plan struct {
 	Key         []string
 	Mapping     *transform.Mapping
 	Retries     int
+	// MaxRejects is the integration's limit on rejects; nil takes the mode's default.
+	MaxRejects  *int64
 	Concurrency int
 	// Secrets are the resolved secret values, for scrubbing anything the run prints.
 	Secrets []string
@@ -89,7 +91,7 @@ func ResolveWith(ctx context.Context, cat *catalog.Service, resolver Resolver, n
 		return nil, fmt.Errorf("%w: integration %q: %v", ErrInvalid, name, err)
 	}
 	p := &Plan{Integration: name, Env: env, Mode: mode, Key: spec.Destination.Keys, Mapping: spec.Mapping,
-		Retries: spec.Retries, Concurrency: max(spec.Concurrency, 1)}
+		Retries: spec.Retries, MaxRejects: spec.MaxRejects, Concurrency: max(spec.Concurrency, 1)}
 	srcPath := spec.Source.Path
 	if pp := params["path"]; pp != "" {
 		if filepath.IsAbs(pp) || strings.Contains(filepath.ToSlash(pp), "..") {

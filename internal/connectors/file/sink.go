@@ -225,6 +225,9 @@ func (k *sink) shrunk(size, want int64) error {
 }
 
 func (k *sink) sidecarError(err error) error {
+	if connector.IsDiskFull(err) {
+		return connector.DiskFull(k.e.Redacted(), k.side, err)
+	}
 	return connector.Errorf(connector.CodeInternal, k.e.Redacted(), "check the free space and permissions of the folder",
 		fmt.Errorf("recording the resume position of %s in %s: %w", k.path, filepath.Base(k.side), err))
 }
@@ -254,6 +257,9 @@ func (k *sink) ready() error {
 }
 
 func (k *sink) writeError(err error) error {
+	if connector.IsDiskFull(err) {
+		return connector.DiskFull(k.e.Redacted(), k.path, err)
+	}
 	return connector.Errorf(connector.CodeInternal, k.e.Redacted(), "check the free space and permissions of the folder",
 		fmt.Errorf("writing %s: %w", k.path, err))
 }
