@@ -42,11 +42,11 @@ type copyFlags struct {
 
 // summary is what `datahub copy` prints; its JSON form is a stable interface.
 type summary struct {
-	RunID         string  `json:"run_id"`
-	Status        string  `json:"status"`
-	Source        string  `json:"source"`
-	Destination   string  `json:"destination"`
-	Mode          string  `json:"mode"`
+	RunID       string `json:"run_id"`
+	Status      string `json:"status"`
+	Source      string `json:"source"`
+	Destination string `json:"destination"`
+	Mode        string `json:"mode"`
 	// The counters are the run's totals: rows written are the rows the destination committed,
 	// rows rejected the lines in the rejects file. Part is this invocation's share of them,
 	// different only for a resumed run.
@@ -58,14 +58,14 @@ type summary struct {
 	Part          txlog.Stats `json:"part"`
 	Resumed       bool        `json:"resumed"`
 	DurationMS    int64       `json:"duration_ms"`
-	RowsPerSecond float64 `json:"rows_per_second"`
-	RejectsPath   string  `json:"rejects_path"`
-	FastPath      bool    `json:"fast_path"`
-	Attempts      int     `json:"attempts"`
-	StartedAt     string  `json:"started_at"`
-	FinishedAt    string  `json:"finished_at"`
-	Error         string  `json:"error,omitempty"`
-	ErrorCode     string  `json:"error_code,omitempty"`
+	RowsPerSecond float64     `json:"rows_per_second"`
+	RejectsPath   string      `json:"rejects_path"`
+	FastPath      bool        `json:"fast_path"`
+	Attempts      int         `json:"attempts"`
+	StartedAt     string      `json:"started_at"`
+	FinishedAt    string      `json:"finished_at"`
+	Error         string      `json:"error,omitempty"`
+	ErrorCode     string      `json:"error_code,omitempty"`
 }
 
 func newCopyCmd(g *globals) *cobra.Command {

@@ -409,7 +409,8 @@ func (e *Engine) attempt(ctx context.Context, resume, noFast bool) (err error) {
 			return err
 		}
 	}
-	conv, err := newConverter(plan, target)
+	nr, _ := sink.(connector.NULRefuser)
+	conv, err := newConverter(plan, target, nr != nil && nr.RefusesNUL())
 	if err != nil {
 		return err
 	}

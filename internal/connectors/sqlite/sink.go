@@ -879,3 +879,9 @@ func (k *Sink) Close(ctx context.Context) error {
 	}
 	return nil
 }
+
+// RefusesNUL is true: SQLite would store a NUL byte in TEXT, but its own functions and most
+// readers cut the text there, so the value would not come back as it was.
+func (k *Sink) RefusesNUL() bool { return true }
+
+var _ connector.NULRefuser = (*Sink)(nil)
