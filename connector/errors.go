@@ -123,7 +123,12 @@ func DiskFull(endpoint, what string, err error) error {
 func isNetErr(err error) bool {
 	var ne net.Error
 	if errors.As(err, &ne) {
-		return true
+		// Every syscall.Errno has the methods of a net.Error: only the network ones below
+		// count, so that a full disk or a refused permission is not retried as a dropped
+		// connection would be.
+		if _, bare := ne.(syscall.Errno); !bare {
+			return true
+		}
 	}
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)

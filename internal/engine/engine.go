@@ -302,7 +302,9 @@ func (e *Engine) attempts(ctx context.Context) (int, error) {
 		if err := e.rewind(ctx); err != nil {
 			return n, err
 		}
-		resume = (e.checkpoint != nil || resume) && e.opts.Mode != connector.ModeReplace
+		// Resume even without a checkpoint of ours: the destination may have committed a flush
+		// whose acknowledgement was lost, and the position it saved says where that left off.
+		resume = e.opts.Mode != connector.ModeReplace
 	}
 }
 

@@ -31,6 +31,9 @@ type memTable struct {
 	// rawFail makes WriteRaw fail with a data error.
 	rawFail bool
 	saved   connector.Position
+	// lostCommits makes that many Flushes commit and then report a retryable failure, as
+	// when the connection drops after the server committed.
+	lostCommits int
 }
 
 var (
@@ -154,6 +157,10 @@ func (s *memSink) Flush(_ context.Context, pos connector.Position) error {
 	s.pending = nil
 	if pos != nil {
 		s.t.saved = pos
+	}
+	if s.t.lostCommits > 0 && pos != nil {
+		s.t.lostCommits--
+		return fmt.Errorf("commit: %w", syscall.ECONNRESET)
 	}
 	return nil
 }

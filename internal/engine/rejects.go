@@ -23,11 +23,23 @@ type FileRejects struct {
 	Dir   string
 	RunID string
 
+	// openFile opens the file (os.OpenFile when nil; tests give a disk that fills up).
+	openFile func(name string, flag int, perm fs.FileMode) (rejectFile, error)
+
 	mu   sync.Mutex
-	f    *os.File
+	f    rejectFile
 	n    int64
 	size int64 // the file's length after its last whole line
 	path string
+}
+
+// rejectFile is what FileRejects needs of its file.
+type rejectFile interface {
+	io.ReaderAt
+	io.WriterAt
+	Truncate(size int64) error
+	Sync() error
+	Close() error
 }
 
 // rejectLine is one line of the rejects file.
@@ -53,7 +65,11 @@ func (f *FileRejects) open(create bool) (bool, error) {
 		}
 		flag |= os.O_CREATE
 	}
-	file, err := os.OpenFile(f.file(), flag, 0o600)
+	open := f.openFile
+	if open == nil {
+		open = func(name string, flag int, perm fs.FileMode) (rejectFile, error) { return os.OpenFile(name, flag, perm) } //nolint:gosec // the run's own rejects folder
+	}
+	file, err := open(f.file(), flag, 0o600)
 	if errors.Is(err, fs.ErrNotExist) && !create {
 		return false, nil
 	}
