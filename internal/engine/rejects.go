@@ -67,7 +67,9 @@ func (f *FileRejects) open(create bool) (bool, error) {
 	}
 	open := f.openFile
 	if open == nil {
-		open = func(name string, flag int, perm fs.FileMode) (rejectFile, error) { return os.OpenFile(name, flag, perm) } //nolint:gosec // the run's own rejects folder
+		open = func(name string, flag int, perm fs.FileMode) (rejectFile, error) {
+			return os.OpenFile(name, flag, perm) //nolint:gosec // the run's own rejects folder, named by the hub
+		}
 	}
 	file, err := open(f.file(), flag, 0o600)
 	if errors.Is(err, fs.ErrNotExist) && !create {

@@ -75,7 +75,10 @@ func TestLostCommitCountedOnce(t *testing.T) {
 	var recorded []Stats
 	res := New(Options{RunID: "st2", Source: connector.Endpoint{URL: "mem:st-src2", BatchSize: 50},
 		Dest: connector.Endpoint{URL: "mem:st-dst2"}, CheckpointRows: 200, RetryBase: 1, NoFastPath: true,
-		OnCheckpoint: func(_ context.Context, _ connector.Position, s Stats) error { recorded = append(recorded, s); return nil },
+		OnCheckpoint: func(_ context.Context, _ connector.Position, s Stats) error {
+			recorded = append(recorded, s)
+			return nil
+		},
 	}).Run(context.Background())
 	if res.Err != nil {
 		t.Fatal(res.Err)
