@@ -20,6 +20,8 @@ const (
 	CodeConflict        = "conflict"
 	CodeInternal        = "internal"
 	CodeUnavailable     = "unavailable"
+	// CodeStorageFull (HTTP 507): a disk or database of the hub is full.
+	CodeStorageFull = "storage_full"
 )
 
 // APIError is an answer of the server other than success: its HTTP status and the error body
