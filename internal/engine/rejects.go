@@ -108,9 +108,9 @@ func (f *FileRejects) Reject(_ context.Context, stage string, r connector.Reject
 		err = io.ErrShortWrite
 	}
 	if err != nil {
-		if n > 0 {
-			_ = f.f.Truncate(f.size) // no half line
-		}
+		// No half line: cut back even when the write reported nothing written, for a full
+		// disk can keep part of a write that failed (tmpfs does).
+		_ = f.f.Truncate(f.size)
 		return f.fail("write the rejects file "+f.file(), err)
 	}
 	f.n++

@@ -153,7 +153,7 @@ func rejectRecords(t *testing.T, path string) map[int64]int {
 }
 
 // fullDisk is a file on a disk with room for limit bytes: a write past it stores what fits and
-// fails with ENOSPC, as write(2) does.
+// fails with ENOSPC.
 type fullDisk struct {
 	*os.File
 	limit int64
@@ -164,11 +164,11 @@ func (d *fullDisk) WriteAt(p []byte, off int64) (int, error) {
 	if int64(len(p)) <= room {
 		return d.File.WriteAt(p, off)
 	}
-	n, err := d.File.WriteAt(p[:room], off)
-	if err != nil {
-		return n, err
+	if _, err := d.File.WriteAt(p[:room], off); err != nil {
+		return 0, err
 	}
-	return n, &fs.PathError{Op: "write", Path: d.Name(), Err: syscall.ENOSPC}
+	// As tmpfs does: part of the write is kept, yet none is reported.
+	return 0, &fs.PathError{Op: "write", Path: d.Name(), Err: syscall.ENOSPC}
 }
 
 // TestRejectsOnFullDisk: when the disk fills up, the rejects file keeps whole lines only, the
