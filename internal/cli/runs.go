@@ -254,7 +254,7 @@ func printRun(w io.Writer, r txlog.Run) {
 	}
 	fmt.Fprintf(&b, "  bytes        read %s, written %s\n", humanBytes(r.BytesRead), humanBytes(r.BytesWritten))
 	if r.DurationMS > 0 {
-		fmt.Fprintf(&b, "  throughput   %s rows/s\n", groupInt(r.RowsWritten*1000/r.DurationMS))
+		fmt.Fprintf(&b, "  throughput   %s rows/s\n", groupInt(r.Part.RowsWritten*1000/r.DurationMS))
 	}
 	fmt.Fprintf(&b, "  attempts     %d  fast path %v  checkpoint %v\n", r.Attempts, r.FastPath, r.HasCheckpoint)
 	if r.Host != "" {
