@@ -243,7 +243,7 @@ func (e *Engine) Run(ctx context.Context) Result {
 		res.Stats = e.checkpointStats
 		res.RowsRejected = rejected
 	}
-	res.Part = res.Stats.minus(e.start)
+	res.Part = res.minus(e.start)
 	res.Resumed = e.opts.Resume && e.opts.Mode != connector.ModeReplace
 	res.FastPath = e.fast.Load()
 	res.Position = encodeCheckpoint(e.checkpoint, e.checkpointStats)

@@ -44,7 +44,7 @@ func decodeCheckpoint(p connector.Position) (pos connector.Position, s Stats, ok
 		}
 		n[i], rest = v, rest[k:]
 	}
-	return connector.Position(rest), Stats{RowsRead: n[0], RowsWritten: n[1], RowsRejected: n[2], BytesRead: n[3], BytesWritten: n[4]}, true
+	return rest, Stats{RowsRead: n[0], RowsWritten: n[1], RowsRejected: n[2], BytesRead: n[3], BytesWritten: n[4]}, true
 }
 
 // CheckpointStats returns the counters committed with a checkpoint (Result.Position, or what
