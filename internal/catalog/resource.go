@@ -231,7 +231,7 @@ type IntegrationSpec struct {
 	// MaxRejects fails a run once more records than this were rejected. Unset, a replace
 	// allows none (it keeps the old data and fails rather than swap in a partial data set) and
 	// append and upsert have no limit.
-	MaxRejects *int64 `json:"maxRejects,omitempty"`
+	MaxRejects *int `json:"maxRejects,omitempty"`
 	// Environments are where the integration may run; empty means every environment both
 	// endpoints are defined in.
 	Environments []string `json:"environments,omitempty"`

@@ -91,7 +91,11 @@ func ResolveWith(ctx context.Context, cat *catalog.Service, resolver Resolver, n
 		return nil, fmt.Errorf("%w: integration %q: %v", ErrInvalid, name, err)
 	}
 	p := &Plan{Integration: name, Env: env, Mode: mode, Key: spec.Destination.Keys, Mapping: spec.Mapping,
-		Retries: spec.Retries, MaxRejects: spec.MaxRejects, Concurrency: max(spec.Concurrency, 1)}
+		Retries: spec.Retries, Concurrency: max(spec.Concurrency, 1)}
+	if spec.MaxRejects != nil {
+		n := int64(*spec.MaxRejects)
+		p.MaxRejects = &n
+	}
 	srcPath := spec.Source.Path
 	if pp := params["path"]; pp != "" {
 		if filepath.IsAbs(pp) || strings.Contains(filepath.ToSlash(pp), "..") {
