@@ -2,6 +2,7 @@ package all_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -282,5 +283,24 @@ func TestStatsUnderInjectedFaults(t *testing.T) {
 				t.Fatalf("read %d, written %d", res.RowsRead, res.RowsWritten)
 			}
 		})
+	}
+}
+
+// TestErrorQuotingHugeHeaderIsCapped is finding 13's 50 MB header: appending a file whose
+// header line is 20 MB to a file with other columns fails with an error that quotes the names
+// cut short, at creation, so the run's error stays a few KiB (it was the whole header, twice).
+func TestErrorQuotingHugeHeaderIsCapped(t *testing.T) {
+	src := writeFile(t, "huge.csv", strings.Repeat("h", 20<<20)+",x\n1,2\n")
+	dst := writeFile(t, "small.csv", "a,b\n1,2\n")
+	res := engine.New(engine.Options{RunID: "huge", Source: connector.Endpoint{URL: src}, Dest: connector.Endpoint{URL: dst}}).Run(context.Background())
+	if res.Err == nil || connector.CodeOf(res.Err) != connector.CodeSchema {
+		t.Fatalf("code %s: %v", connector.CodeOf(res.Err), res.Err)
+	}
+	if msg := res.Err.Error(); len(msg) > connector.MaxErrorText || !strings.Contains(msg, "(cut, 19 MiB more)") {
+		t.Fatalf("error of %d bytes: %.300s", len(msg), msg)
+	}
+	var inner *connector.Error
+	if errors.As(res.Err, &inner); inner == nil || len(inner.Error()) > connector.MaxErrorText {
+		t.Fatalf("the error kept the header inside: %d bytes", len(inner.Error()))
 	}
 }
