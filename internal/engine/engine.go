@@ -674,9 +674,13 @@ func (e *Engine) tooManyRejects(limit int64, r connector.Reject) error {
 			"a replace allows no rejects unless told how many: fix the data, or give --max-rejects N (spec.maxRejects) to swap in what is left",
 			fmt.Errorf("replace kept the old content: %s was rejected: %s", at, r.Reason))
 	}
+	kept := ""
+	if e.opts.Mode == connector.ModeReplace {
+		kept = "replace kept the old content: "
+	}
 	return connector.Errorf(connector.CodeData, e.opts.Dest.Redacted(),
 		"see the rejects for the reasons; raise --max-rejects (spec.maxRejects) to accept more",
-		fmt.Errorf("more than %d records rejected; the last, %s: %s", limit, at, r.Reason))
+		fmt.Errorf("%smore than %d records rejected; the last, %s: %s", kept, limit, at, r.Reason))
 }
 
 func joinNames(names []string) string {
