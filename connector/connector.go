@@ -135,6 +135,13 @@ type PositionStore interface {
 	SavedPosition(ctx context.Context) (Position, error)
 }
 
+// NULRefuser is implemented by sinks whose text columns cannot hold a NUL byte (U+0000) as
+// it is: PostgreSQL refuses it, SQLite would store it where most readers cut the text short.
+// The engine rejects such values, naming the field, before they reach the sink.
+type NULRefuser interface {
+	RefusesNUL() bool
+}
+
 // RawSource can stream its records in a native wire format (for example PostgreSQL's binary
 // COPY) that a RawSink of the same format takes without decoding.
 type RawSource interface {

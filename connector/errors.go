@@ -3,8 +3,11 @@ package connector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"strconv"
 	"syscall"
+	"unicode/utf8"
 )
 
 // Code classifies an error for people and programs; codes are stable and shown by the CLI and API.
@@ -28,6 +31,8 @@ const (
 	CodeUnavailable Code = "unavailable"  // a dependency of the hub is down
 	CodeTooLarge    Code = "too_large"    // a value or object exceeds a limit
 	CodeInvalidData Code = "invalid_data" // input that cannot be parsed at all
+	CodeDiskFull    Code = "disk_full"    // a disk, a quota or a database is full
+	CodeInterrupted Code = "interrupted"  // the process running it ended without recording an outcome
 )
 
 // Error is an error with a code, the endpoint it concerns (already redacted) and a hint
@@ -75,6 +80,9 @@ func CodeOf(err error) Code {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return CodeCanceled
 	}
+	if IsDiskFull(err) {
+		return CodeDiskFull
+	}
 	if isNetErr(err) {
 		return CodeUnreachable
 	}
@@ -94,11 +102,89 @@ func Retryable(err error) bool {
 	return isNetErr(err)
 }
 
+// IsDiskFull reports whether err says a disk or a quota is full (ENOSPC, EDQUOT) or carries
+// CodeDiskFull.
+func IsDiskFull(err error) bool {
+	var e *Error
+	if errors.As(err, &e) && e.Code == CodeDiskFull {
+		return true
+	}
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// DiskFull names a full disk or database: what was being written (a file, a database, the
+// hub's data folder) and err, the cause. endpoint is the redacted endpoint, "" for the hub's
+// own files.
+func DiskFull(endpoint, what string, err error) error {
+	return Errorf(CodeDiskFull, endpoint, "free space (or raise the quota) where it lives, then run again; an append resumes from its last checkpoint",
+		fmt.Errorf("no space left writing %s: %w", what, err))
+}
+
 func isNetErr(err error) bool {
 	var ne net.Error
 	if errors.As(err, &ne) {
-		return true
+		// Every syscall.Errno has the methods of a net.Error: only the network ones below
+		// count, so that a full disk or a refused permission is not retried as a dropped
+		// connection would be.
+		if _, bare := ne.(syscall.Errno); !bare {
+			return true
+		}
 	}
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
 }
+
+// MaxErrorText bounds the text of an error, a reject reason or a quoted value kept in a run's
+// record: errors that quote their input (a header line, a field) would otherwise carry
+// megabytes into memory, the transaction log and the API.
+const MaxErrorText = 4 << 10
+
+// CapText returns s cut to at most max bytes (on a UTF-8 boundary), the cut marked with how
+// much was left out, e.g. "… (cut, 49 MiB more)". s is returned as it is when it fits.
+func CapText(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	keep := max - 32
+	if keep < 0 {
+		keep = 0
+	}
+	for keep > 0 && !utf8.RuneStart(s[keep]) {
+		keep--
+	}
+	return s[:keep] + "… (cut, " + sizeText(int64(len(s)-keep)) + " more)"
+}
+
+// sizeText writes a byte count for people: 312 bytes, 12 KiB, 49 MiB.
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return strconv.FormatInt(n>>30, 10) + " GiB"
+	case n >= 1<<20:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// CapError returns err with its text capped at MaxErrorText, keeping err's chain for Code and
+// errors.Is; nil stays nil.
+func CapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if len(msg) <= MaxErrorText {
+		return err
+	}
+	return &cappedError{msg: CapText(msg, MaxErrorText), err: err}
+}
+
+type cappedError struct {
+	msg string
+	err error
+}
+
+func (c *cappedError) Error() string { return c.msg }
+func (c *cappedError) Unwrap() error { return c.err }

@@ -187,17 +187,42 @@ func (s Schema) Validate() error {
 			return fmt.Errorf("column %d has no name", i+1)
 		}
 		if c.Type == TypeUnknown || int(c.Type) >= len(typeNames) {
-			return fmt.Errorf("column %q has no known type", c.Name)
+			return fmt.Errorf("column %q has no known type", CapText(c.Name, 80))
 		}
 		k := strings.ToLower(c.Name)
 		if seen[k] {
-			return fmt.Errorf("column %q appears twice", c.Name)
+			return fmt.Errorf("column %q appears twice", CapText(c.Name, 80))
 		}
 		seen[k] = true
 	}
 	for _, k := range s.Key {
 		if s.Index(k) < 0 {
-			return fmt.Errorf("key column %q is not in the schema (columns: %s)", k, strings.Join(s.Names(), ", "))
+			return fmt.Errorf("key column %q is not in the schema (columns: %s)", CapText(k, 80), CapText(strings.Join(s.Names(), ", "), MaxErrorText/2))
+		}
+	}
+	return nil
+}
+
+// CheckNameLengths refuses the table and column names a destination cannot hold whole:
+// PostgreSQL would cut a longer name silently (so two columns could become one), MySQL refuses
+// it with a less helpful message. length measures a name in the destination's unit (bytes,
+// characters), db names the destination for the message. Long names are quoted cut short.
+func CheckNameLengths(endpoint, db string, max int, unit string, length func(string) int, table []string, s Schema) error {
+	check := func(what, name string) error {
+		if n := length(name); n > max {
+			return Errorf(CodeSchema, endpoint, "shorten it (for a column: map it to a shorter name with --map SRC:DST or the mapping)",
+				fmt.Errorf("%s name %q is %d %s long; %s allows at most %d", what, CapText(name, 80), n, unit, db, max))
+		}
+		return nil
+	}
+	for _, t := range table {
+		if err := check("table", t); err != nil {
+			return err
+		}
+	}
+	for _, c := range s.Columns {
+		if err := check("column", c.Name); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -41,10 +41,10 @@ func ParseUUID(s string) (UUID, error) {
 	t := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(s), "{"), "}")
 	t = strings.ReplaceAll(t, "-", "")
 	if len(t) != 32 {
-		return u, fmt.Errorf("invalid UUID %q", s)
+		return u, fmt.Errorf("invalid UUID %q", truncate(s, 40))
 	}
 	if _, err := hex.Decode(u[:], []byte(t)); err != nil {
-		return u, fmt.Errorf("invalid UUID %q", s)
+		return u, fmt.Errorf("invalid UUID %q", truncate(s, 40))
 	}
 	return u, nil
 }
@@ -56,7 +56,7 @@ func ParseDecimal(s string) (Decimal, error) {
 		return Decimal(s), nil // the common case on every CSV row: no allocation
 	}
 	t := strings.TrimSpace(s)
-	bad := func() (Decimal, error) { return "", fmt.Errorf("%q is not a decimal number", s) }
+	bad := func() (Decimal, error) { return "", fmt.Errorf("%q is not a decimal number", truncate(s, 40)) }
 	if t == "" {
 		return bad()
 	}
@@ -208,7 +208,7 @@ func (d Decimal) Float() (float64, error) { return strconv.ParseFloat(string(d),
 // on the hot path of every CSV timestamp.
 func ParseTimestamp(s string) (t time.Time, hasZone bool, err error) {
 	bad := func() (time.Time, bool, error) {
-		return time.Time{}, false, fmt.Errorf("%q is not a timestamp (want e.g. 2006-01-02T15:04:05Z)", s)
+		return time.Time{}, false, fmt.Errorf("%q is not a timestamp (want e.g. 2006-01-02T15:04:05Z)", truncate(s, 40))
 	}
 	b := strings.TrimSpace(s)
 	num := func(p string) (int, bool) {
@@ -319,7 +319,7 @@ func ParseBool(s string) (bool, error) {
 	case "false", "f", "no", "n", "off", "0":
 		return false, nil
 	}
-	return false, fmt.Errorf("%q is not a boolean", s)
+	return false, fmt.Errorf("%q is not a boolean", truncate(s, 40))
 }
 
 // ParseBytes reads PostgreSQL's hex form ("\x0a1b") or standard base64.

@@ -27,6 +27,7 @@ const (
 	CodeInternal        = "internal"
 	CodeUnavailable     = "unavailable"
 	CodeThrottled       = "throttled"
+	CodeStorageFull     = "storage_full"
 )
 
 // Error is every error response's body: a stable code, a message for people and, for
@@ -34,7 +35,7 @@ const (
 // has one error shape whether huma (validation) or a handler produced it.
 type Error struct {
 	status  int
-	Code    string   `json:"code" enum:"unauthenticated,forbidden,not_found,invalid,conflict,internal,unavailable,throttled" doc:"Stable error code"`
+	Code    string   `json:"code" enum:"unauthenticated,forbidden,not_found,invalid,conflict,internal,unavailable,throttled,storage_full" doc:"Stable error code"`
 	Message string   `json:"message" doc:"What went wrong, for people"`
 	Details *Details `json:"details,omitempty" doc:"Field errors of a validation failure"`
 	// headers go with the response (huma.HeadersError), e.g. a 429's Retry-After.
@@ -79,6 +80,8 @@ func codeFor(status int) string {
 		return CodeUnavailable
 	case status == http.StatusTooManyRequests:
 		return CodeThrottled
+	case status == http.StatusInsufficientStorage:
+		return CodeStorageFull
 	case status >= 500:
 		return CodeInternal
 	default:
@@ -174,6 +177,12 @@ func (s *server) toError(ctx context.Context, err error) *Error {
 		status = http.StatusForbidden
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		status = http.StatusServiceUnavailable
+	case connector.IsDiskFull(err):
+		// Not an internal error: an operator can act on it, so say what happened. Where (a
+		// path of the server) goes to the log only.
+		loggerFrom(ctx).ErrorContext(ctx, "request failed: storage full", "status", http.StatusInsufficientStorage, "err", err)
+		return apiError(http.StatusInsufficientStorage,
+			"insufficient storage: the hub could not write its data because a disk or database is full; an operator must free space (the server log says where), then retry")
 	default:
 		switch connector.CodeOf(err) {
 		case connector.CodeUsage, connector.CodeInvalidData, connector.CodeTooLarge:

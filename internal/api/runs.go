@@ -32,8 +32,9 @@ type runBody struct {
 func runOf(r txlog.Run) runBody {
 	b := runBody{Run: r}
 	if r.DurationMS > 0 {
-		// One decimal, truncated, as datahub copy computes it.
-		b.RowsPerSecond = float64(int64(float64(r.RowsWritten)/(float64(r.DurationMS)/1000)*10)) / 10
+		// One decimal, truncated, as datahub copy computes it: the rows of the part the
+		// duration measured (all of them unless the run was resumed).
+		b.RowsPerSecond = float64(int64(float64(r.Part.RowsWritten)/(float64(r.DurationMS)/1000)*10)) / 10
 	}
 	return b
 }

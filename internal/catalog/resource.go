@@ -228,6 +228,10 @@ type IntegrationSpec struct {
 	Concurrency int `json:"concurrency"`
 	// Retries is how many times a failed run is retried.
 	Retries int `json:"retries,omitempty"`
+	// MaxRejects fails a run once more records than this were rejected. Unset, a replace
+	// allows none (it keeps the old data and fails rather than swap in a partial data set) and
+	// append and upsert have no limit.
+	MaxRejects *int `json:"maxRejects,omitempty"`
 	// Environments are where the integration may run; empty means every environment both
 	// endpoints are defined in.
 	Environments []string `json:"environments,omitempty"`

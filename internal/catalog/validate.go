@@ -405,6 +405,9 @@ func (c *checker) integration(s *IntegrationSpec) {
 	if s.Retries < 0 || s.Retries > 100 {
 		c.fail("spec.retries", "must be between 0 and 100")
 	}
+	if s.MaxRejects != nil && *s.MaxRejects < 0 {
+		c.fail("spec.maxRejects", "must be 0 or more (leave it out for the mode's default: none for replace, no limit otherwise)")
+	}
 	seen := map[string]bool{}
 	for i, e := range s.Environments {
 		p := fmt.Sprintf("spec.environments[%d]", i)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -53,6 +55,7 @@ func TestSummaryGolden(t *testing.T) {
 		RunID: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", Status: "partial", Source: "/data/in.csv",
 		Destination: "postgres://app:xxxxx@db:5432/crm?table=public.people", Mode: "append",
 		RowsRead: 1000, RowsWritten: 996, RowsRejected: 4, BytesRead: 45678, BytesWritten: 45000,
+		Part:       txlog.Stats{RowsRead: 1000, RowsWritten: 996, RowsRejected: 4, BytesRead: 45678, BytesWritten: 45000},
 		DurationMS: 1234, RowsPerSecond: 807.1, RejectsPath: "datahub-data/rejects/0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
 		Attempts: 1, StartedAt: "2026-11-26T10:00:00Z", FinishedAt: "2026-11-26T10:00:01.234Z",
 	}
@@ -64,6 +67,21 @@ func TestSummaryGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "summary.json.golden", string(js)+"\n")
+}
+
+// TestSummaryResumedGolden: a resumed copy shows the run's totals and its own part.
+func TestSummaryResumedGolden(t *testing.T) {
+	s := summary{
+		RunID: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", Status: "succeeded", Source: "/data/in.csv",
+		Destination: "postgres://app:xxxxx@db:5432/crm?table=public.people", Mode: "append",
+		RowsRead: 2000000, RowsWritten: 2000000, BytesRead: 91000000, BytesWritten: 91000000,
+		Part:    txlog.Stats{RowsRead: 1200000, RowsWritten: 1200000, BytesRead: 54600000, BytesWritten: 54600000},
+		Resumed: true, DurationMS: 4000, RowsPerSecond: 300000, Attempts: 1,
+		StartedAt: "2026-11-26T10:00:00Z", FinishedAt: "2026-11-26T10:05:04Z",
+	}
+	var human bytes.Buffer
+	printSummary(&human, s)
+	golden(t, "summary-resumed.golden", human.String())
 }
 
 func TestUsageErrors(t *testing.T) {

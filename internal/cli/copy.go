@@ -33,6 +33,7 @@ type copyFlags struct {
 	resume      string
 	root        string
 	maxRejects  int64
+	maxSet      bool
 	noFastPath  bool
 	retries     int
 	progress    string
@@ -41,25 +42,30 @@ type copyFlags struct {
 
 // summary is what `datahub copy` prints; its JSON form is a stable interface.
 type summary struct {
-	RunID         string  `json:"run_id"`
-	Status        string  `json:"status"`
-	Source        string  `json:"source"`
-	Destination   string  `json:"destination"`
-	Mode          string  `json:"mode"`
-	RowsRead      int64   `json:"rows_read"`
-	RowsWritten   int64   `json:"rows_written"`
-	RowsRejected  int64   `json:"rows_rejected"`
-	BytesRead     int64   `json:"bytes_read"`
-	BytesWritten  int64   `json:"bytes_written"`
-	DurationMS    int64   `json:"duration_ms"`
-	RowsPerSecond float64 `json:"rows_per_second"`
-	RejectsPath   string  `json:"rejects_path"`
-	FastPath      bool    `json:"fast_path"`
-	Attempts      int     `json:"attempts"`
-	StartedAt     string  `json:"started_at"`
-	FinishedAt    string  `json:"finished_at"`
-	Error         string  `json:"error,omitempty"`
-	ErrorCode     string  `json:"error_code,omitempty"`
+	RunID       string `json:"run_id"`
+	Status      string `json:"status"`
+	Source      string `json:"source"`
+	Destination string `json:"destination"`
+	Mode        string `json:"mode"`
+	// The counters are the run's totals: rows written are the rows the destination committed,
+	// rows rejected the lines in the rejects file. Part is this invocation's share of them,
+	// different only for a resumed run.
+	RowsRead      int64       `json:"rows_read"`
+	RowsWritten   int64       `json:"rows_written"`
+	RowsRejected  int64       `json:"rows_rejected"`
+	BytesRead     int64       `json:"bytes_read"`
+	BytesWritten  int64       `json:"bytes_written"`
+	Part          txlog.Stats `json:"part"`
+	Resumed       bool        `json:"resumed"`
+	DurationMS    int64       `json:"duration_ms"`
+	RowsPerSecond float64     `json:"rows_per_second"`
+	RejectsPath   string      `json:"rejects_path"`
+	FastPath      bool        `json:"fast_path"`
+	Attempts      int         `json:"attempts"`
+	StartedAt     string      `json:"started_at"`
+	FinishedAt    string      `json:"finished_at"`
+	Error         string      `json:"error,omitempty"`
+	ErrorCode     string      `json:"error_code,omitempty"`
 }
 
 func newCopyCmd(g *globals) *cobra.Command {
@@ -86,7 +92,10 @@ Exit status: 0 succeeded, 1 failed, 2 usage error, 3 finished with rejected rows
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error { return runCopy(cmd.Context(), g, f, args[0], args[1]) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.maxSet = cmd.Flags().Changed("max-rejects")
+			return runCopy(cmd.Context(), g, f, args[0], args[1])
+		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.mode, "mode", "append", "write mode: append, replace (atomic swap) or upsert (needs a key)")
@@ -100,7 +109,7 @@ Exit status: 0 succeeded, 1 failed, 2 usage error, 3 finished with rejected rows
 	fl.StringVar(&f.toFormat, "to-format", "", "destination file format: csv, tsv, ndjson, json (default: from the extension)")
 	fl.StringVar(&f.resume, "resume", "", "resume the run RUN_ID from its last checkpoint (same SOURCE and DEST)")
 	fl.StringVar(&f.root, "root", "", "confine file paths to this folder (no escape through .. or symlinks)")
-	fl.Int64Var(&f.maxRejects, "max-rejects", 0, "fail once more than this many records are rejected (0: no limit)")
+	fl.Int64Var(&f.maxRejects, "max-rejects", 0, "fail once more than this many records are rejected (default: none for --mode replace, which then keeps the old data; no limit otherwise)")
 	fl.BoolVar(&f.noFastPath, "no-fast-path", false, "never stream natively between same-kind endpoints (for comparison)")
 	fl.IntVar(&f.retries, "retries", 3, "retries of retryable failures (unreachable endpoint, deadlock) from the last checkpoint")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar: auto (on a terminal), always, never")
@@ -144,6 +153,9 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 	if f.batchSize <= 0 {
 		return usageError("--batch-size must be positive")
 	}
+	if f.maxSet && f.maxRejects < 0 {
+		return usageError("--max-rejects must be 0 or more")
+	}
 	for _, u := range []string{src, dst} {
 		if _, err := connector.Resolve(u); err != nil {
 			return usageError("%v", err)
@@ -161,6 +173,14 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 		return &exitError{code: ExitFailed, err: err}
 	}
 	defer func() { _ = tl.Close() }()
+	// A copy killed (or unable to write its outcome) earlier stays running until recorded.
+	if host, err := os.Hostname(); err == nil {
+		if n, err := tl.FailAbandoned(ctx, "copy", host, processAlive); err != nil {
+			_, _ = fmt.Fprintln(g.stderr, "Warning:", err)
+		} else if n > 0 {
+			g.logger().Info("recorded runs of ended processes as failed", "runs", n)
+		}
+	}
 
 	srcEP := connector.Endpoint{URL: src, Format: f.fromFormat, BatchSize: f.batchSize, Root: f.root}
 	dstEP := connector.Endpoint{URL: dst, Format: f.toFormat, BatchSize: f.batchSize, Root: f.root}
@@ -171,11 +191,14 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 	}
 	opts := engine.Options{
 		Source: srcEP, Dest: dstEP, Mode: mode, Key: keys, Mapping: mapping,
-		MaxRejects: f.maxRejects, NoFastPath: f.noFastPath, Retries: f.retries,
+		NoFastPath: f.noFastPath, Retries: f.retries,
 		CheckpointRows: f.checkpointN, Logger: g.logger(),
 	}
 	if f.retries == 0 {
 		opts.Retries = -1
+	}
+	if f.maxSet {
+		opts.MaxRejects = engine.Limit(f.maxRejects)
 	}
 	if f.resume != "" {
 		prev, err := tl.Get(ctx, f.resume)
@@ -195,9 +218,14 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 			return usageError("--resume %s: that run is still running (pid %d)", prev.ID, prev.PID)
 		}
 		run.ID, run.StartedAt, run.Options = prev.ID, prev.StartedAt, prev.Options
+		// Count on from what the checkpoint committed, not from what the failed attempt had
+		// read past it.
 		run.Stats = prev.Stats
+		if s, ok := engine.CheckpointStats(prev.Position); ok && mode != connector.ModeReplace {
+			run.Stats = txlog.Stats(s)
+		}
 		opts.Resume, opts.Position = true, prev.Position
-		opts.Initial = engine.Stats(prev.Stats)
+		opts.Initial = engine.Stats(run.Stats)
 	}
 	opts.RunID = run.ID
 	rejects := &engine.FileRejects{Dir: filepath.Join(data, "rejects", run.ID), RunID: run.ID}
@@ -233,6 +261,11 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 	run.RejectsPath = rejects.Path()
 	run.FastPath = res.FastPath
 	run.Attempts = res.Attempts
+	run.Part = txlog.Stats(res.Part)
+	run.Resumes = 0
+	if res.Resumed {
+		run.Resumes = 1
+	}
 	run.Position = res.Position
 	if res.Err != nil {
 		run.Error = res.Err.Error()
@@ -274,12 +307,13 @@ func makeSummary(run *txlog.Run, res engine.Result) summary {
 		RunID: run.ID, Status: run.Status, Source: run.Source, Destination: run.Destination, Mode: run.Mode,
 		RowsRead: res.RowsRead, RowsWritten: res.RowsWritten, RowsRejected: res.RowsRejected,
 		BytesRead: res.BytesRead, BytesWritten: res.BytesWritten, DurationMS: run.DurationMS,
+		Part: txlog.Stats(res.Part), Resumed: res.Resumed,
 		RejectsPath: run.RejectsPath, FastPath: res.FastPath, Attempts: res.Attempts,
 		StartedAt: run.StartedAt.UTC().Format(time.RFC3339Nano), FinishedAt: res.Finished.UTC().Format(time.RFC3339Nano),
 		Error: run.Error, ErrorCode: run.ErrorCode,
 	}
 	if d := res.Duration().Seconds(); d > 0 {
-		s.RowsPerSecond = float64(int64(float64(res.RowsWritten)/d*10)) / 10
+		s.RowsPerSecond = float64(int64(float64(res.Part.RowsWritten)/d*10)) / 10
 	}
 	return s
 }

@@ -55,6 +55,10 @@ func printSummary(w io.Writer, s summary) {
 	fmt.Fprintf(&b, "  source       %s\n", safe(s.Source))
 	fmt.Fprintf(&b, "  destination  %s (%s)\n", safe(s.Destination), s.Mode)
 	fmt.Fprintf(&b, "  rows         read %s, written %s, rejected %s\n", groupInt(s.RowsRead), groupInt(s.RowsWritten), groupInt(s.RowsRejected))
+	if s.Resumed {
+		fmt.Fprintf(&b, "  this part    read %s, written %s, rejected %s (resumed; the rows above are the run's totals)\n",
+			groupInt(s.Part.RowsRead), groupInt(s.Part.RowsWritten), groupInt(s.Part.RowsRejected))
+	}
 	fmt.Fprintf(&b, "  bytes        read %s, written %s\n", humanBytes(s.BytesRead), humanBytes(s.BytesWritten))
 	fmt.Fprintf(&b, "  duration     %s (%s rows/s)\n", (time.Duration(s.DurationMS) * time.Millisecond).String(), groupInt(int64(s.RowsPerSecond)))
 	if s.FastPath {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/datahub-oss/datahub/internal/client"
+	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -117,7 +118,7 @@ func runSummary(r client.Run) summary {
 		RowsRead: r.RowsRead, RowsWritten: r.RowsWritten, RowsRejected: r.RowsRejected,
 		BytesRead: r.BytesRead, BytesWritten: r.BytesWritten, DurationMS: r.DurationMS,
 		RowsPerSecond: r.RowsPerSecond, RejectsPath: r.RejectsPath, FastPath: r.FastPath, Attempts: r.Attempts,
-		Error: r.Error, ErrorCode: r.ErrorCode,
+		Error: r.Error, ErrorCode: r.ErrorCode, Part: txlog.Stats(r.Part), Resumed: r.Resumes > 0,
 	}
 	if !r.StartedAt.IsZero() {
 		s.StartedAt = r.StartedAt.UTC().Format(time.RFC3339Nano)

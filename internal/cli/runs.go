@@ -198,6 +198,7 @@ func txlogRun(r client.Run) txlog.Run {
 		Source: r.Source, Destination: r.Destination, Mode: r.Mode, Status: r.Status,
 		Stats: txlog.Stats{RowsRead: r.RowsRead, RowsWritten: r.RowsWritten, RowsRejected: r.RowsRejected,
 			BytesRead: r.BytesRead, BytesWritten: r.BytesWritten},
+		Part: txlog.Stats(r.Part), Resumes: r.Resumes,
 		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, DurationMS: r.DurationMS, Error: r.Error, ErrorCode: r.ErrorCode,
 		RejectsPath: r.RejectsPath, FastPath: r.FastPath, Attempts: r.Attempts, Host: r.Host, PID: r.PID,
 		HasCheckpoint: r.HasCheckpoint,
@@ -245,9 +246,13 @@ func printRun(w io.Writer, r txlog.Run) {
 		fmt.Fprintf(&b, "  finished     %s (%s)\n", r.FinishedAt.Local().Format(time.RFC3339), time.Duration(r.DurationMS)*time.Millisecond)
 	}
 	fmt.Fprintf(&b, "  rows         read %s, written %s, rejected %s\n", groupInt(r.RowsRead), groupInt(r.RowsWritten), groupInt(r.RowsRejected))
+	if r.Resumes > 0 {
+		fmt.Fprintf(&b, "  last part    read %s, written %s, rejected %s (after %d resume(s); the rows above are the run's totals)\n",
+			groupInt(r.Part.RowsRead), groupInt(r.Part.RowsWritten), groupInt(r.Part.RowsRejected), r.Resumes)
+	}
 	fmt.Fprintf(&b, "  bytes        read %s, written %s\n", humanBytes(r.BytesRead), humanBytes(r.BytesWritten))
 	if r.DurationMS > 0 {
-		fmt.Fprintf(&b, "  throughput   %s rows/s\n", groupInt(r.RowsWritten*1000/r.DurationMS))
+		fmt.Fprintf(&b, "  throughput   %s rows/s\n", groupInt(r.Part.RowsWritten*1000/r.DurationMS))
 	}
 	fmt.Fprintf(&b, "  attempts     %d  fast path %v  checkpoint %v\n", r.Attempts, r.FastPath, r.HasCheckpoint)
 	if r.Host != "" {

@@ -21,6 +21,8 @@ const (
 	CodeInternal        = "internal"
 	CodeUnavailable     = "unavailable"
 	CodeThrottled       = "throttled"
+	// CodeStorageFull (HTTP 507): a disk or database of the hub is full.
+	CodeStorageFull = "storage_full"
 )
 
 // APIError is an answer of the server other than success: its HTTP status and the error body

@@ -80,20 +80,24 @@ type Revision struct {
 // Run is one run as the server reports it: the transaction log's record (txlog.Run) plus
 // rows_per_second.
 type Run struct {
-	ID            string     `json:"run_id"`
-	Kind          string     `json:"kind,omitempty"`
-	Integration   string     `json:"integration,omitempty"`
-	Env           string     `json:"env,omitempty"`
-	Status        string     `json:"status"`
-	RequestedBy   string     `json:"requested_by,omitempty"`
-	Source        string     `json:"source"`
-	Destination   string     `json:"destination"`
-	Mode          string     `json:"mode"`
-	RowsRead      int64      `json:"rows_read"`
-	RowsWritten   int64      `json:"rows_written"`
-	RowsRejected  int64      `json:"rows_rejected"`
-	BytesRead     int64      `json:"bytes_read"`
-	BytesWritten  int64      `json:"bytes_written"`
+	ID           string `json:"run_id"`
+	Kind         string `json:"kind,omitempty"`
+	Integration  string `json:"integration,omitempty"`
+	Env          string `json:"env,omitempty"`
+	Status       string `json:"status"`
+	RequestedBy  string `json:"requested_by,omitempty"`
+	Source       string `json:"source"`
+	Destination  string `json:"destination"`
+	Mode         string `json:"mode"`
+	RowsRead     int64  `json:"rows_read"`
+	RowsWritten  int64  `json:"rows_written"`
+	RowsRejected int64  `json:"rows_rejected"`
+	BytesRead    int64  `json:"bytes_read"`
+	BytesWritten int64  `json:"bytes_written"`
+	// Part is the share of the run's latest start (the last resume or takeover) in the
+	// counters above, which are the run's totals.
+	Part          RunStats   `json:"part"`
+	Resumes       int        `json:"resumes,omitempty"`
 	DurationMS    int64      `json:"duration_ms"`
 	RowsPerSecond float64    `json:"rows_per_second"`
 	RejectsPath   string     `json:"rejects_path"`
@@ -106,6 +110,15 @@ type Run struct {
 	Host          string     `json:"host,omitempty"`
 	PID           int        `json:"pid,omitempty"`
 	HasCheckpoint bool       `json:"has_checkpoint,omitempty"`
+}
+
+// RunStats are a run's counters.
+type RunStats struct {
+	RowsRead     int64 `json:"rows_read"`
+	RowsWritten  int64 `json:"rows_written"`
+	RowsRejected int64 `json:"rows_rejected"`
+	BytesRead    int64 `json:"bytes_read"`
+	BytesWritten int64 `json:"bytes_written"`
 }
 
 // Final reports whether the run has ended (succeeded, partial, failed or canceled).

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/transform"
@@ -17,6 +18,8 @@ type colPlan struct {
 	target connector.Column
 	// direct columns need no conversion: only a NULL check when the target refuses NULLs.
 	direct bool
+	// noNUL refuses text holding a NUL byte, which the target cannot store.
+	noNUL bool
 }
 
 // converter turns source rows into rows of the target's types, rejecting values that do not fit.
@@ -25,7 +28,9 @@ type converter struct {
 	srcNames []string
 }
 
-func newConverter(p *transform.Plan, target connector.Schema) (*converter, error) {
+// newConverter plans the conversion of p's rows to target's columns; refuseNUL rejects text
+// values holding a NUL byte (see connector.NULRefuser).
+func newConverter(p *transform.Plan, target connector.Schema, refuseNUL bool) (*converter, error) {
 	if len(target.Columns) != len(p.Columns) {
 		return nil, fmt.Errorf("the sink described %d columns for the %d it was given", len(target.Columns), len(p.Columns))
 	}
@@ -46,6 +51,7 @@ func newConverter(p *transform.Plan, target connector.Schema) (*converter, error
 			cp.target.Nullable = false // the mapping requires a value
 		}
 		cp.direct = cp.cast == nil && mid.SameType(cp.target)
+		cp.noNUL = refuseNUL && cp.target.Type == connector.TypeString
 		c.cols = append(c.cols, cp)
 	}
 	return c, nil
@@ -102,6 +108,9 @@ func (c *converter) convertRow(row, dst []any) (int, error) {
 			if v == nil && !cp.target.Nullable {
 				return i, connector.ErrNull
 			}
+			if err := cp.checkNUL(v); err != nil {
+				return i, err
+			}
 			dst[i] = v
 			continue
 		}
@@ -120,9 +129,25 @@ func (c *converter) convertRow(row, dst []any) (int, error) {
 			}
 			return i, fmt.Errorf("%w (target column %s is %s)", err, cp.target.Name, cp.target.Describe())
 		}
+		if err := cp.checkNUL(cv); err != nil {
+			return i, err
+		}
 		dst[i] = cv
 	}
 	return 0, nil
+}
+
+// checkNUL refuses a text value with a NUL byte when the target cannot store one.
+func (cp *colPlan) checkNUL(v any) error {
+	if !cp.noNUL {
+		return nil
+	}
+	if s, ok := v.(string); ok {
+		if at := strings.IndexByte(s, 0); at >= 0 {
+			return fmt.Errorf("text value contains a NUL byte (\\x00) at byte %d of field %s; the destination cannot store it: remove it or map the field to bytes", at+1, cp.target.Name)
+		}
+	}
+	return nil
 }
 
 // rowData renders a source row by column name for a reject record.

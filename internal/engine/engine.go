@@ -51,7 +51,9 @@ type Options struct {
 	Mapping *transform.Mapping
 
 	// Resume continues an earlier attempt of the same run: reading starts after Position (or
-	// after the position the sink saved, which wins), and counting starts from Initial.
+	// after the position the sink saved, which wins), and counting starts from the counters
+	// recorded with that position (Initial when the position carries none). A replace always
+	// starts afresh: its earlier attempts committed nothing.
 	Resume   bool
 	Position connector.Position
 	Initial  Stats
@@ -60,7 +62,8 @@ type Options struct {
 	// resumable run (defaults 500,000 rows, 10 s).
 	CheckpointRows     int64
 	CheckpointInterval time.Duration
-	// OnCheckpoint records a committed position (the transaction log).
+	// OnCheckpoint records a committed checkpoint (the transaction log): pos is what Position
+	// takes to resume there, s the counters committed up to it.
 	OnCheckpoint func(ctx context.Context, pos connector.Position, s Stats) error
 
 	// Retries is how many times a retryable failure is retried from the last checkpoint
@@ -70,8 +73,10 @@ type Options struct {
 
 	// Rejects receives every record that could not be read, converted or written.
 	Rejects Rejecter
-	// MaxRejects fails the run once more records than this were rejected (0: no limit).
-	MaxRejects int64
+	// MaxRejects fails the run once more records than this were rejected. nil takes the mode's
+	// default: none for replace (a replace never swaps in a partial data set unasked), no
+	// limit for append and upsert.
+	MaxRejects *int64
 
 	// NoFastPath forces the generic path even where source and sink share a native format.
 	NoFastPath bool
@@ -81,14 +86,30 @@ type Options struct {
 	Secrets []string
 }
 
-// Rejecter stores rejected records.
+// Rejecter stores rejected records. A reject counts once Reject returned nil.
 type Rejecter interface {
 	Reject(ctx context.Context, stage string, r connector.Reject) error
 }
 
-// Result is what a run did.
+// RejectRewinder is a Rejecter that can drop what it stored after the first n rejects, so that
+// the records a retry or a resumed run reads again are not quarantined (and counted) twice.
+type RejectRewinder interface {
+	// Rewind keeps the first n rejects and returns how many it kept (fewer when fewer are
+	// stored).
+	Rewind(ctx context.Context, n int64) (int64, error)
+}
+
+// Limit returns a pointer to n, for Options.MaxRejects.
+func Limit(n int64) *int64 { return &n }
+
+// Result is what a run did. Stats are the run's totals, across the attempts and resumes of
+// the same run: rows written are the rows the destination committed (a failed run reports what
+// its last commit made durable), rows rejected the rejects stored.
 type Result struct {
 	Stats
+	// Part is this invocation's share of Stats: all of it unless the run was resumed.
+	Part     Stats
+	Resumed  bool
 	Status   Status
 	Started  time.Time
 	Finished time.Time
@@ -113,9 +134,11 @@ type Engine struct {
 	rowsRead, rowsWritten, rowsRejected, bytesRead, bytesWritten atomic.Int64
 	fast                                                         atomic.Bool
 
-	// checkpoint is the last committed position and the counters at that moment.
+	// checkpoint is the last committed source position and the counters at that moment.
 	checkpoint      connector.Position
 	checkpointStats Stats
+	// start is the counters this invocation started from.
+	start Stats
 }
 
 // New prepares a transfer.
@@ -142,9 +165,45 @@ func New(opts Options) *Engine {
 	e := &Engine{opts: opts, log: log.With("run_id", opts.RunID)}
 	e.secrets = append(connector.Secrets(opts.Source.URL), connector.Secrets(opts.Dest.URL)...)
 	e.secrets = append(e.secrets, opts.Secrets...)
-	e.setStats(opts.Initial)
-	e.checkpoint, e.checkpointStats = opts.Position, opts.Initial
+	initial := opts.Initial
+	pos, st, ok := decodeCheckpoint(opts.Position)
+	if ok {
+		initial = st
+	}
+	if !opts.Resume || opts.Mode == connector.ModeReplace {
+		pos, initial = nil, Stats{}
+	}
+	e.setStats(initial)
+	e.checkpoint, e.checkpointStats, e.start = pos, initial, initial
 	return e
+}
+
+// maxRejects is the limit in force, -1 for none.
+func (e *Engine) maxRejects() int64 {
+	switch {
+	case e.opts.MaxRejects != nil:
+		return *e.opts.MaxRejects
+	case e.opts.Mode == connector.ModeReplace:
+		return 0
+	}
+	return -1
+}
+
+// rewind goes back to the last checkpoint: the counters, and the rejects stored after it.
+func (e *Engine) rewind(ctx context.Context) error {
+	s := e.checkpointStats
+	if rw, ok := e.opts.Rejects.(RejectRewinder); ok {
+		kept, err := rw.Rewind(ctx, s.RowsRejected)
+		if err != nil {
+			return fmt.Errorf("rewind rejects to the checkpoint: %w", err)
+		}
+		s.RowsRejected = kept
+	} else if e.opts.Rejects != nil {
+		// What was stored stays stored: count it.
+		s.RowsRejected = e.rowsRejected.Load()
+	}
+	e.setStats(s)
+	return nil
 }
 
 // Stats returns the counters so far.
@@ -173,40 +232,21 @@ var errFallback = errors.New("fast path refused the data")
 func (e *Engine) Run(ctx context.Context) Result {
 	res := Result{Started: time.Now()}
 	e.log.Info("run started", "source", e.opts.Source.Redacted(), "dest", e.opts.Dest.Redacted(), "mode", e.opts.Mode)
-	noFast := e.opts.NoFastPath
-	resume := e.opts.Resume
 	var err error
-	for attempt := 0; ; attempt++ {
-		res.Attempts++
-		err = e.attempt(ctx, resume, noFast)
-		if errors.Is(err, errFallback) {
-			e.log.Info("native stream refused a value; repeating through the generic path to isolate the bad records")
-			noFast = true
-			e.setStats(e.checkpointStats)
-			attempt--
-			continue
-		}
-		if err == nil || ctx.Err() != nil || !connector.Retryable(err) || attempt >= e.opts.Retries {
-			break
-		}
-		wait := e.backoff(attempt)
-		e.log.Warn("retryable failure; retrying from the last checkpoint", "attempt", attempt+1, "wait", wait, "err", e.scrub(err.Error()))
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-		if ctx.Err() != nil {
-			err = ctx.Err()
-			break
-		}
-		// Restart from what is committed: the counters go back to the checkpoint too.
-		e.setStats(e.checkpointStats)
-		resume = e.checkpoint != nil || resume
-	}
+	res.Attempts, err = e.attempts(ctx)
 	res.Finished = time.Now()
 	res.Stats = e.Stats()
+	if err != nil {
+		// Only what the destination committed counts as read and written; the rejects are
+		// those stored, which may include some of the uncommitted part (a resume drops them).
+		rejected := res.RowsRejected
+		res.Stats = e.checkpointStats
+		res.RowsRejected = rejected
+	}
+	res.Part = res.minus(e.start)
+	res.Resumed = e.opts.Resume && e.opts.Mode != connector.ModeReplace
 	res.FastPath = e.fast.Load()
-	res.Position = e.checkpoint
+	res.Position = encodeCheckpoint(e.checkpoint, e.checkpointStats)
 	switch {
 	case err == nil && res.RowsRejected > 0:
 		res.Status = StatusPartial
@@ -214,14 +254,63 @@ func (e *Engine) Run(ctx context.Context) Result {
 		res.Status = StatusSucceeded
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		res.Status = StatusCanceled
-		res.Err = &scrubbed{msg: "canceled: " + e.scrub(err.Error()), err: err}
+		res.Err = &scrubbed{msg: connector.CapText("canceled: "+e.scrub(err.Error()), connector.MaxErrorText), err: err}
 	default:
 		res.Status = StatusFailed
-		res.Err = &scrubbed{msg: e.scrub(err.Error()), err: err}
+		res.Err = &scrubbed{msg: connector.CapText(e.scrub(err.Error()), connector.MaxErrorText), err: err}
 	}
 	e.log.Info("run finished", "status", res.Status, "rows_read", res.RowsRead, "rows_written", res.RowsWritten,
 		"rows_rejected", res.RowsRejected, "duration", res.Duration(), "fast_path", res.FastPath)
 	return res
+}
+
+// attempts runs attempt after attempt until one succeeds, fails for good or the retries are
+// spent, and returns how many ran and the last one's error.
+func (e *Engine) attempts(ctx context.Context) (int, error) {
+	noFast := e.opts.NoFastPath
+	resume := e.opts.Resume && e.opts.Mode != connector.ModeReplace
+	if resume {
+		if err := e.rewind(ctx); err != nil {
+			return 0, err
+		}
+	}
+	n := 0
+	for retry := 0; ; retry++ {
+		n++
+		err := e.attempt(ctx, resume, noFast)
+		if errors.Is(err, errFallback) {
+			e.log.Info("native stream refused a value; repeating through the generic path to isolate the bad records")
+			noFast = true
+			if err := e.rewind(ctx); err != nil {
+				return n, err
+			}
+			retry--
+			continue
+		}
+		if err == nil || ctx.Err() != nil || !connector.Retryable(err) || retry >= e.opts.Retries {
+			return n, err
+		}
+		wait := e.backoff(retry)
+		e.log.Warn("retryable failure; retrying from the last checkpoint", "attempt", retry+1, "wait", wait, "err", e.scrub(err.Error()))
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case <-time.After(wait):
+		}
+		// Restart from what is committed: the counters and the rejects go back to the
+		// checkpoint too.
+		if err := e.rewind(ctx); err != nil {
+			return n, err
+		}
+		// Resume even without a checkpoint of ours: the destination may have committed a flush
+		// whose acknowledgement was lost, and the position it saved says where that left off.
+		resume = e.opts.Mode != connector.ModeReplace
+	}
+}
+
+func (s Stats) minus(o Stats) Stats {
+	return Stats{RowsRead: s.RowsRead - o.RowsRead, RowsWritten: s.RowsWritten - o.RowsWritten,
+		RowsRejected: s.RowsRejected - o.RowsRejected, BytesRead: s.BytesRead - o.BytesRead, BytesWritten: s.BytesWritten - o.BytesWritten}
 }
 
 func (e *Engine) backoff(attempt int) time.Duration {
@@ -297,16 +386,24 @@ func (e *Engine) attempt(ctx context.Context, resume, noFast bool) (err error) {
 		if err != nil {
 			return fmt.Errorf("read saved position: %w", err)
 		}
-		if saved != nil && !bytes.Equal(saved, from) {
+		savedPos, savedStats, withStats := decodeCheckpoint(saved)
+		if saved != nil && !bytes.Equal(savedPos, from) {
 			e.log.Info("resuming from the position saved in the destination")
 			_ = src.Close(ctx)
 			if src, err = connector.NewSource(ctx, e.opts.Source); err != nil {
 				return fmt.Errorf("source: %w", err)
 			}
-			if err := src.Open(ctx, saved); err != nil {
+			if err := src.Open(ctx, savedPos); err != nil {
 				return fmt.Errorf("reopen source at saved position: %w", err)
 			}
-			e.checkpoint, from = saved, saved
+			e.checkpoint, from = savedPos, savedPos
+			if withStats {
+				// The destination committed more than the transaction log heard of.
+				e.checkpointStats = savedStats
+			}
+			if err := e.rewind(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	if !noFast && from == nil && plan.Identity() {
@@ -314,7 +411,8 @@ func (e *Engine) attempt(ctx context.Context, resume, noFast bool) (err error) {
 			return err
 		}
 	}
-	conv, err := newConverter(plan, target)
+	nr, _ := sink.(connector.NULRefuser)
+	conv, err := newConverter(plan, target, nr != nil && nr.RefusesNUL())
 	if err != nil {
 		return err
 	}
@@ -517,8 +615,11 @@ func (e *Engine) generic(ctx context.Context, src connector.Source, sink connect
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := sink.Flush(ctx, lastPos); err != nil {
+	if err := sink.Flush(ctx, encodeCheckpoint(lastPos, e.Stats())); err != nil {
 		return fmt.Errorf("flush destination: %w", err)
+	}
+	if lastPos != nil && e.opts.Mode != connector.ModeReplace {
+		e.checkpoint, e.checkpointStats = lastPos, e.Stats()
 	}
 	if err := sink.Commit(ctx); err != nil {
 		return fmt.Errorf("commit destination: %w", err)
@@ -531,12 +632,13 @@ func (e *Engine) generic(ctx context.Context, src connector.Source, sink connect
 
 // flush commits the sink and records the checkpoint.
 func (e *Engine) flush(ctx context.Context, sink connector.Sink, pos connector.Position) error {
-	if err := sink.Flush(ctx, pos); err != nil {
+	s := e.Stats()
+	if err := sink.Flush(ctx, encodeCheckpoint(pos, s)); err != nil {
 		return fmt.Errorf("flush destination: %w", err)
 	}
-	e.checkpoint, e.checkpointStats = pos, e.Stats()
+	e.checkpoint, e.checkpointStats = pos, s
 	if e.opts.OnCheckpoint != nil {
-		if err := e.opts.OnCheckpoint(ctx, pos, e.checkpointStats); err != nil {
+		if err := e.opts.OnCheckpoint(ctx, encodeCheckpoint(pos, s), s); err != nil {
 			return fmt.Errorf("record checkpoint: %w", err)
 		}
 	}
@@ -544,18 +646,41 @@ func (e *Engine) flush(ctx context.Context, sink connector.Sink, pos connector.P
 }
 
 func (e *Engine) reject(ctx context.Context, stage string, r connector.Reject) error {
-	n := e.rowsRejected.Add(1)
-	r.Reason = e.scrub(r.Reason)
+	r.Reason = connector.CapText(e.scrub(r.Reason), connector.MaxErrorText)
 	if e.opts.Rejects != nil {
 		if err := e.opts.Rejects.Reject(ctx, stage, r); err != nil {
 			return fmt.Errorf("store reject: %w", err)
 		}
 	}
-	if e.opts.MaxRejects > 0 && n > e.opts.MaxRejects {
-		return connector.Errorf(connector.CodeData, "", "see the rejects for the reasons; raise --max-rejects to accept more",
-			fmt.Errorf("more than %d records rejected", e.opts.MaxRejects))
+	n := e.rowsRejected.Add(1)
+	if limit := e.maxRejects(); limit >= 0 && n > limit {
+		return e.tooManyRejects(limit, r)
 	}
 	return nil
+}
+
+// tooManyRejects is the failure of a run whose rejects passed the limit, quoting the reject
+// that did.
+func (e *Engine) tooManyRejects(limit int64, r connector.Reject) error {
+	at := fmt.Sprintf("record %d", r.Record)
+	if r.Line > 0 {
+		at += fmt.Sprintf(" (line %d)", r.Line)
+	}
+	if r.Column != "" {
+		at += ", column " + r.Column
+	}
+	if e.opts.Mode == connector.ModeReplace && e.opts.MaxRejects == nil {
+		return connector.Errorf(connector.CodeData, e.opts.Dest.Redacted(),
+			"a replace allows no rejects unless told how many: fix the data, or give --max-rejects N (spec.maxRejects) to swap in what is left",
+			fmt.Errorf("replace kept the old content: %s was rejected: %s", at, r.Reason))
+	}
+	kept := ""
+	if e.opts.Mode == connector.ModeReplace {
+		kept = "replace kept the old content: "
+	}
+	return connector.Errorf(connector.CodeData, e.opts.Dest.Redacted(),
+		"see the rejects for the reasons; raise --max-rejects (spec.maxRejects) to accept more",
+		fmt.Errorf("%smore than %d records rejected; the last, %s: %s", kept, limit, at, r.Reason))
 }
 
 func joinNames(names []string) string {

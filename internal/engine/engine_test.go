@@ -31,6 +31,9 @@ type memTable struct {
 	// rawFail makes WriteRaw fail with a data error.
 	rawFail bool
 	saved   connector.Position
+	// lostCommits makes that many Flushes commit and then report a retryable failure, as
+	// when the connection drops after the server committed.
+	lostCommits int
 }
 
 var (
@@ -154,6 +157,10 @@ func (s *memSink) Flush(_ context.Context, pos connector.Position) error {
 	s.pending = nil
 	if pos != nil {
 		s.t.saved = pos
+	}
+	if s.t.lostCommits > 0 && pos != nil {
+		s.t.lostCommits--
+		return fmt.Errorf("commit: %w", syscall.ECONNRESET)
 	}
 	return nil
 }
@@ -344,7 +351,7 @@ func TestMaxRejectsAndSecretsScrubbed(t *testing.T) {
 	seed("mem:src7", 10, func(i int) any { return "zz" })
 	dst := table("mem:dst7")
 	dst.schema = connector.Schema{Columns: []connector.Column{{Name: "id", Type: connector.TypeInt64}, {Name: "v", Type: connector.TypeInt64}}}
-	e := New(Options{RunID: "r7", Source: connector.Endpoint{URL: "mem:src7"}, Dest: connector.Endpoint{URL: "mem:dst7"}, MaxRejects: 3})
+	e := New(Options{RunID: "r7", Source: connector.Endpoint{URL: "mem:src7"}, Dest: connector.Endpoint{URL: "mem:dst7"}, MaxRejects: Limit(3)})
 	res := e.Run(context.Background())
 	if res.Status != StatusFailed || connector.CodeOf(res.Err) != connector.CodeData {
 		t.Fatalf("%+v", res)

@@ -32,6 +32,8 @@ type Plan struct {
 	Key         []string
 	Mapping     *transform.Mapping
 	Retries     int
+	// MaxRejects is the integration's limit on rejects; nil takes the mode's default.
+	MaxRejects  *int64
 	Concurrency int
 	// Secrets are the resolved secret values, for scrubbing anything the run prints.
 	Secrets []string
@@ -129,6 +131,10 @@ func ResolveWith(ctx context.Context, cat *catalog.Service, resolver Resolver, n
 	}
 	p := &Plan{Integration: name, Env: env, Mode: mode, Key: spec.Destination.Keys, Mapping: spec.Mapping,
 		Retries: spec.Retries, Concurrency: max(spec.Concurrency, 1), Author: ie.UpdatedBy}
+	if spec.MaxRejects != nil {
+		n := int64(*spec.MaxRejects)
+		p.MaxRejects = &n
+	}
 	srcPath := spec.Source.Path
 	if pp := params["path"]; pp != "" {
 		if filepath.IsAbs(pp) || strings.Contains(filepath.ToSlash(pp), "..") {

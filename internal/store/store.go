@@ -16,8 +16,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // "sqlite" database/sql driver
+	"modernc.org/sqlite"               // "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/datahub-oss/datahub/connector"
 )
@@ -136,7 +138,8 @@ type Tx struct {
 
 // Exec runs a statement written with '?' placeholders.
 func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return tx.ExecContext(ctx, Rebind(tx.Dialect, q), args...)
+	res, err := tx.ExecContext(ctx, Rebind(tx.Dialect, q), args...)
+	return res, tx.full(err)
 }
 
 // Query runs a query written with '?' placeholders.
@@ -151,7 +154,37 @@ func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 
 // Exec runs a statement written with '?' placeholders.
 func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return db.ExecContext(ctx, db.Rebind(q), args...)
+	res, err := db.ExecContext(ctx, db.Rebind(q), args...)
+	return res, db.full(err)
+}
+
+// full names a store that ran out of room (SQLite's "database or disk is full", ENOSPC,
+// PostgreSQL's disk_full) as a connector.CodeDiskFull error saying where; other errors are
+// returned as they are.
+func (db *DB) full(err error) error {
+	if err == nil || !isFull(err) {
+		return err
+	}
+	return connector.DiskFull("", "the hub's metadata store "+db.Where, err)
+}
+
+func (tx *Tx) full(err error) error {
+	if err == nil || !isFull(err) {
+		return err
+	}
+	return connector.DiskFull("", "the hub's metadata store", err)
+}
+
+func isFull(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "53100" {
+		return true
+	}
+	return connector.IsDiskFull(err)
 }
 
 // Query runs a query written with '?' placeholders.
@@ -193,7 +226,7 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	if err := stx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit: %w", db.full(err))
 	}
 	return nil
 }

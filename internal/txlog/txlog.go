@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/store"
 )
 
@@ -28,7 +29,9 @@ type Stats struct {
 	BytesWritten int64 `json:"bytes_written"`
 }
 
-// Run is one transfer as recorded.
+// Run is one transfer as recorded. Its Stats are the run's totals across attempts and
+// resumes: rows written are the rows the destination committed, rows rejected the rejects
+// stored; Part is the share of the run's latest start in them.
 type Run struct {
 	ID          string `json:"run_id"`
 	Kind        string `json:"kind"`
@@ -41,6 +44,12 @@ type Run struct {
 	Options     string `json:"options,omitempty"`
 	Status      string `json:"status"`
 	Stats
+	// Part is what the latest start of the run (the first, or the last resume or takeover) did
+	// on its own; it equals Stats unless the run was resumed.
+	Part Stats `json:"part"`
+	// Resumes counts how often the run was resumed from a checkpoint (Finish adds this
+	// invocation's 0 or 1, as it adds Attempts).
+	Resumes     int        `json:"resumes"`
 	StartedAt   time.Time  `json:"started_at"`
 	FinishedAt  *time.Time `json:"finished_at,omitempty"`
 	DurationMS  int64      `json:"duration_ms"`
@@ -66,7 +75,20 @@ type Log struct {
 
 func init() {
 	store.Register(store.Migration{Component: "txlog", Version: 1, SQL: schemaSQL("BLOB"), Postgres: schemaSQL("BYTEA")})
+	store.Register(store.Migration{Component: "txlog", Version: 2, SQL: partSQL})
 }
+
+// partSQL adds the counters a run's latest start began from (its totals minus its part) and
+// the count of resumes.
+const partSQL = `ALTER TABLE runs ADD COLUMN start_rows_read BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN start_rows_written BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN start_rows_rejected BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN start_bytes_read BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN start_bytes_written BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN resumes INTEGER NOT NULL DEFAULT 0`
+
+// MaxError bounds the error text kept with a run.
+const MaxError = 4 << 10
 
 func schemaSQL(blob string) string {
 	return `CREATE TABLE runs (
@@ -132,18 +154,26 @@ func NewID() string { return uuid.Must(uuid.NewV7()).String() }
 
 func ts(t time.Time) string { return store.Time(t) }
 
-// Start records a run that begins (or, resumed, begins again).
+// Start records a run that begins (or, resumed, begins again from r.Stats, the counters of the
+// checkpoint it resumes from).
 func (l *Log) Start(ctx context.Context, r *Run) error {
 	host, _ := os.Hostname()
 	r.Host, r.PID = host, os.Getpid()
 	_, err := l.db.Exec(ctx, `
 INSERT INTO runs (id, kind, integration, env, requested_by, source, destination, mode, options, status, started_at, host, pid,
-	rows_read, rows_written, rows_rejected, bytes_read, bytes_written, rejects_path)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	rows_read, rows_written, rows_rejected, bytes_read, bytes_written, rejects_path,
+	start_rows_read, start_rows_written, start_rows_rejected, start_bytes_read, start_bytes_written)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET status = excluded.status, host = excluded.host, pid = excluded.pid,
-	finished_at = NULL, error = '', error_code = ''`,
+	finished_at = NULL, error = '', error_code = '',
+	rows_read = excluded.rows_read, rows_written = excluded.rows_written, rows_rejected = excluded.rows_rejected,
+	bytes_read = excluded.bytes_read, bytes_written = excluded.bytes_written,
+	start_rows_read = excluded.start_rows_read, start_rows_written = excluded.start_rows_written,
+	start_rows_rejected = excluded.start_rows_rejected, start_bytes_read = excluded.start_bytes_read,
+	start_bytes_written = excluded.start_bytes_written`,
 		r.ID, r.Kind, r.Integration, r.Env, r.RequestedBy, r.Source, r.Destination, r.Mode, r.Options, r.Status, ts(r.StartedAt), r.Host, r.PID,
-		r.RowsRead, r.RowsWritten, r.RowsRejected, r.BytesRead, r.BytesWritten, r.RejectsPath)
+		r.RowsRead, r.RowsWritten, r.RowsRejected, r.BytesRead, r.BytesWritten, r.RejectsPath,
+		r.RowsRead, r.RowsWritten, r.RowsRejected, r.BytesRead, r.BytesWritten)
 	if err != nil {
 		return fmt.Errorf("record run %s: %w", r.ID, err)
 	}
@@ -161,17 +191,23 @@ func (l *Log) Checkpoint(ctx context.Context, id string, pos []byte, s Stats) er
 	return nil
 }
 
-// Finish records the outcome.
+// Finish records the outcome: the totals in r.Stats, this start's share in r.Part, and adds
+// r.Attempts and r.Resumes to the run's. The error text is capped at MaxError.
 func (l *Log) Finish(ctx context.Context, r *Run) error {
 	fin := time.Now()
 	if r.FinishedAt != nil {
 		fin = *r.FinishedAt
 	}
+	r.Error = connector.CapText(r.Error, MaxError)
 	_, err := l.db.Exec(ctx, `UPDATE runs SET status = ?, finished_at = ?, duration_ms = ?, error = ?, error_code = ?,
 	rows_read = ?, rows_written = ?, rows_rejected = ?, bytes_read = ?, bytes_written = ?, rejects_path = ?,
-	fast_path = ?, attempts = attempts + ?, position = COALESCE(?, position) WHERE id = ?`,
+	start_rows_read = ?, start_rows_written = ?, start_rows_rejected = ?, start_bytes_read = ?, start_bytes_written = ?,
+	fast_path = ?, attempts = attempts + ?, resumes = resumes + ?, position = COALESCE(?, position) WHERE id = ?`,
 		r.Status, ts(fin), r.DurationMS, r.Error, r.ErrorCode, r.RowsRead, r.RowsWritten, r.RowsRejected,
-		r.BytesRead, r.BytesWritten, r.RejectsPath, r.FastPath, r.Attempts, nullBytes(r.Position), r.ID)
+		r.BytesRead, r.BytesWritten, r.RejectsPath,
+		r.RowsRead-r.Part.RowsRead, r.RowsWritten-r.Part.RowsWritten, r.RowsRejected-r.Part.RowsRejected,
+		r.BytesRead-r.Part.BytesRead, r.BytesWritten-r.Part.BytesWritten,
+		r.FastPath, r.Attempts, r.Resumes, nullBytes(r.Position), r.ID)
 	if err != nil {
 		return fmt.Errorf("record end of run %s: %w", r.ID, err)
 	}
@@ -187,18 +223,23 @@ func nullBytes(b []byte) any {
 
 const cols = `id, kind, integration, env, requested_by, source, destination, mode, options, status, rows_read, rows_written, rows_rejected,
 	bytes_read, bytes_written, started_at, finished_at, duration_ms, error, error_code, rejects_path,
-	fast_path, attempts, host, pid, position`
+	fast_path, attempts, host, pid, position,
+	start_rows_read, start_rows_written, start_rows_rejected, start_bytes_read, start_bytes_written, resumes`
 
 func scan(sc interface{ Scan(...any) error }) (Run, error) {
 	var r Run
 	var started string
 	var finished sql.NullString
+	var st Stats
 	err := sc.Scan(&r.ID, &r.Kind, &r.Integration, &r.Env, &r.RequestedBy, &r.Source, &r.Destination, &r.Mode, &r.Options, &r.Status, &r.RowsRead,
 		&r.RowsWritten, &r.RowsRejected, &r.BytesRead, &r.BytesWritten, &started, &finished, &r.DurationMS,
-		&r.Error, &r.ErrorCode, &r.RejectsPath, &r.FastPath, &r.Attempts, &r.Host, &r.PID, &r.Position)
+		&r.Error, &r.ErrorCode, &r.RejectsPath, &r.FastPath, &r.Attempts, &r.Host, &r.PID, &r.Position,
+		&st.RowsRead, &st.RowsWritten, &st.RowsRejected, &st.BytesRead, &st.BytesWritten, &r.Resumes)
 	if err != nil {
 		return r, err
 	}
+	r.Part = Stats{RowsRead: r.RowsRead - st.RowsRead, RowsWritten: r.RowsWritten - st.RowsWritten,
+		RowsRejected: r.RowsRejected - st.RowsRejected, BytesRead: r.BytesRead - st.BytesRead, BytesWritten: r.BytesWritten - st.BytesWritten}
 	r.StartedAt, _ = store.ParseTime(started)
 	if finished.Valid {
 		t, _ := store.ParseTime(finished.String)
@@ -366,4 +407,51 @@ func Final(status string) bool {
 		return true
 	}
 	return false
+}
+
+// Abandoned is the error recorded on a run whose process ended without recording an outcome.
+const Abandoned = "the process that ran it (host %s, pid %d) ended without recording an outcome: it was killed, or could not write the data folder (full disk?); resume it with --resume %s"
+
+// FailAbandoned records as failed the runs of kind that this host was running in processes
+// that are gone (alive says whether a pid lives): a `datahub copy` killed, or unable to write
+// its outcome, would otherwise stay running forever. It returns how many it changed. Runs of a
+// hub server are not touched: their requests are redelivered to a worker, which resumes them.
+func (l *Log) FailAbandoned(ctx context.Context, kind, host string, alive func(pid int) bool) (int, error) {
+	rows, err := l.db.Query(ctx, `SELECT id, pid FROM runs WHERE status = 'running' AND kind = ? AND host = ?`, kind, host)
+	if err != nil {
+		return 0, fmt.Errorf("look for abandoned runs: %w", err)
+	}
+	type dead struct {
+		id  string
+		pid int
+	}
+	var gone []dead
+	for rows.Next() {
+		var d dead
+		if err := rows.Scan(&d.id, &d.pid); err != nil {
+			_ = rows.Close()
+			return 0, fmt.Errorf("look for abandoned runs: %w", err)
+		}
+		if !alive(d.pid) {
+			gone = append(gone, d)
+		}
+	}
+	err = rows.Err()
+	_ = rows.Close()
+	if err != nil {
+		return 0, fmt.Errorf("look for abandoned runs: %w", err)
+	}
+	n := 0
+	for _, d := range gone {
+		res, err := l.db.Exec(ctx, `UPDATE runs SET status = 'failed', finished_at = ?, error = ?, error_code = ?
+	WHERE id = ? AND status = 'running' AND pid = ?`,
+			ts(time.Now()), fmt.Sprintf(Abandoned, host, d.pid, d.id), string(connector.CodeInterrupted), d.id, d.pid)
+		if err != nil {
+			return n, fmt.Errorf("record abandoned run %s as failed: %w", d.id, err)
+		}
+		if k, _ := res.RowsAffected(); k > 0 {
+			n++
+		}
+	}
+	return n, nil
 }

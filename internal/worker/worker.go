@@ -131,7 +131,7 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 	rejects := &engine.FileRejects{Dir: filepath.Join(w.DataDir, "rejects", run.ID), RunID: run.ID}
 	opts := engine.Options{
 		RunID: run.ID, Source: plan.Source, Dest: plan.Dest, Mode: plan.Mode, Key: plan.Key, Mapping: plan.Mapping,
-		Retries: plan.Retries, Rejects: rejects, Logger: log, Secrets: plan.Secrets, CheckpointRows: w.CheckpointRows,
+		Retries: plan.Retries, MaxRejects: plan.MaxRejects, Rejects: rejects, Logger: log, Secrets: plan.Secrets, CheckpointRows: w.CheckpointRows,
 		OnCheckpoint: func(ctx context.Context, pos connector.Position, s engine.Stats) error {
 			return w.Log.Checkpoint(ctx, run.ID, pos, txlog.Stats(s))
 		},
@@ -230,6 +230,11 @@ func (w *Worker) finish(ctx context.Context, run *txlog.Run, res engine.Result, 
 	run.RejectsPath = rejectsPath
 	run.FastPath = res.FastPath
 	run.Attempts = res.Attempts
+	run.Part = txlog.Stats(res.Part)
+	run.Resumes = 0
+	if res.Resumed {
+		run.Resumes = 1
+	}
 	run.Position = res.Position
 	run.Error, run.ErrorCode = "", ""
 	if res.Err != nil {

@@ -23,6 +23,12 @@ type endpointFactory func(t *testing.T, name string) connector.Endpoint
 
 func pgDB(t *testing.T) string {
 	t.Helper()
+	return pgNamed(t, "dh_test_pairs")
+}
+
+// pgNamed returns the URL of a fresh database called name on the test server.
+func pgNamed(t *testing.T, name string) string {
+	t.Helper()
 	admin := os.Getenv("DATAHUB_TEST_PG")
 	if admin == "" {
 		admin = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -33,16 +39,22 @@ func pgDB(t *testing.T) string {
 		t.Fatalf("PostgreSQL for tests is not reachable at %s (set DATAHUB_TEST_PG or run scripts/test.sh): %v", admin, err)
 	}
 	defer func() { _ = conn.Close(ctx) }()
-	_, _ = conn.Exec(ctx, `DROP DATABASE IF EXISTS dh_test_pairs WITH (FORCE)`)
-	if _, err := conn.Exec(ctx, `CREATE DATABASE dh_test_pairs`); err != nil {
+	_, _ = conn.Exec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
+	if _, err := conn.Exec(ctx, `CREATE DATABASE `+name); err != nil {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse(admin)
-	u.Path, u.RawQuery = "/dh_test_pairs", ""
+	u.Path, u.RawQuery = "/"+name, ""
 	return u.String()
 }
 
 func myDB(t *testing.T) string {
+	t.Helper()
+	return myNamed(t, "dh_test_pairs")
+}
+
+// myNamed returns the URL of a fresh database called name on the test MariaDB server.
+func myNamed(t *testing.T, name string) string {
 	t.Helper()
 	base := os.Getenv("DATAHUB_TEST_MYSQL")
 	if base == "" {
@@ -58,13 +70,13 @@ func myDB(t *testing.T) string {
 		t.Fatal(err)
 	}
 	defer func() { _ = db.Close() }()
-	if _, err := db.Exec("DROP DATABASE IF EXISTS dh_test_pairs"); err != nil {
+	if _, err := db.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
 		t.Fatalf("MariaDB for tests is not reachable at %s (set DATAHUB_TEST_MYSQL or run scripts/test.sh): %v", u.Host, err)
 	}
-	if _, err := db.Exec("CREATE DATABASE dh_test_pairs CHARACTER SET utf8mb4"); err != nil {
+	if _, err := db.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4"); err != nil {
 		t.Fatal(err)
 	}
-	u.Path = "/dh_test_pairs"
+	u.Path = "/" + name
 	return u.String()
 }
 

@@ -225,6 +225,9 @@ func (k *sink) shrunk(size, want int64) error {
 }
 
 func (k *sink) sidecarError(err error) error {
+	if connector.IsDiskFull(err) {
+		return connector.DiskFull(k.e.Redacted(), k.side, err)
+	}
 	return connector.Errorf(connector.CodeInternal, k.e.Redacted(), "check the free space and permissions of the folder",
 		fmt.Errorf("recording the resume position of %s in %s: %w", k.path, filepath.Base(k.side), err))
 }
@@ -238,12 +241,21 @@ func (k *sink) SavedPosition(ctx context.Context) (connector.Position, error) {
 	return k.saved, nil
 }
 
+// quoteList quotes names for a message, each cut to 80 bytes and the whole list to a quarter
+// of connector.MaxErrorText: a header line can be megabytes long.
 func quoteList(names []string) string {
-	q := make([]string, len(names))
+	var b strings.Builder
 	for i, n := range names {
-		q[i] = fmt.Sprintf("%q", n)
+		if b.Len() > connector.MaxErrorText/4 {
+			fmt.Fprintf(&b, ", … (%d more)", len(names)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q", connector.CapText(n, 80))
 	}
-	return strings.Join(q, ", ")
+	return b.String()
 }
 
 func (k *sink) ready() error {
@@ -254,6 +266,9 @@ func (k *sink) ready() error {
 }
 
 func (k *sink) writeError(err error) error {
+	if connector.IsDiskFull(err) {
+		return connector.DiskFull(k.e.Redacted(), k.path, err)
+	}
 	return connector.Errorf(connector.CodeInternal, k.e.Redacted(), "check the free space and permissions of the folder",
 		fmt.Errorf("writing %s: %w", k.path, err))
 }

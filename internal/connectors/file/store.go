@@ -139,6 +139,8 @@ func osError(endpoint, p string, err error) error {
 		return connector.Errorf(connector.CodePermission, endpoint, "check the file's permissions", fmt.Errorf("%s: permission denied", p))
 	case strings.Contains(err.Error(), "path escapes"):
 		return connector.Errorf(connector.CodeUsage, endpoint, "", fmt.Errorf("%s: path escapes the configured root", p))
+	case connector.IsDiskFull(err):
+		return connector.DiskFull(endpoint, p, err)
 	}
 	return connector.Errorf(connector.CodeInternal, endpoint, "", err)
 }

@@ -419,6 +419,9 @@ func (c *config) wrap(ctx context.Context, err error, what string) error {
 			code, hint = connector.CodeTransient, "another transaction held the rows; retry"
 		case n == erTooManyConns || n == erServerShutdown || n == 1927:
 			code, hint = connector.CodeUnreachable, "the server is busy or going down; retry later"
+		case n == 1114 || n == 1021 || ((n == 1026 || n == 3) && strings.Contains(me.Message, " 28")):
+			// ER_RECORD_FILE_FULL, ER_DISK_FULL, and writes that failed with errno 28 (ENOSPC)
+			return connector.DiskFull(c.redacted, what, err)
 		case n == erPacketTooLarge:
 			code, hint = connector.CodeTooLarge, "raise the server's max_allowed_packet"
 		case loadRefused(n):

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -57,6 +58,9 @@ var (
 	_ connector.PositionStore = (*Sink)(nil)
 )
 
+// maxIdentChars is MySQL's limit on the length of table and column names.
+const maxIdentChars = 64
+
 // Open prepares the target: creates it from s when missing (opts.Key as primary key), or in
 // replace mode a staging table shaped like it, and returns the target's columns for s.
 func (k *Sink) Open(ctx context.Context, s connector.Schema, opts connector.SinkOptions) (connector.Schema, error) {
@@ -66,10 +70,16 @@ func (k *Sink) Open(ctx context.Context, s connector.Schema, opts connector.Sink
 	if err := s.Validate(); err != nil {
 		return connector.Schema{}, connector.Errorf(connector.CodeSchema, k.c.redacted, "", err)
 	}
+	// MySQL's limit is 64 characters for tables and columns.
+	if err := connector.CheckNameLengths(k.c.redacted, "MySQL", maxIdentChars, "characters", utf8.RuneCountInString,
+		[]string{k.c.table.db, k.c.table.name}, s); err != nil {
+		return connector.Schema{}, err
+	}
 	for _, key := range opts.Key {
 		if s.Index(key) < 0 {
 			return connector.Schema{}, connector.Errorf(connector.CodeSchema, k.c.redacted, "name key columns that the source has",
-				fmt.Errorf("key column %q is not among the columns (%s)", key, strings.Join(s.Names(), ", ")))
+				fmt.Errorf("key column %q is not among the columns (%s)", connector.CapText(key, 80),
+					connector.CapText(strings.Join(s.Names(), ", "), connector.MaxErrorText/2)))
 		}
 	}
 	if opts.Mode == "" {

@@ -312,6 +312,8 @@ func classifyPgError(pe *pgconn.PgError, red, hostPort, database, table string, 
 		return connector.Errorf(connector.CodeSchema, red, "upsert needs a primary key or unique index on exactly the key columns", base)
 	case pe.Code == "57014":
 		return connector.Errorf(connector.CodeCanceled, red, "", base)
+	case pe.Code == "53100":
+		return connector.DiskFull(red, "database "+strconv.Quote(database)+" on "+hostPort, base)
 	case strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "53") || strings.HasPrefix(pe.Code, "57P"):
 		return connector.Errorf(connector.CodeTransient, red, "the server is overloaded, restarting or shutting down; retry later", base)
 	case strings.HasPrefix(pe.Code, "42"):

@@ -79,6 +79,12 @@ func (k *Sink) Open(ctx context.Context, s connector.Schema, opts connector.Sink
 	if err := s.Validate(); err != nil {
 		return out, connector.Errorf(connector.CodeSchema, red, "", err)
 	}
+	// PostgreSQL cuts longer names to 63 bytes without a word: refuse them instead.
+	byteLen := func(s string) int { return len(s) }
+	if err := connector.CheckNameLengths(red, "PostgreSQL", maxIdentLen, "bytes", byteLen,
+		[]string{k.p.table.Schema, k.p.table.Name}, s); err != nil {
+		return out, err
+	}
 	mode, err := connector.ParseWriteMode(string(opts.Mode))
 	if err != nil {
 		return out, connector.Errorf(connector.CodeUsage, red, "", err)
@@ -854,3 +860,8 @@ func createdConcurrently(err error) bool {
 	}
 	return pe.Code == "42P07" || pe.Code == "42710" || (pe.Code == "23505" && (pe.ConstraintName == "pg_type_typname_nsp_index" || pe.ConstraintName == "pg_class_relname_nsp_index"))
 }
+
+// RefusesNUL is true: PostgreSQL text cannot hold a NUL byte (it fails the whole COPY).
+func (k *Sink) RefusesNUL() bool { return true }
+
+var _ connector.NULRefuser = (*Sink)(nil)

@@ -530,17 +530,17 @@ func (k *Sink) insert(ctx context.Context) (connector.RecordErrors, error) {
 		return nil, nil
 	}
 	if !isConstraint(err) || ctx.Err() != nil {
-		if rerr := k.undo(ctx, "dh_write"); rerr != nil {
+		if rerr := k.undo(ctx, "dh_write", err); rerr != nil {
 			return nil, rerr
 		}
 		return nil, k.p.fail(ctx, err, "write to "+k.writeTo)
 	}
 	if err := k.exec(ctx, "ROLLBACK TO dh_write"); err != nil {
-		return nil, k.lost(ctx, err)
+		return nil, k.lost(ctx, err, nil)
 	}
 	rerrs, err := k.insertRows(ctx)
 	if err != nil {
-		if rerr := k.undo(ctx, "dh_write"); rerr != nil {
+		if rerr := k.undo(ctx, "dh_write", err); rerr != nil {
 			return nil, rerr
 		}
 		return nil, err
@@ -583,13 +583,13 @@ func (k *Sink) insertRows(ctx context.Context) (connector.RecordErrors, error) {
 		}
 		if _, err := st.ExecContext(ctx, k.args[g*n:(g+1)*n]...); err != nil {
 			if !isConstraint(err) || ctx.Err() != nil {
-				if rerr := k.undo(ctx, "dh_row"); rerr != nil {
+				if rerr := k.undo(ctx, "dh_row", err); rerr != nil {
 					return nil, rerr
 				}
 				return nil, k.p.fail(ctx, err, "write to "+k.writeTo)
 			}
 			if rerr := k.exec(ctx, "ROLLBACK TO dh_row"); rerr != nil {
-				return nil, k.lost(ctx, rerr)
+				return nil, k.lost(ctx, rerr, err)
 			}
 			msg := sqliteMessage(err)
 			why := errors.New(msg)
@@ -622,23 +622,33 @@ func (k *Sink) constraintColumn(msg string) string {
 	return col
 }
 
-// undo rolls back to a savepoint and pops it, after a failed statement.
-func (k *Sink) undo(ctx context.Context, savepoint string) error {
+// undo rolls back to a savepoint and pops it, after cause made a statement fail.
+func (k *Sink) undo(ctx context.Context, savepoint string, cause error) error {
 	cctx := context.WithoutCancel(ctx)
 	if err := k.exec(cctx, "ROLLBACK TO "+savepoint); err != nil {
-		return k.lost(ctx, err)
+		return k.lost(ctx, err, cause)
 	}
 	_ = k.exec(cctx, "RELEASE "+savepoint)
 	return nil
 }
 
 // lost reports a transaction the database rolled back on its own (a trigger's
-// RAISE(ROLLBACK), or an I/O error): the window's rows since the last flush are gone.
-func (k *Sink) lost(ctx context.Context, err error) error {
+// RAISE(ROLLBACK), a full disk, an I/O error): the window's rows since the last flush are
+// gone. err is what the rollback to the savepoint said ("no such savepoint": SQLite had
+// already rolled back), cause (nil when none) the failure that made SQLite roll back, which is
+// the one worth reporting.
+func (k *Sink) lost(ctx context.Context, err, cause error) error {
 	k.inTx = false
 	_ = k.exec(context.WithoutCancel(ctx), "ROLLBACK")
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if cause != nil {
+		if isFull(cause) {
+			return k.p.full(cause, k.writeTo)
+		}
+		return connector.Errorf(connector.CodeTransient, k.p.red, "the rows since the last flush were not written; run again from the last checkpoint",
+			fmt.Errorf("the transaction on %s was rolled back by SQLite after: %s", k.writeTo, sqliteMessage(cause)))
 	}
 	return connector.Errorf(connector.CodeTransient, k.p.red, "the rows since the last flush were not written; run again from the last checkpoint",
 		fmt.Errorf("the transaction on %s was rolled back (a trigger's RAISE(ROLLBACK)?): %s", k.writeTo, sqliteMessage(err)))
@@ -869,3 +879,9 @@ func (k *Sink) Close(ctx context.Context) error {
 	}
 	return nil
 }
+
+// RefusesNUL is true: SQLite would store a NUL byte in TEXT, but its own functions and most
+// readers cut the text there, so the value would not come back as it was.
+func (k *Sink) RefusesNUL() bool { return true }
+
+var _ connector.NULRefuser = (*Sink)(nil)

@@ -460,8 +460,22 @@ func (p *endpoint) fail(ctx context.Context, err error, doing string) error {
 	if errors.As(err, &ce) {
 		return err
 	}
+	if isFull(err) {
+		return p.full(err, doing)
+	}
 	code, hint := classify(err)
 	return connector.Errorf(code, p.red, hint, fmt.Errorf("%s: %s", doing, sqliteMessage(err)))
+}
+
+// isFull reports whether SQLite ran out of room: SQLITE_FULL (the disk, or max_page_count) or
+// the operating system's ENOSPC.
+func isFull(err error) bool {
+	return sqliteCode(err)&0xff == sqlite3.SQLITE_FULL || connector.IsDiskFull(err)
+}
+
+// full is the error of a database that ran out of room, naming its file.
+func (p *endpoint) full(err error, doing string) error {
+	return connector.DiskFull(p.red, "the SQLite database "+p.path+" ("+doing+")", errors.New(sqliteMessage(err)))
 }
 
 // classify maps an SQLite error to a code and a hint.
@@ -479,8 +493,8 @@ func classify(err error) (connector.Code, string) {
 		return connector.CodePermission, "check the permissions of the file, its directory and its -wal and -shm files"
 	case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
 		return connector.CodeInvalidData, "check that the file is an SQLite database and not damaged"
-	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_TOOBIG:
-		return connector.CodeTooLarge, "check the free disk space and the size of the values"
+	case sqlite3.SQLITE_TOOBIG:
+		return connector.CodeTooLarge, "check the size of the values"
 	case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_RANGE:
 		return connector.CodeData, "check the values against the table's constraints"
 	case sqlite3.SQLITE_INTERRUPT:
