@@ -25,7 +25,7 @@ func TestServerReplaceKeepsOldData(t *testing.T) {
 	}
 	db := filepath.Join(t.TempDir(), "q.db")
 	base := strings.ReplaceAll(string(y), "url: examples/quickstart/people.csv", "url: "+filepath.Join(root, "examples/quickstart/people.csv"))
-	base = strings.ReplaceAll(base, "url: sqlite:datahub-data/quickstart.db", "url: sqlite:"+db)
+	base = strings.ReplaceAll(base, "url: sqlite:datahub-data/files/quickstart.db", "url: sqlite:"+db)
 	badCast := strings.Replace(base, "- {from: city}", "- {from: city, type: int64}", 1)
 	tests := []struct {
 		name      string
