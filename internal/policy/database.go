@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/datahub-oss/datahub/internal/auth"
+	"github.com/datahub-oss/datahub/internal/secret"
 )
 
 // pgTarget is where a PostgreSQL URL connects: its hosts (with fallbacks) and database.
@@ -165,4 +168,65 @@ func localIPs() []net.IP {
 		}
 	}
 	return out
+}
+
+// pgFileParams are the connection parameters with which the driver reads a file of the hub's
+// machine when it connects (pgx, as libpq). They are credentials' places, so they take the
+// privilege of a file: reference: admins, or paths secrets.file_allow names, and never the
+// data folder.
+var pgFileParams = []string{"passfile", "sslcert", "sslkey", "sslrootcert"}
+
+// pgServiceParams make the driver take the connection's settings (host, database, user,
+// password) from a service file of the hub's machine: whatever it names, an endpoint would
+// reach it with the hub's own settings, so they are refused to everyone.
+var pgServiceParams = []string{"service", "servicefile"}
+
+// pgParam is a connection parameter of a PostgreSQL URL that names a file.
+type pgParam struct{ name, value string }
+
+// pgFiles returns the file-naming parameters of a PostgreSQL URL, in a fixed order.
+func pgFiles(raw string) []pgParam {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return nil // CheckEndpoint refuses what cannot be parsed; other drivers read no such files
+	}
+	q := u.Query()
+	var out []pgParam
+	for _, name := range pgFileParams {
+		for _, v := range q[name] {
+			out = append(out, pgParam{name, v})
+		}
+	}
+	return out
+}
+
+// checkPGService refuses a PostgreSQL URL that takes its settings from a service file.
+func checkPGService(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil // parsePG says what is wrong with it
+	}
+	for _, name := range pgServiceParams {
+		if u.Query().Has(name) {
+			return &Error{What: "the connection parameter " + name,
+				Why:  "it takes the connection's settings from a service file of the hub's machine",
+				Hint: "write the host, port, database and user in the URL, and the password as a secret"}
+		}
+	}
+	return nil
+}
+
+// checkPGFiles checks the file parameters of a PostgreSQL URL as file: references of an
+// author holding roles (see CheckRef).
+func (p *Policy) checkPGFiles(roles []auth.Role, raw string) error {
+	for _, f := range pgFiles(raw) {
+		if err := p.CheckRef(roles, secret.PrefixFile+f.value); err != nil {
+			var pe *Error
+			if errors.As(err, &pe) {
+				pe.What = fmt.Sprintf("the connection parameter %s=%s", f.name, f.value)
+			}
+			return err
+		}
+	}
+	return nil
 }

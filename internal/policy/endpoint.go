@@ -12,7 +12,8 @@ import (
 
 // CheckEndpoint reports whether endpoint e, resolved from Endpoint resource name in env, may
 // be opened: local files and folders (e.URL and, for a folder endpoint, e.Root) and SQLite
-// files must pass CheckPath, and a PostgreSQL endpoint must not be the hub's own store.
+// files must pass CheckPath, and a PostgreSQL endpoint must not be the hub's own store nor
+// take its settings from a service file.
 // Connectors the policy does not know (network stores and services) are not confined here.
 func (p *Policy) CheckEndpoint(ctx context.Context, name, env string, e connector.Endpoint) error {
 	spec, err := connector.Resolve(e.URL)
@@ -55,6 +56,9 @@ func (p *Policy) CheckEndpoint(ctx context.Context, name, env string, e connecto
 			}
 		}
 	case "postgres":
+		if err := checkPGService(e.URL); err != nil {
+			return at(err, name, env)
+		}
 		if err := p.checkPG(ctx, e.URL); err != nil {
 			return at(err, name, env)
 		}

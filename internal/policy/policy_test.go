@@ -279,3 +279,41 @@ func TestCheckRunRights(t *testing.T) {
 		t.Errorf("env reference by an integrator: %v", err)
 	}
 }
+
+// TestPostgresFileParameters: connection parameters that make the driver read a file of the
+// hub's machine take the privilege of a file: reference; service files are refused to all.
+func TestPostgresFileParameters(t *testing.T) {
+	l := newLayout(t, Settings{FileAllow: []string{"/run/secrets/*"}})
+	integrator := []auth.Role{auth.RoleIntegrator}
+	admin := []auth.Role{auth.RoleAdmin}
+	key := filepath.Join(l.data, "master.key")
+	for _, tc := range []struct {
+		roles   []auth.Role
+		url     string
+		refused string
+	}{
+		{integrator, "postgres://u@db.example.org/app?sslmode=require", ""},
+		{integrator, "postgres://u@db.example.org/app?sslrootcert=/run/secrets/ca.pem", ""},
+		{integrator, "postgres://u@db.example.org/app?sslkey=/etc/ssl/private/hub.key", "sslkey=/etc/ssl/private/hub.key is refused: only admins"},
+		{integrator, "postgresql://u@db.example.org/app?passfile=/root/.pgpass", "passfile=/root/.pgpass is refused"},
+		{admin, "postgres://u@db.example.org/app?sslcert=/etc/ssl/certs/hub.pem", ""},
+		{admin, "postgres://u@db.example.org/app?sslkey=" + key, "data folder"},
+		{integrator, "postgres://u@db.example.org/app?sslrootcert=/run/secrets/ca.pem&sslkey=" + key, "data folder"},
+		// Other drivers read no such files.
+		{integrator, "mysql://u@db.example.org/app?sslkey=/etc/ssl/private/hub.key", ""},
+	} {
+		err := l.p.checkPGFiles(tc.roles, tc.url)
+		switch {
+		case tc.refused == "" && err != nil:
+			t.Errorf("%v %s refused: %v", tc.roles, tc.url, err)
+		case tc.refused != "" && (err == nil || !strings.Contains(err.Error(), tc.refused)):
+			t.Errorf("%v %s: %v, want a refusal saying %q", tc.roles, tc.url, err, tc.refused)
+		}
+	}
+	for _, u := range []string{"postgres://u@db.example.org/app?service=hubstore", "postgres:///app?servicefile=" + key} {
+		err := l.p.CheckEndpoint(context.Background(), "pg", "DEV", connector.Endpoint{URL: u})
+		if err == nil || !strings.Contains(err.Error(), "service file") {
+			t.Errorf("%s: %v, want a refusal naming the service file", u, err)
+		}
+	}
+}

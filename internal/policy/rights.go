@@ -87,12 +87,34 @@ func (p *Policy) CheckRun(ctx context.Context, plan *runs.Plan, r Requester) err
 		sides = append([]side{{plan.SourceRef, plan.Source}}, sides...)
 	}
 	for _, s := range sides {
-		if err := p.CheckEndpoint(ctx, s.ref.Name, plan.Env, s.e); err != nil {
+		if err := p.CheckEndpointUse(ctx, s.ref, s.e); err != nil {
 			return connector.Errorf(connector.CodePermission, "", "", err)
 		}
-		if err := p.CheckEndpointRefs(ctx, s.ref); err != nil {
-			return connector.Errorf(connector.CodePermission, "", "", err)
+	}
+	return nil
+}
+
+// CheckEndpointUse is the run-time check of one endpoint a run or delivery opens (secrets not
+// yet injected): CheckEndpoint, then its secret references and the files its URL makes the
+// driver read, against the current roles of whoever last applied the Endpoint.
+func (p *Policy) CheckEndpointUse(ctx context.Context, ref runs.EndpointRef, e connector.Endpoint) error {
+	if err := p.CheckEndpoint(ctx, ref.Name, ref.Env, e); err != nil {
+		return err
+	}
+	if err := p.CheckEndpointRefs(ctx, ref); err != nil {
+		return err
+	}
+	if p.users == nil || len(pgFiles(e.URL)) == 0 {
+		return nil
+	}
+	roles, _ := p.currentRoles(ctx, ref.Author)
+	if err := p.checkPGFiles(roles, e.URL); err != nil {
+		var pe *Error
+		if errors.As(err, &pe) {
+			pe.Endpoint, pe.Env = ref.Name, ref.Env
+			pe.Why += fmt.Sprintf(" (last applied by %s)", orNobody(ref.Author))
 		}
+		return err
 	}
 	return nil
 }
