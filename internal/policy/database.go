@@ -204,7 +204,7 @@ func pgFiles(raw string) []pgParam {
 func checkPGService(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil // parsePG says what is wrong with it
+		return &Error{What: "the PostgreSQL URL", Why: "it cannot be parsed", Hint: "write postgres://user@host:5432/database"}
 	}
 	for _, name := range pgServiceParams {
 		if u.Query().Has(name) {
