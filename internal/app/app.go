@@ -177,6 +177,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 		Rules:     &notify.CatalogRules{Catalog: h.Catalog, Log: log.With("component", "notify")},
 		Directory: notify.CatalogDirectory{Catalog: h.Catalog},
 		Secrets:   h.Secrets,
+		CheckRefs: h.checkRuleRefs,
 		Guard:     h.Outbound,
 		SMTP: notify.SMTP{Addr: cfg.SMTP.Addr(), From: cfg.SMTP.From, Username: cfg.SMTP.Username,
 			Password: cfg.SMTP.Password, TLS: cfg.SMTP.TLS, Insecure: cfg.SMTP.Insecure},

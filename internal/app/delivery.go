@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/delivery"
 	"github.com/datahub-oss/datahub/internal/runs"
 )
@@ -50,3 +51,18 @@ func (h *Hub) deliveryEndpoint(ctx context.Context, name, env, table string) (co
 
 // deliveryInterval is how often the engine reads the catalog's Topics and Subscriptions.
 var deliveryInterval = delivery.DefaultInterval
+
+// checkRuleRefs is the notification service's check of a channel's secret references before
+// a post: against the current rights of whoever last applied NotificationRule rule (nobody's,
+// when the rule is gone, so only secret: references still resolve for its pending digests).
+func (h *Hub) checkRuleRefs(ctx context.Context, rule string, refs ...string) error {
+	author := ""
+	e, err := h.Catalog.Get(ctx, catalog.KindNotificationRule, rule)
+	switch {
+	case err == nil:
+		author = e.UpdatedBy
+	case !errors.Is(err, catalog.ErrNotFound):
+		return fmt.Errorf("notification rule %q: %w", rule, err)
+	}
+	return h.Policy.CheckAuthorRefs(ctx, author, refs...)
+}

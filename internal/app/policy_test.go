@@ -14,6 +14,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/app"
 	"github.com/datahub-oss/datahub/internal/auth"
 	"github.com/datahub-oss/datahub/internal/config"
+	"github.com/datahub-oss/datahub/internal/notify"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
@@ -447,4 +448,51 @@ func (ph *policyHub) export(t *testing.T, name string) string {
 	}
 	t.Fatalf("no Subscription %s in the export:\n%s", name, b)
 	return ""
+}
+
+// TestNotificationRefsFollowTheAuthor: a notification channel's references are checked when
+// it posts, against the current rights of whoever last applied the rule: once the admin who
+// applied an env: webhook URL is an integrator, the post fails naming the reference and the
+// variable is never read.
+func TestNotificationRefsFollowTheAuthor(t *testing.T) {
+	t.Setenv("DATAHUB_TEST_NOTIFY_URL", "https://receiver.invalid/hook")
+	ph := newPolicyHub(t)
+	ann := ph.user("ann", auth.RoleAdmin)
+	ph.apply(ann, 200, endpointDoc("missing", "file", filepath.Join(ph.root, "missing.csv"))+"---\n"+
+		endpointDoc("out", "sqlite", "sqlite:"+filepath.Join(ph.root, "out.db"))+`---
+apiVersion: datahub/v1
+kind: Integration
+metadata: {name: fails}
+spec:
+  source: {endpoint: missing}
+  destination: {endpoint: out, table: t, mode: append}
+  trigger: {type: manual}
+---
+apiVersion: datahub/v1
+kind: NotificationRule
+metadata: {name: failures}
+spec:
+  match: {types: [run.failed]}
+  channels:
+    - {name: hook, type: slack, url: "env:DATAHUB_TEST_NOTIFY_URL"}
+`)
+	ctx := context.Background()
+	u, err := ph.h.Auth.GetByName(ctx, "ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ph.h.Auth.SetRoles(ctx, u.ID, []auth.Role{auth.RoleIntegrator}); err != nil {
+		t.Fatal(err)
+	}
+	if run := ph.run(ph.admin, "fails", "DEV"); run["status"] != "failed" {
+		t.Fatalf("run: %v", run)
+	}
+	var failed []notify.Record
+	waitFor(t, 30*time.Second, "a failed notification", func() bool {
+		failed = listNotifications(t, ph.admin, "status=failed")
+		return len(failed) > 0
+	})
+	if e := failed[0].Error; !strings.Contains(e, "env:DATAHUB_TEST_NOTIFY_URL") || !strings.Contains(e, "last applied by ann") || strings.Contains(e, "receiver.invalid") {
+		t.Fatalf("notification error: %s", e)
+	}
 }

@@ -41,6 +41,10 @@ type Options struct {
 	Directory Directory
 	// Secrets resolves SMTP passwords, webhook signing keys and chat webhook URLs.
 	Secrets Resolver
+	// CheckRefs, when set, is asked before a channel's secret references (its URL and
+	// signing key) are resolved for a post, with the rule's name: the hub's policy checks them
+	// against the current rights of whoever last applied the rule. An error fails the post.
+	CheckRefs func(ctx context.Context, rule string, refs ...string) error
 	// SMTP is the relay for email channels.
 	SMTP SMTP
 	// Guard checks the address of every webhook, Teams and Slack post when it is dialled
@@ -102,9 +106,9 @@ func New(db *store.DB, opts Options) *Service {
 	s := &Service{db: db, opts: opts}
 	s.senders = map[string]sender{
 		ChannelEmail:   &emailSender{cfg: opts.SMTP, secrets: opts.Secrets},
-		ChannelWebhook: &httpSender{kind: ChannelWebhook, client: opts.HTTPClient, secrets: opts.Secrets},
-		ChannelTeams:   &httpSender{kind: ChannelTeams, client: opts.HTTPClient, secrets: opts.Secrets},
-		ChannelSlack:   &httpSender{kind: ChannelSlack, client: opts.HTTPClient, secrets: opts.Secrets},
+		ChannelWebhook: &httpSender{kind: ChannelWebhook, client: opts.HTTPClient, secrets: opts.Secrets, check: opts.CheckRefs},
+		ChannelTeams:   &httpSender{kind: ChannelTeams, client: opts.HTTPClient, secrets: opts.Secrets, check: opts.CheckRefs},
+		ChannelSlack:   &httpSender{kind: ChannelSlack, client: opts.HTTPClient, secrets: opts.Secrets, check: opts.CheckRefs},
 	}
 	return s
 }

@@ -73,9 +73,15 @@ type httpSender struct {
 	kind    string
 	client  *http.Client
 	secrets Resolver
+	check   func(ctx context.Context, rule string, refs ...string) error
 }
 
 func (h *httpSender) send(ctx context.Context, d *delivery) error {
+	if h.check != nil {
+		if err := h.check(ctx, d.Rule, d.Channel.URL, d.Channel.Secret); err != nil {
+			return permanent(fmt.Errorf("%s channel: %w", h.kind, err))
+		}
+	}
 	target := d.Channel.URL
 	if secret.IsRef(target) {
 		u, err := h.secrets.Resolve(ctx, target)
