@@ -102,7 +102,7 @@ spec:
 			t.Fatalf("publish: %d", resp.StatusCode)
 		}
 		time.Sleep(200 * time.Millisecond)
-		got, _ = os.ReadDir(filepath.Join(outbox, "orders"))
+		got = deliveredFiles(t, filepath.Join(outbox, "orders"))
 	}
 	for _, e := range got {
 		var i int
@@ -120,4 +120,18 @@ spec:
 			t.Errorf("delete %s: %d %s", p, code, body)
 		}
 	}
+}
+
+// deliveredFiles are the files a file delivery finished in dir: a temporary file it is still
+// writing (".name.datahub-tmp-...") is not one yet.
+func deliveredFiles(t *testing.T, dir string) []os.DirEntry {
+	t.Helper()
+	entries, _ := os.ReadDir(dir)
+	var out []os.DirEntry
+	for _, e := range entries {
+		if !strings.Contains(e.Name(), ".datahub-tmp-") {
+			out = append(out, e)
+		}
+	}
+	return out
 }
