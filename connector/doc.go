@@ -28,6 +28,11 @@
 // github.com/datahub-oss/datahub/service, whose RunCLI is the whole datahub command line;
 // examples/connector in the repository is a complete module doing so.
 //
+// The hub's policy confines the endpoints of the built-in connectors (allowed file roots, never
+// the hub's own store); it does not know what an outside connector opens. One that reads or
+// writes local files must keep to Endpoint.Root when it is set, as the file connector does, and
+// one that dials hosts must expect the URL to come from an integrator, not an administrator.
+//
 // Errors a connector returns are classified with a Code (Errorf): CodeUnreachable or
 // CodeTransient for what may succeed when tried again (Retryable), CodeAuth for refused
 // credentials, CodeNotFound for a missing database, table, file or column, CodeUsage,
@@ -49,11 +54,12 @@
 //     and the value helpers (Parse*, Format*, Convert, Equal);
 //   - provisional, expected to change before v1.0.0: Option (options are becoming typed, with
 //     parsed values handed to the connector), the optional capabilities (PositionStore,
-//     RawSource/RawSink, NULRefuser, Meter), the codes the hub alone raises (CodeConfig,
-//     CodeConflict, CodeUnavailable, CodeInterrupted, CodeDiskFull, CodeTooLarge,
-//     CodeInvalidData, CodePermission, CodeCanceled), which are to move to the hub's own error
-//     catalogue, leaving connectors the classification above, and the hub's helpers
-//     Secrets, Scrub, CapText, CapError and CheckNameLengths.
+//     RawSource/RawSink, NULRefuser, Meter), the codes beyond the classification above (the
+//     finer CodePermission, CodeTooLarge, CodeInvalidData, CodeDiskFull, CodeConflict,
+//     CodeConfig and CodeCanceled may fold into it; CodeUnavailable and CodeInterrupted, which
+//     only the hub raises, are to move to the hub's own error catalogue with its HTTP statuses
+//     and exit codes), and the hub's helpers Secrets, Scrub, CapText, CapError and
+//     CheckNameLengths.
 //
 // Everything under internal/ (engine, formats, the built-in connectors, the server) is not
 // part of the SDK and cannot be imported from another module.

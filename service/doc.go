@@ -37,6 +37,7 @@
 // version. The command line, the REST API and the resource formats are versioned on their own
 // terms (the API under /api/v1), not by this package.
 //
-// The datahub built here reports the version of the datahub module it was built with as
-// "dev" unless linked with -ldflags "-X github.com/datahub-oss/datahub/internal/cli.Version=v0.9.0".
+// A datahub built this way reports its version as "dev" unless it is linked with
+// -ldflags "-X github.com/datahub-oss/datahub/internal/cli.Version=v0.9.0" (say, the version of
+// the datahub module it requires).
 package service
