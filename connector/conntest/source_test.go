@@ -1,7 +1,9 @@
 package conntest
 
 import (
+	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,4 +52,57 @@ func TestCheckRow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// memSource serves the suite's own sample rows read-only, so that the read-only cases are run
+// here too and not only by connectors in other modules.
+type memSource struct {
+	batch int
+	next  int
+	rows  [][]any
+}
+
+var memSchema = Schema(connector.AllTypes)
+
+func init() {
+	connector.Register(connector.Spec{
+		Name: "conntest-mem", Schemes: []string{"conntest-mem"}, Summary: "test: the suite's sample rows, read-only",
+		NewSource: func(_ context.Context, e connector.Endpoint) (connector.Source, error) {
+			return &memSource{batch: max(e.BatchSize, 1), rows: Rows(memSchema, 1, 250)}, nil
+		},
+	})
+}
+
+func (m *memSource) Open(_ context.Context, from connector.Position) error {
+	if from != nil {
+		n, err := strconv.Atoi(string(from))
+		if err != nil {
+			return err
+		}
+		m.next = n
+	}
+	return nil
+}
+
+func (m *memSource) Schema(context.Context) (connector.Schema, error) { return memSchema, nil }
+
+func (m *memSource) Read(ctx context.Context) (*connector.Batch, connector.AckFunc, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	if m.next == len(m.rows) {
+		return nil, nil, connector.ErrEndOfInput
+	}
+	end := min(m.next+m.batch, len(m.rows))
+	b := &connector.Batch{Rows: m.rows[m.next:end], Pos: connector.Position(strconv.Itoa(end))}
+	m.next = end
+	return b, connector.NopAck, nil
+}
+
+func (m *memSource) Close(context.Context) error { return nil }
+
+func TestRunReadOnly(t *testing.T) {
+	Run(t, Harness{NoSink: true, NewEndpoint: func(*testing.T, string) connector.Endpoint {
+		return connector.Endpoint{URL: "conntest-mem:", BatchSize: 64}
+	}})
 }
