@@ -1,22 +1,3 @@
-// Package connector is the public SDK of Data Hub: the logical types records are made of, the
-// batches they travel in, the Source, Sink and Store interfaces every connector implements, and
-// the registry connectors join from their init functions.
-//
-// Values travel as plain Go values, one per logical type (nil is SQL NULL):
-//
-//	TypeInt64        int64
-//	TypeFloat64      float64
-//	TypeDecimal      Decimal (exact decimal text, every digit kept)
-//	TypeString       string
-//	TypeBool         bool
-//	TypeDate         time.Time at midnight UTC
-//	TypeTimestamp    time.Time in UTC holding the wall clock (no zone)
-//	TypeTimestampTZ  time.Time (an instant; the location is not significant)
-//	TypeBytes        []byte
-//	TypeJSON         json.RawMessage (valid JSON text)
-//	TypeUUID         UUID
-//
-// Connectors convert to and from these at their edge, so that any source can feed any sink.
 package connector
 
 import (

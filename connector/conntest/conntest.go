@@ -1,6 +1,9 @@
 // Package conntest is the conformance suite every connector's tests run against its real
 // server: write, read back every type, resume from a position, upsert twice equals once,
 // replace atomically, reject bad rows while keeping the good ones, cancel mid-stream, close twice.
+// A connector that only reads (Harness.NoSink) runs the cases that apply to it against records
+// its harness provides: values of the right Go types, the same records on a second read,
+// resume, cancel, close twice.
 package conntest
 
 import (
@@ -19,6 +22,8 @@ import (
 type Harness struct {
 	// NewEndpoint returns an endpoint for a target (table or file) that does not exist yet,
 	// unique to the test named name (use t.Name()-derived names; clean up with t.Cleanup).
+	// For a connector that only reads (NoSink), it returns an existing source instead: at
+	// least 200 records that read the same, in the same order, every time.
 	NewEndpoint func(t *testing.T, name string) connector.Endpoint
 	// Types lists the logical types the connector stores and reads back exactly; nil means all.
 	Types []connector.Type
@@ -44,8 +49,12 @@ func Run(t *testing.T, h Harness) {
 	if h.Modes == nil {
 		h.Modes = []connector.WriteMode{connector.ModeAppend, connector.ModeReplace, connector.ModeUpsert}
 	}
+	if h.NoSink && !h.NoSource {
+		runSource(t, h)
+		return
+	}
 	if h.NoSink || h.NoSource {
-		// Every check below needs both directions; read-only or write-only connectors bring
+		// Every check below needs both directions; write-only connectors bring
 		// their own fixtures and call the pieces they can.
 		t.Run("CloseTwice", func(t *testing.T) { testCloseTwice(t, h) })
 		return
@@ -457,6 +466,12 @@ func testCancel(t *testing.T, h Harness) {
 	e := h.NewEndpoint(t, "cancel")
 	s := Schema([]connector.Type{connector.TypeString})
 	Write(t, e, s, h.seedMode(), Rows(s, 1, 200), 200)
+	cancelMidStream(t, e)
+}
+
+// cancelMidStream reads one batch of e in batches of 5, cancels, and expects the next reads
+// to stop with context.Canceled within 10 seconds.
+func cancelMidStream(t *testing.T, e connector.Endpoint) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e.BatchSize = 5
