@@ -296,7 +296,7 @@ spec:
 		before = tableRows("message_id LIKE 'm-%'")
 		return before != "" && !strings.HasPrefix(before, "0/")
 	})
-	cut := c.killLeader(t, bus.TopicStreamPrefix + "ORDERS")
+	cut := c.killLeader(t, bus.TopicStreamPrefix+"ORDERS")
 	if cnt, _, _ := strings.Cut(before, "/"); cnt == strconv.Itoa(n) {
 		t.Fatalf("all %d rows were written before the kill; publish more", n)
 	}
