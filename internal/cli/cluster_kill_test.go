@@ -69,7 +69,8 @@ func (c *clusterHubs) killLeader(t *testing.T, stream string) []*hubProc {
 	ctx := t.Context()
 	onNode := map[string][]*hubProc{}
 	for _, h := range c.hubs {
-		onNode[h.server(t)] = append(onNode[h.server(t)], h)
+		s := h.server(t)
+		onNode[s] = append(onNode[s], h)
 	}
 	var leader string
 	waitFor(t, 30*time.Second, "a leader of "+stream+" that a hub is connected to", func() bool {
