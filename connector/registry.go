@@ -63,13 +63,16 @@ func QueryOption(raw, name string) (string, bool) {
 // Option documents one setting of a connector. The spec drives validation, `datahub
 // connectors` and the documentation.
 type Option struct {
-	Name     string `json:"name"`
-	Help     string `json:"help"`
-	Default  string `json:"default,omitempty"`
-	Required bool   `json:"required,omitempty"`
-	// Secret options are encrypted at rest and redacted everywhere.
+	Name string `json:"name"`
+	// Type is how the value is parsed and checked (string when empty; see OptionType).
+	Type     OptionType `json:"type,omitempty"`
+	Help     string     `json:"help"`
+	Default  string     `json:"default,omitempty"`
+	Required bool       `json:"required,omitempty"`
+	// Secret options are set through the Endpoint's secrets: references and never shown;
+	// the same as Type secret.
 	Secret bool `json:"secret,omitempty"`
-	// Enum lists the allowed values, when the option is a choice.
+	// Enum lists the allowed values of an enum option.
 	Enum []string `json:"enum,omitempty"`
 }
 
@@ -84,6 +87,13 @@ type Spec struct {
 	Options []Option `json:"options,omitempty"`
 	// Paths makes this the connector for URLs without a scheme (plain file paths).
 	Paths bool `json:"paths,omitempty"`
+	// DriverParams: the URL query may carry parameters of the connector's driver besides the
+	// declared options (PostgreSQL's application_name, say); they are passed through unchecked.
+	DriverParams bool `json:"driver_params,omitempty"`
+
+	// NewStore opens the endpoint as an object store (a folder, a bucket), for file triggers
+	// and file deliveries. The store is closed with the returned func.
+	NewStore func(ctx context.Context, e Endpoint) (Store, func() error, error) `json:"-"`
 
 	NewSource func(ctx context.Context, e Endpoint) (Source, error) `json:"-"`
 	NewSink   func(ctx context.Context, e Endpoint) (Sink, error)   `json:"-"`
@@ -92,6 +102,9 @@ type Spec struct {
 // CanRead and CanWrite report the directions the connector supports.
 func (s *Spec) CanRead() bool  { return s.NewSource != nil }
 func (s *Spec) CanWrite() bool { return s.NewSink != nil }
+
+// CanStore reports whether the connector opens object stores.
+func (s *Spec) CanStore() bool { return s.NewStore != nil }
 
 var (
 	regMu    sync.RWMutex
@@ -105,9 +118,10 @@ var (
 func Register(s Spec) {
 	regMu.Lock()
 	defer regMu.Unlock()
-	if s.Name == "" || (s.NewSource == nil && s.NewSink == nil) {
+	if s.Name == "" || (s.NewSource == nil && s.NewSink == nil && s.NewStore == nil) {
 		panic(fmt.Sprintf("connector: incomplete spec %q", s.Name))
 	}
+	s.checkOptions()
 	if _, dup := byName[s.Name]; dup {
 		panic("connector: duplicate connector " + s.Name)
 	}
@@ -210,6 +224,23 @@ func NewSink(ctx context.Context, e Endpoint) (Sink, error) {
 		return nil, Errorf(CodeUnsupported, e.Redacted(), "", fmt.Errorf("connector %s cannot be written to", s.Name))
 	}
 	return s.NewSink(ctx, e)
+}
+
+// OpenStore resolves e.URL (e.Root, when set, names the store's folder) and opens it as an
+// object store. The caller checks the endpoint against the hub's policy first.
+func OpenStore(ctx context.Context, e Endpoint) (Store, func() error, error) {
+	raw := e.URL
+	if e.Root != "" {
+		raw = e.Root
+	}
+	s, err := Resolve(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.NewStore == nil {
+		return nil, nil, Errorf(CodeUnsupported, Redact(raw), "", fmt.Errorf("connector %s is not an object store", s.Name))
+	}
+	return s.NewStore(ctx, e)
 }
 
 // Redact replaces the password of a URL (user:password@) and the values of query parameters
