@@ -52,10 +52,19 @@ func (o *Option) Parse(v string) (any, error) {
 		return val, nil
 	}
 	if o.IsSecret() {
-		return nil, fmt.Errorf("option %s: the value is not %s", o.Name, what)
+		return nil, &OptionError{Option: o.Name, Problem: "the value is not " + what}
 	}
-	return nil, fmt.Errorf("option %s: %q is not %s", o.Name, truncate(v, 60), what)
+	return nil, &OptionError{Option: o.Name, Problem: fmt.Sprintf("%q is not %s", truncate(v, 60), what)}
 }
+
+// OptionError is an option value that does not parse. Problem says what is wrong without the
+// option's name, for messages that name the option's field already.
+type OptionError struct {
+	Option  string
+	Problem string
+}
+
+func (e *OptionError) Error() string { return "option " + e.Option + ": " + e.Problem }
 
 // parse returns the typed value, or a description of what a good value is.
 func (o *Option) parse(v string) (any, string) {
@@ -330,7 +339,11 @@ func (o Options) Duration(name string) time.Duration {
 }
 
 // Size returns a size option in bytes.
-func (o Options) Size(name string) int64 { o.must(name, OptSize); n, _ := o.vals[name].(int64); return n }
+func (o Options) Size(name string) int64 {
+	o.must(name, OptSize)
+	n, _ := o.vals[name].(int64)
+	return n
+}
 
 // Char returns a char option (0 when unset without default).
 func (o Options) Char(name string) rune { o.must(name, OptChar); r, _ := o.vals[name].(rune); return r }

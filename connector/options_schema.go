@@ -57,3 +57,49 @@ func (s *Spec) OptionsSchema() map[string]any {
 	}
 	return out
 }
+
+// Info is what `datahub connectors --json` and GET /api/v1/connectors show of a connector:
+// its spec with every option's type spelled out and the directions it serves.
+type Info struct {
+	Name         string       `json:"name"`
+	Schemes      []string     `json:"schemes"`
+	Summary      string       `json:"summary"`
+	Example      string       `json:"example,omitempty"`
+	Paths        bool         `json:"paths,omitempty"`
+	DriverParams bool         `json:"driver_params,omitempty"`
+	Read         bool         `json:"read"`
+	Write        bool         `json:"write"`
+	Store        bool         `json:"store"`
+	Options      []OptionInfo `json:"options"`
+}
+
+// OptionInfo is one option as Info shows it. A secret's default is never shown.
+type OptionInfo struct {
+	Name     string     `json:"name"`
+	Type     OptionType `json:"type"`
+	Help     string     `json:"help"`
+	Default  string     `json:"default,omitempty"`
+	Required bool       `json:"required,omitempty"`
+	Secret   bool       `json:"secret,omitempty"`
+	Enum     []string   `json:"enum,omitempty"`
+}
+
+// Info describes the connector.
+func (s *Spec) Info() Info {
+	in := Info{Name: s.Name, Schemes: s.Schemes, Summary: s.Summary, Example: s.Example, Paths: s.Paths,
+		DriverParams: s.DriverParams, Read: s.CanRead(), Write: s.CanWrite(), Store: s.CanStore(),
+		Options: make([]OptionInfo, 0, len(s.Options))}
+	if in.Schemes == nil {
+		in.Schemes = []string{}
+	}
+	for i := range s.Options {
+		o := &s.Options[i]
+		oi := OptionInfo{Name: o.Name, Type: o.Kind(), Help: o.Help, Default: o.Default, Required: o.Required,
+			Secret: o.IsSecret(), Enum: o.Enum}
+		if oi.Secret {
+			oi.Default = ""
+		}
+		in.Options = append(in.Options, oi)
+	}
+	return in
+}
