@@ -32,6 +32,7 @@ package file
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -132,6 +133,11 @@ func newTarget(e connector.Endpoint) (*target, error) {
 		return nil, connector.Errorf(connector.CodeUsage, e.Redacted(), "", err)
 	}
 	opts, err := spec.ParseOptions(e)
+	var oe *connector.OptionError
+	if errors.As(err, &oe) && oe.Option == "encoding" {
+		// Another encoding is a real one this connector does not read, not a typo.
+		return nil, connector.Errorf(connector.CodeUnsupported, e.Redacted(), "convert the file to UTF-8", oe)
+	}
 	if err != nil {
 		return nil, err
 	}
