@@ -199,3 +199,25 @@ func FuzzParseOptions(f *testing.F) {
 		}
 	})
 }
+
+// TestDeclaredSecretRedacted: an option declared secret is redacted and scrubbed like a
+// password even when its name does not look secret.
+func TestDeclaredSecretRedacted(t *testing.T) {
+	Register(Spec{Name: "pintest", Schemes: []string{"pintest"},
+		Options:   []Option{{Name: "pin", Type: OptSecret, Help: "the PIN"}, {Name: "table", Help: "a table"}},
+		NewSource: func(context.Context, Endpoint) (Source, error) { return nil, nil }})
+	raw := "pintest://h/db?table=t&pin=839201"
+	if got := Redact(raw); got != "pintest://h/db?table=t&pin=xxxxx" {
+		t.Fatalf("Redact = %s", got)
+	}
+	if got := Secrets(raw); len(got) != 1 || got[0] != "839201" {
+		t.Fatalf("Secrets = %v", got)
+	}
+	if SecretOption("pintest", "table") || !SecretOption("PINTEST", "pin") || SecretOption("nope", "pin") {
+		t.Fatal("SecretOption is wrong")
+	}
+	info := Spec{Name: "x", Options: []Option{{Name: "pin", Secret: true, Default: "0000"}}}
+	if in := info.Info(); !in.Options[0].Secret || in.Options[0].Default != "" || in.Options[0].Type != OptSecret {
+		t.Fatalf("Info shows a secret: %+v", in.Options[0])
+	}
+}

@@ -181,25 +181,54 @@ func Scheme(raw string) string {
 
 // Resolve finds the connector that serves raw.
 func Resolve(raw string) (*Spec, error) {
-	regMu.RLock()
-	defer regMu.RUnlock()
 	sc := Scheme(raw)
+	regMu.RLock()
+	s, ok := byScheme[sc]
 	if sc == "" {
-		if pathSpec == nil {
-			return nil, Errorf(CodeUsage, Redact(raw), "", fmt.Errorf("no connector handles plain paths"))
-		}
-		return pathSpec, nil
-	}
-	if s, ok := byScheme[sc]; ok {
-		return s, nil
+		s, ok = pathSpec, pathSpec != nil
 	}
 	known := make([]string, 0, len(byScheme))
 	for k := range byScheme {
 		known = append(known, k)
 	}
+	regMu.RUnlock()
+	// Redact reads the registry too: the lock is released before the errors are made.
+	switch {
+	case ok:
+		return s, nil
+	case sc == "":
+		return nil, Errorf(CodeUsage, Redact(raw), "", fmt.Errorf("no connector handles plain paths"))
+	}
 	sort.Strings(known)
 	return nil, Errorf(CodeUsage, Redact(raw), "run `datahub connectors` for the list",
 		fmt.Errorf("no connector for URL scheme %q (known: %s)", sc, strings.Join(known, ", ")))
+}
+
+// SecretOption reports whether the connector serving URL scheme sc declares the option name
+// as a secret, so that its value is redacted and scrubbed like a password.
+func SecretOption(sc, name string) bool {
+	regMu.RLock()
+	s := byScheme[strings.ToLower(sc)]
+	regMu.RUnlock()
+	if s == nil {
+		return false
+	}
+	o := s.Option(name)
+	return o != nil && o.IsSecret()
+}
+
+// looksSecret reports whether query parameter k of a URL with scheme sc holds a secret: by
+// its name (password, secret, token, key, sig) or by its connector's declaration.
+func looksSecret(sc, k string) bool {
+	lk := strings.ToLower(k)
+	if lk != "key_columns" {
+		for _, w := range []string{"password", "passwd", "secret", "token", "key", "sig"} {
+			if strings.Contains(lk, w) {
+				return true
+			}
+		}
+	}
+	return SecretOption(sc, k)
 }
 
 // NewSource resolves e.URL and opens a source object (not yet Open).
@@ -270,11 +299,12 @@ func Redact(raw string) string {
 	parts := strings.Split(query, "&")
 	for i, p := range parts {
 		k, _, _ := strings.Cut(p, "=")
-		lk := strings.ToLower(k)
-		for _, w := range []string{"password", "passwd", "secret", "token", "key", "sig"} {
-			if strings.Contains(lk, w) && lk != "key_columns" {
-				parts[i] = k + "=xxxxx"
-			}
+		dk, err := url.QueryUnescape(k)
+		if err != nil {
+			dk = k
+		}
+		if looksSecret(sc, dk) {
+			parts[i] = k + "=xxxxx"
 		}
 	}
 	return base + "?" + strings.Join(parts, "&")
@@ -309,13 +339,10 @@ func Secrets(raw string) []string {
 		}
 	}
 	for k, vs := range u.Query() {
-		lk := strings.ToLower(k)
-		for _, w := range []string{"password", "passwd", "secret", "token", "key", "sig"} {
-			if strings.Contains(lk, w) {
-				for _, v := range vs {
-					if v != "" {
-						out = append(out, v)
-					}
+		if looksSecret(u.Scheme, k) {
+			for _, v := range vs {
+				if v != "" {
+					out = append(out, v)
 				}
 			}
 		}

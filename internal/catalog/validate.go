@@ -245,7 +245,7 @@ func secretParam(raw string) string {
 		}
 	}
 	for _, k := range sortedKeys(u.Query()) {
-		if looksSecret(k) && u.Query().Get(k) != "" {
+		if (looksSecret(k) || connector.SecretOption(u.Scheme, k)) && u.Query().Get(k) != "" {
 			return k
 		}
 	}
@@ -314,11 +314,8 @@ func (c *checker) query(p, raw string, spec *connector.Spec) {
 		return
 	}
 	for _, kv := range pairs {
+		// Secret values never get here: url refuses a URL that carries one before.
 		k, v := kv[0], kv[1]
-		if o := spec.Option(k); o != nil && o.IsSecret() && v != "" {
-			c.fail(p, "the URL carries the secret option %q; remove it and reference a secret instead: secrets: {%s: secret:NAME}", k, k)
-			continue
-		}
 		if err := spec.CheckOption(k, v); err != nil {
 			msg := err.Error()
 			if sug := closest(k, optionNames(spec)); sug != "" && spec.Option(k) == nil {
