@@ -178,6 +178,11 @@ func (p *endpoint) hostPort() string {
 // parse reads the endpoint's URL and options into a pgx config.
 func (p *endpoint) parse() error {
 	red := p.ep.Redacted()
+	// Our options first: a bad one is named by the registry, not by the driver.
+	opts, err := spec.ParseOptions(p.ep)
+	if err != nil {
+		return err
+	}
 	u, err := url.Parse(p.ep.URL)
 	if err != nil {
 		// url.Error repeats the URL, password included: say only what kind of problem it is.
@@ -214,10 +219,6 @@ func (p *endpoint) parse() error {
 	}
 	p.cfg = cfg
 
-	opts, err := spec.ParseOptions(p.ep)
-	if err != nil {
-		return err
-	}
 	if t := opts.String(optTable); t != "" {
 		tn, err := parseTableName(t)
 		if err != nil {

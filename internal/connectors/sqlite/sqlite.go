@@ -86,6 +86,10 @@ func (p *endpoint) parse() error {
 	if connector.Scheme(raw) != "sqlite" {
 		return p.usage("write sqlite:/path/to/file.db?table=name", fmt.Errorf("not an sqlite: URL"))
 	}
+	opts, err := spec.ParseOptions(p.ep)
+	if err != nil {
+		return err
+	}
 	_, rawQuery, hasQuery := strings.Cut(raw[len("sqlite:"):], "?")
 	if hasQuery {
 		if _, err := url.ParseQuery(rawQuery); err != nil {
@@ -110,10 +114,6 @@ func (p *endpoint) parse() error {
 	}
 	p.path = path
 
-	opts, err := spec.ParseOptions(p.ep)
-	if err != nil {
-		return err
-	}
 	p.query = strings.TrimSpace(opts.String(optQuery))
 	if t := opts.String(optTable); t != "" {
 		name, err := parseTableName(t)
