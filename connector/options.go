@@ -361,3 +361,13 @@ func (o Options) must(name string, t OptionType) *Option {
 	}
 	return opt
 }
+
+// OptionsOf parses e's options by the spec of the connector that serves e.URL: what a
+// connector's constructor calls when it does not keep its spec at hand.
+func OptionsOf(e Endpoint) (Options, error) {
+	s, err := Resolve(e.URL)
+	if err != nil {
+		return Options{}, err
+	}
+	return s.ParseOptions(e)
+}

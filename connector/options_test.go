@@ -221,3 +221,19 @@ func TestDeclaredSecretRedacted(t *testing.T) {
 		t.Fatalf("Info shows a secret: %+v", in.Options[0])
 	}
 }
+
+func TestOptionsOf(t *testing.T) {
+	Register(Spec{Name: "oftest", Schemes: []string{"oftest"},
+		Options:   []Option{{Name: "rows", Type: OptInt, Default: "10"}},
+		NewSource: func(context.Context, Endpoint) (Source, error) { return nil, nil }})
+	o, err := OptionsOf(Endpoint{URL: "oftest:?rows=1000"})
+	if err != nil || o.Int("rows") != 1000 {
+		t.Fatalf("OptionsOf = %d, %v", o.Int("rows"), err)
+	}
+	if _, err := OptionsOf(Endpoint{URL: "oftest:?rows=many"}); err == nil {
+		t.Fatal("a bad int was taken")
+	}
+	if _, err := OptionsOf(Endpoint{URL: "nosuch:?rows=1"}); err == nil {
+		t.Fatal("an unknown scheme was taken")
+	}
+}
