@@ -63,13 +63,16 @@ func QueryOption(raw, name string) (string, bool) {
 // Option documents one setting of a connector. The spec drives validation, `datahub
 // connectors` and the documentation.
 type Option struct {
-	Name     string `json:"name"`
-	Help     string `json:"help"`
-	Default  string `json:"default,omitempty"`
-	Required bool   `json:"required,omitempty"`
-	// Secret options are encrypted at rest and redacted everywhere.
+	Name string `json:"name"`
+	// Type is how the value is parsed and checked (string when empty; see OptionType).
+	Type     OptionType `json:"type,omitempty"`
+	Help     string     `json:"help"`
+	Default  string     `json:"default,omitempty"`
+	Required bool       `json:"required,omitempty"`
+	// Secret options are set through the Endpoint's secrets: references and never shown;
+	// the same as Type secret.
 	Secret bool `json:"secret,omitempty"`
-	// Enum lists the allowed values, when the option is a choice.
+	// Enum lists the allowed values of an enum option.
 	Enum []string `json:"enum,omitempty"`
 }
 
@@ -84,6 +87,13 @@ type Spec struct {
 	Options []Option `json:"options,omitempty"`
 	// Paths makes this the connector for URLs without a scheme (plain file paths).
 	Paths bool `json:"paths,omitempty"`
+	// DriverParams: the URL query may carry parameters of the connector's driver besides the
+	// declared options (PostgreSQL's application_name, say); they are passed through unchecked.
+	DriverParams bool `json:"driver_params,omitempty"`
+
+	// NewStore opens the endpoint as an object store (a folder, a bucket), for file triggers
+	// and file deliveries. The store is closed with the returned func.
+	NewStore func(ctx context.Context, e Endpoint) (Store, func() error, error) `json:"-"`
 
 	NewSource func(ctx context.Context, e Endpoint) (Source, error) `json:"-"`
 	NewSink   func(ctx context.Context, e Endpoint) (Sink, error)   `json:"-"`
@@ -92,6 +102,9 @@ type Spec struct {
 // CanRead and CanWrite report the directions the connector supports.
 func (s *Spec) CanRead() bool  { return s.NewSource != nil }
 func (s *Spec) CanWrite() bool { return s.NewSink != nil }
+
+// CanStore reports whether the connector opens object stores.
+func (s *Spec) CanStore() bool { return s.NewStore != nil }
 
 var (
 	regMu    sync.RWMutex
@@ -105,9 +118,10 @@ var (
 func Register(s Spec) {
 	regMu.Lock()
 	defer regMu.Unlock()
-	if s.Name == "" || (s.NewSource == nil && s.NewSink == nil) {
+	if s.Name == "" || (s.NewSource == nil && s.NewSink == nil && s.NewStore == nil) {
 		panic(fmt.Sprintf("connector: incomplete spec %q", s.Name))
 	}
+	s.checkOptions()
 	if _, dup := byName[s.Name]; dup {
 		panic("connector: duplicate connector " + s.Name)
 	}
@@ -167,25 +181,54 @@ func Scheme(raw string) string {
 
 // Resolve finds the connector that serves raw.
 func Resolve(raw string) (*Spec, error) {
-	regMu.RLock()
-	defer regMu.RUnlock()
 	sc := Scheme(raw)
+	regMu.RLock()
+	s, ok := byScheme[sc]
 	if sc == "" {
-		if pathSpec == nil {
-			return nil, Errorf(CodeUsage, Redact(raw), "", fmt.Errorf("no connector handles plain paths"))
-		}
-		return pathSpec, nil
-	}
-	if s, ok := byScheme[sc]; ok {
-		return s, nil
+		s, ok = pathSpec, pathSpec != nil
 	}
 	known := make([]string, 0, len(byScheme))
 	for k := range byScheme {
 		known = append(known, k)
 	}
+	regMu.RUnlock()
+	// Redact reads the registry too: the lock is released before the errors are made.
+	switch {
+	case ok:
+		return s, nil
+	case sc == "":
+		return nil, Errorf(CodeUsage, Redact(raw), "", fmt.Errorf("no connector handles plain paths"))
+	}
 	sort.Strings(known)
 	return nil, Errorf(CodeUsage, Redact(raw), "run `datahub connectors` for the list",
 		fmt.Errorf("no connector for URL scheme %q (known: %s)", sc, strings.Join(known, ", ")))
+}
+
+// SecretOption reports whether the connector serving URL scheme sc declares the option name
+// as a secret, so that its value is redacted and scrubbed like a password.
+func SecretOption(sc, name string) bool {
+	regMu.RLock()
+	s := byScheme[strings.ToLower(sc)]
+	regMu.RUnlock()
+	if s == nil {
+		return false
+	}
+	o := s.Option(name)
+	return o != nil && o.IsSecret()
+}
+
+// looksSecret reports whether query parameter k of a URL with scheme sc holds a secret: by
+// its name (password, secret, token, key, sig) or by its connector's declaration.
+func looksSecret(sc, k string) bool {
+	lk := strings.ToLower(k)
+	if lk != "key_columns" {
+		for _, w := range []string{"password", "passwd", "secret", "token", "key", "sig"} {
+			if strings.Contains(lk, w) {
+				return true
+			}
+		}
+	}
+	return SecretOption(sc, k)
 }
 
 // NewSource resolves e.URL and opens a source object (not yet Open).
@@ -210,6 +253,23 @@ func NewSink(ctx context.Context, e Endpoint) (Sink, error) {
 		return nil, Errorf(CodeUnsupported, e.Redacted(), "", fmt.Errorf("connector %s cannot be written to", s.Name))
 	}
 	return s.NewSink(ctx, e)
+}
+
+// OpenStore resolves e.URL (e.Root, when set, names the store's folder) and opens it as an
+// object store. The caller checks the endpoint against the hub's policy first.
+func OpenStore(ctx context.Context, e Endpoint) (Store, func() error, error) {
+	raw := e.URL
+	if e.Root != "" {
+		raw = e.Root
+	}
+	s, err := Resolve(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.NewStore == nil {
+		return nil, nil, Errorf(CodeUnsupported, Redact(raw), "", fmt.Errorf("connector %s is not an object store", s.Name))
+	}
+	return s.NewStore(ctx, e)
 }
 
 // Redact replaces the password of a URL (user:password@) and the values of query parameters
@@ -239,11 +299,12 @@ func Redact(raw string) string {
 	parts := strings.Split(query, "&")
 	for i, p := range parts {
 		k, _, _ := strings.Cut(p, "=")
-		lk := strings.ToLower(k)
-		for _, w := range []string{"password", "passwd", "secret", "token", "key", "sig"} {
-			if strings.Contains(lk, w) && lk != "key_columns" {
-				parts[i] = k + "=xxxxx"
-			}
+		dk, err := url.QueryUnescape(k)
+		if err != nil {
+			dk = k
+		}
+		if looksSecret(sc, dk) {
+			parts[i] = k + "=xxxxx"
 		}
 	}
 	return base + "?" + strings.Join(parts, "&")
@@ -278,13 +339,10 @@ func Secrets(raw string) []string {
 		}
 	}
 	for k, vs := range u.Query() {
-		lk := strings.ToLower(k)
-		for _, w := range []string{"password", "passwd", "secret", "token", "key", "sig"} {
-			if strings.Contains(lk, w) {
-				for _, v := range vs {
-					if v != "" {
-						out = append(out, v)
-					}
+		if looksSecret(u.Scheme, k) {
+			for _, v := range vs {
+				if v != "" {
+					out = append(out, v)
 				}
 			}
 		}

@@ -138,6 +138,7 @@ func build(d Deps) (*server, http.Handler) {
 	s.topicRoutes()
 	s.pullRoutes()
 	s.hookRoutes()
+	s.connectorRoutes()
 
 	doc, err := json.Marshal(s.api.OpenAPI())
 	if err != nil {

@@ -50,7 +50,7 @@ spec:
   system: canary-system
   type: postgres
   environments:
-    DEV: {url: "postgres://app@127.0.0.1:1/db?sslmode=bogus"}
+    DEV: {url: "postgres://app@127.0.0.1:1/db?connect_timeout=bogus"}
   secrets: {password: "secret:pg-canary"}
 ---
 apiVersion: datahub/v1

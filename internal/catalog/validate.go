@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"path"
@@ -227,6 +228,8 @@ func (c *checker) url(p, raw string, spec *connector.Spec) {
 		c.fail(p, "%s: no connector serves URL scheme %q (known: %s)", quote(connector.Redact(raw)), connector.Scheme(raw), strings.Join(schemes(), ", "))
 	case spec != nil && got.Name != spec.Name:
 		c.fail(p, "%s is a %s URL, but the endpoint's type is %s", quote(connector.Redact(raw)), got.Name, spec.Name)
+	default:
+		c.query(p, raw, got)
 	}
 }
 
@@ -242,7 +245,7 @@ func secretParam(raw string) string {
 		}
 	}
 	for _, k := range sortedKeys(u.Query()) {
-		if looksSecret(k) && u.Query().Get(k) != "" {
+		if (looksSecret(k) || connector.SecretOption(u.Scheme, k)) && u.Query().Get(k) != "" {
 			return k
 		}
 	}
@@ -273,7 +276,7 @@ func (c *checker) options(p string, opts map[string]string, spec *connector.Spec
 		if spec != nil {
 			o = findOption(spec, k)
 		}
-		if (o != nil && o.Secret) || (o == nil && looksSecret(k)) {
+		if (o != nil && o.IsSecret()) || (o == nil && looksSecret(k)) {
 			c.fail(op, "%q is a secret; reference it instead of writing it here: secrets: {%s: secret:NAME}", k, k)
 			continue
 		}
@@ -290,8 +293,35 @@ func (c *checker) options(p string, opts map[string]string, spec *connector.Spec
 			c.fail(op, "%s", msg)
 			continue
 		}
-		if len(o.Enum) > 0 && !slices.Contains(o.Enum, opts[k]) {
-			c.fail(op, "%s", notOneOf(opts[k], o.Enum))
+		if err := spec.CheckOption(k, opts[k]); err != nil {
+			var oe *connector.OptionError
+			if errors.As(err, &oe) {
+				c.fail(op, "%s", oe.Problem) // the field names the option already
+			} else {
+				c.fail(op, "%s", err)
+			}
+		}
+	}
+}
+
+// query checks the options in an endpoint URL's query against the connector's spec, as the
+// connector will parse them: declared (or the driver's, for connectors that pass their query
+// on) and well typed. p names the URL's field.
+func (c *checker) query(p, raw string, spec *connector.Spec) {
+	pairs, err := connector.QueryOptions(raw)
+	if err != nil {
+		c.fail(p, "%v", err)
+		return
+	}
+	for _, kv := range pairs {
+		// Secret values never get here: url refuses a URL that carries one before.
+		k, v := kv[0], kv[1]
+		if err := spec.CheckOption(k, v); err != nil {
+			msg := err.Error()
+			if sug := closest(k, optionNames(spec)); sug != "" && spec.Option(k) == nil {
+				msg = fmt.Sprintf("connector %s has no option %q (did you mean %q?)", spec.Name, k, sug)
+			}
+			c.fail(p, "the URL's query: %s", msg)
 		}
 	}
 }
@@ -319,22 +349,9 @@ func checkReference(ref string) string {
 	return ""
 }
 
-func findOption(spec *connector.Spec, name string) *connector.Option {
-	for i := range spec.Options {
-		if spec.Options[i].Name == name {
-			return &spec.Options[i]
-		}
-	}
-	return nil
-}
+func findOption(spec *connector.Spec, name string) *connector.Option { return spec.Option(name) }
 
-func optionNames(spec *connector.Spec) []string {
-	names := make([]string, len(spec.Options))
-	for i, o := range spec.Options {
-		names[i] = o.Name
-	}
-	return names
-}
+func optionNames(spec *connector.Spec) []string { return spec.OptionNames() }
 
 func connectorNames() []string {
 	var names []string

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
@@ -155,11 +156,16 @@ func TestConnectorsListsEverySpec(t *testing.T) {
 	if code != 0 {
 		t.Fatal(code)
 	}
-	for _, want := range []string{"postgres", "mysql", "sqlite", "file", "delimiter"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("connectors output lacks %q", want)
-		}
+	golden(t, "connectors.golden", out)
+	code, out, _ = run(t, "connectors", "--json")
+	if code != 0 {
+		t.Fatal(code)
 	}
+	var infos []connector.Info
+	if err := json.Unmarshal([]byte(out), &infos); err != nil {
+		t.Fatalf("connectors --json: %v\n%s", err, out)
+	}
+	golden(t, "connectors.json.golden", out)
 }
 
 func TestQuickstartCopy(t *testing.T) {

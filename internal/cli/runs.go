@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/client"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
@@ -272,76 +271,4 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
-}
-
-func newConnectorsCmd(g *globals) *cobra.Command {
-	var jsonOut bool
-	cmd := &cobra.Command{
-		Use:   "connectors",
-		Short: "List the connectors with their URL schemes and options",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			specs := connector.Specs()
-			if jsonOut {
-				type out struct {
-					*connector.Spec
-					Read  bool `json:"read"`
-					Write bool `json:"write"`
-				}
-				all := make([]out, len(specs))
-				for i, s := range specs {
-					all[i] = out{Spec: s, Read: s.CanRead(), Write: s.CanWrite()}
-				}
-				return writeJSON(g.stdout, all)
-			}
-			var b strings.Builder
-			for i, s := range specs {
-				if i > 0 {
-					b.WriteString("\n")
-				}
-				dirs := []string{}
-				if s.CanRead() {
-					dirs = append(dirs, "source")
-				}
-				if s.CanWrite() {
-					dirs = append(dirs, "destination")
-				}
-				schemes := make([]string, len(s.Schemes))
-				for j, sc := range s.Schemes {
-					schemes[j] = sc + ":"
-				}
-				if s.Paths {
-					schemes = append(schemes, "plain paths")
-				}
-				fmt.Fprintf(&b, "%s  (%s; %s)\n  %s\n", s.Name, strings.Join(schemes, ", "), strings.Join(dirs, " and "), s.Summary)
-				if s.Example != "" {
-					fmt.Fprintf(&b, "  example: %s\n", s.Example)
-				}
-				for _, o := range s.Options {
-					extra := []string{}
-					if o.Default != "" {
-						extra = append(extra, "default "+o.Default)
-					}
-					if o.Required {
-						extra = append(extra, "required")
-					}
-					if o.Secret {
-						extra = append(extra, "secret")
-					}
-					if len(o.Enum) > 0 {
-						extra = append(extra, "one of "+strings.Join(o.Enum, "|"))
-					}
-					note := ""
-					if len(extra) > 0 {
-						note = " (" + strings.Join(extra, ", ") + ")"
-					}
-					fmt.Fprintf(&b, "    %-12s %s%s\n", o.Name, o.Help, note)
-				}
-			}
-			_, err := io.WriteString(g.stdout, b.String())
-			return err
-		},
-	}
-	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
-	return cmd
 }

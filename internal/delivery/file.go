@@ -14,7 +14,6 @@ import (
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
-	"github.com/datahub-oss/datahub/internal/connectors/file"
 )
 
 // maxFileElement bounds one substituted value, well under the 255 bytes file systems allow
@@ -87,21 +86,18 @@ func (e *Engine) deliverFile(ctx context.Context, name string, s *catalog.Subscr
 	if err != nil {
 		return fmt.Errorf("subscription %s: resolve endpoint %s: %s", name, d.Endpoint, connector.Scrub(err.Error(), secrets))
 	}
-	dir := ep.Root
-	if dir == "" {
-		dir = ep.URL
-	}
-	if sc := connector.Scheme(dir); sc != "" && sc != "file" {
-		return fmt.Errorf("subscription %s: endpoint %s is not a local folder: %w", name, d.Endpoint, bus.ErrPermanent)
-	}
-	if dir, err = file.PathOf(dir); err != nil {
-		return fmt.Errorf("subscription %s: endpoint %s: %v: %w", name, d.Endpoint, err, bus.ErrPermanent)
-	}
-	st, err := file.NewStore(dir)
+	// The endpoint has passed the hub's policy (Endpoints resolves it through it); any
+	// registered store opens it.
+	st, closeStore, err := connector.OpenStore(ctx, ep)
 	if err != nil {
+		var ce *connector.Error
+		if errors.As(err, &ce) && (ce.Code == connector.CodeUsage || ce.Code == connector.CodeUnsupported) {
+			// Not a store, or not a folder: it would be refused again.
+			return fmt.Errorf("subscription %s: endpoint %s is not a folder a file delivery can write to: %w: %w", name, d.Endpoint, err, bus.ErrPermanent)
+		}
 		return fmt.Errorf("subscription %s: open the folder of endpoint %s: %w", name, d.Endpoint, err)
 	}
-	defer func() { _ = st.Close() }()
+	defer func() { _ = closeStore() }()
 	p := FilePath(d.Path, m)
 	if _, err := st.Put(ctx, p, bytes.NewReader(m.Data)); err != nil {
 		var ce *connector.Error

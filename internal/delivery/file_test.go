@@ -16,6 +16,7 @@ import (
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
+	_ "github.com/datahub-oss/datahub/internal/connectors/file" // file deliveries open its store
 	"github.com/datahub-oss/datahub/internal/delivery"
 )
 

@@ -63,5 +63,18 @@ func (p *Policy) CheckEndpoint(ctx context.Context, name, env string, e connecto
 			return at(err, name, env)
 		}
 	}
+	// An option declared as a path (a key file, a spool folder) names a local file the
+	// connector will open, whatever the connector: it is confined like the endpoint's own.
+	for i := range spec.Options {
+		o := &spec.Options[i]
+		if o.Kind() != connector.OptPath {
+			continue
+		}
+		if v := e.Option(o.Name); v != "" {
+			if err := p.CheckPath(v); err != nil {
+				return at(err, name, env)
+			}
+		}
+	}
 	return nil
 }

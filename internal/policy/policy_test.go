@@ -147,6 +147,28 @@ func TestCheckEndpointLocal(t *testing.T) {
 	}
 }
 
+// TestPathOptionsConfined: an option declared as a path, in any connector, is confined like
+// the endpoint's own file.
+func TestPathOptionsConfined(t *testing.T) {
+	l := newLayout(t, Settings{})
+	connector.Register(connector.Spec{Name: "keyed-test", Schemes: []string{"keyedtest"},
+		Options:   []connector.Option{{Name: "key_file", Type: connector.OptPath, Help: "a client key"}},
+		NewSource: func(context.Context, connector.Endpoint) (connector.Source, error) { return nil, nil }})
+	for _, tc := range []struct {
+		e       connector.Endpoint
+		refused bool
+	}{
+		{connector.Endpoint{URL: "keyedtest://h/x?key_file=" + filepath.Join(l.data, "master.key")}, true},
+		{connector.Endpoint{URL: "keyedtest://h/x", Options: map[string]string{"key_file": filepath.Join(l.outside, "secret.txt")}}, true},
+		{connector.Endpoint{URL: "keyedtest://h/x?key_file=" + filepath.Join(l.root, "in.csv")}, false},
+		{connector.Endpoint{URL: "keyedtest://h/x"}, false},
+	} {
+		if err := l.p.CheckEndpoint(context.Background(), "ep", "DEV", tc.e); (err != nil) != tc.refused {
+			t.Errorf("%s %v: refused=%v, want %v (%v)", tc.e.URL, tc.e.Options, err != nil, tc.refused, err)
+		}
+	}
+}
+
 // TestSamePostgres compares endpoints with a PostgreSQL store on this machine, with the
 // names resolved by a table instead of DNS.
 func TestSamePostgres(t *testing.T) {

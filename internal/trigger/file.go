@@ -8,35 +8,17 @@ import (
 	"io"
 	"path"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/datahub-oss/datahub/connector"
-	"github.com/datahub-oss/datahub/internal/connectors/file"
 	"github.com/datahub-oss/datahub/internal/event"
 	"github.com/datahub-oss/datahub/internal/runs"
 )
 
 // StoreOpener opens the folder of a file trigger's source endpoint: the endpoint's Root when
-// the integration names a path in it, else its URL. The returned func closes the store.
+// the integration names a path in it, else its URL. The returned func closes the store. The
+// default is connector.OpenStore: any store registered with the connectors.
 type StoreOpener func(ctx context.Context, e connector.Endpoint) (connector.Store, func() error, error)
-
-// OpenLocal opens a local folder endpoint (a plain path or file: URL).
-func OpenLocal(_ context.Context, e connector.Endpoint) (connector.Store, func() error, error) {
-	dir := e.Root
-	if dir == "" {
-		dir = e.URL
-	}
-	if sc := connector.Scheme(dir); sc != "" && sc != "file" {
-		return nil, nil, fmt.Errorf("file trigger on %s: only local folders are watched yet", connector.Redact(dir))
-	}
-	dir = strings.TrimPrefix(strings.TrimPrefix(dir, "file://"), "file:")
-	st, err := file.NewStore(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	return st, st.Close, nil
-}
 
 // checkWatched passes the watched folder (and the trigger's sub-folder in it) through the
 // policy: listing and hashing files reads them as much as a run does.

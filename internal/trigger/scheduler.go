@@ -68,7 +68,8 @@ type Config struct {
 	Topics BatchConsumer
 	// HooksDir is <data>/hooks, where an event trigger with body: data stores its batches.
 	HooksDir string
-	// OpenStore opens the folder a file trigger watches (default: local folders only).
+	// OpenStore opens the folder a file trigger watches (default: connector.OpenStore, the
+	// registered stores). The folder has passed Policy before it is opened.
 	OpenStore StoreOpener
 	// Policy, when set, confines the folders file triggers watch like every endpoint.
 	Policy EndpointChecker
@@ -104,7 +105,7 @@ func New(cfg Config) *Scheduler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.OpenStore == nil {
-		cfg.OpenStore = OpenLocal
+		cfg.OpenStore = connector.OpenStore
 	}
 	if cfg.Owner == "" {
 		host, _ := os.Hostname()

@@ -32,8 +32,10 @@ package file
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/datahub-oss/datahub/connector"
@@ -43,36 +45,76 @@ import (
 	_ "github.com/datahub-oss/datahub/internal/format/ndjson" // the ndjson codec
 )
 
+// spec declares the connector; its options are parsed by the registry (connector.Options).
+var spec = connector.Spec{
+	Name:    "file",
+	Schemes: []string{"file"},
+	Paths:   true,
+	Summary: "Local files: CSV, TSV, NDJSON and JSON arrays",
+	Example: "./data/customers.csv?delimiter=;",
+	Options: []connector.Option{
+		{Name: "format", Type: connector.OptEnum, Help: "file format, when the extension does not tell it", Enum: []string{"csv", "tsv", "ndjson", "jsonl", "json"}},
+		{Name: "delimiter", Type: connector.OptChar, Help: "CSV field delimiter: one character, or tab (default , and tab for .tsv files)"},
+		{Name: "quote", Type: connector.OptChar, Help: "CSV quote character", Default: `"`},
+		{Name: "header", Type: connector.OptBool, Help: "the CSV file starts with a header row naming the columns (false: columns c1..cN)", Default: "true"},
+		{Name: "null", Type: connector.OptString, Help: `unquoted CSV text that means NULL (e.g. NULL or \N); a quoted "" is always the empty string`},
+		{Name: "encoding", Type: connector.OptEnum, Help: "text encoding; only UTF-8 is supported (a byte order mark is skipped)", Default: "utf-8", Enum: []string{"utf-8", "utf8"}},
+	},
+}
+
 func init() {
-	connector.Register(connector.Spec{
-		Name:    "file",
-		Schemes: []string{"file"},
-		Paths:   true,
-		Summary: "Local files: CSV, TSV, NDJSON and JSON arrays",
-		Example: "./data/customers.csv?delimiter=;",
-		Options: []connector.Option{
-			{Name: "format", Help: "file format, when the extension does not tell it", Enum: []string{"csv", "tsv", "ndjson", "jsonl", "json"}},
-			{Name: "delimiter", Help: "CSV field delimiter: one character, or tab (.tsv files default to tab)", Default: ","},
-			{Name: "quote", Help: "CSV quote character", Default: `"`},
-			{Name: "header", Help: "the CSV file starts with a header row naming the columns (false: columns c1..cN)", Default: "true"},
-			{Name: "null", Help: `unquoted CSV text that means NULL (e.g. NULL or \N); a quoted "" is always the empty string`, Default: ""},
-			{Name: "encoding", Help: "text encoding; only UTF-8 is supported (a byte order mark is skipped)", Default: "utf-8", Enum: []string{"utf-8"}},
-		},
-		NewSource: func(ctx context.Context, e connector.Endpoint) (connector.Source, error) {
-			t, err := newTarget(e)
-			if err != nil {
-				return nil, err
-			}
-			return &source{target: t}, nil
-		},
-		NewSink: func(ctx context.Context, e connector.Endpoint) (connector.Sink, error) {
-			t, err := newTarget(e)
-			if err != nil {
-				return nil, err
-			}
-			return &sink{target: t}, nil
-		},
-	})
+	// The constructors are set here: they read spec, which a composite literal cannot refer to.
+	spec.NewSource = func(ctx context.Context, e connector.Endpoint) (connector.Source, error) {
+		t, err := newTarget(e)
+		if err != nil {
+			return nil, err
+		}
+		return &source{target: t}, nil
+	}
+	spec.NewSink = func(ctx context.Context, e connector.Endpoint) (connector.Sink, error) {
+		t, err := newTarget(e)
+		if err != nil {
+			return nil, err
+		}
+		return &sink{target: t}, nil
+	}
+	spec.NewStore = openStore
+	connector.Register(spec)
+}
+
+// openStore opens a folder endpoint as a store: its Root when it has one, else its URL.
+// Callers pass the endpoint through the hub's policy first (policy.CheckEndpoint).
+func openStore(_ context.Context, e connector.Endpoint) (connector.Store, func() error, error) {
+	dir := e.Root
+	if dir == "" {
+		dir = e.URL
+	}
+	dir, err := PathOf(dir)
+	if err != nil {
+		return nil, nil, connector.Errorf(connector.CodeUsage, connector.Redact(e.URL), "write a folder path or a file: URL", err)
+	}
+	st, err := NewStore(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, st.Close, nil
+}
+
+// formatGetter hands the parsed options to the format package in the form it reads; an
+// option the endpoint did not set is "", so the format's own defaults (tab for .tsv) apply.
+func formatGetter(o connector.Options) func(string) string {
+	return func(name string) string {
+		if spec.Option(name) == nil || !o.IsSet(name) {
+			return ""
+		}
+		switch name {
+		case "delimiter", "quote":
+			return string(o.Char(name))
+		case "header":
+			return strconv.FormatBool(o.Bool(name))
+		}
+		return o.String(name)
+	}
 }
 
 // target is what source and sink share: the file, its store and its format.
@@ -90,7 +132,16 @@ func newTarget(e connector.Endpoint) (*target, error) {
 	if err != nil {
 		return nil, connector.Errorf(connector.CodeUsage, e.Redacted(), "", err)
 	}
-	c, o, err := format.ParseOptions(p, e.Format, e.Option)
+	opts, err := spec.ParseOptions(e)
+	var oe *connector.OptionError
+	if errors.As(err, &oe) && oe.Option == "encoding" {
+		// Another encoding is a real one this connector does not read, not a typo.
+		return nil, connector.Errorf(connector.CodeUnsupported, e.Redacted(), "convert the file to UTF-8", oe)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, o, err := format.ParseOptions(p, e.Format, formatGetter(opts))
 	if err != nil {
 		code := connector.CodeUsage
 		if strings.HasPrefix(err.Error(), "encoding") {

@@ -22,43 +22,46 @@ import (
 	"github.com/datahub-oss/datahub/connector"
 )
 
+// spec declares the connector; its options are parsed by the registry (connector.Options).
+var spec = connector.Spec{ //nolint:gosec // G101: the example URL documents the form, it is no credential
+	Name:    "mysql",
+	Schemes: []string{"mysql", "mariadb"},
+	Summary: "MySQL and MariaDB tables and queries (bulk loads with LOAD DATA LOCAL INFILE)",
+	Example: "mysql://user:password@localhost:3306/shop?table=orders",
+	Options: []connector.Option{
+		{Name: "table", Type: connector.OptString, Help: "table to read or write: name, or db.name when the URL has no database"},
+		{Name: "query", Type: connector.OptString, Help: "SELECT to read instead of a table (source only; not resumable)"},
+		{Name: "tls", Type: connector.OptEnum, Help: "TLS to the server", Default: "false", Enum: []string{"false", "true", "skip-verify", "preferred"}},
+		{Name: "bulk", Type: connector.OptEnum, Help: "how the sink writes: load uses LOAD DATA LOCAL INFILE when the server allows it (else INSERT); insert always uses multi-row INSERT", Default: "load", Enum: []string{"load", "insert"}},
+		{Name: "connect_timeout", Type: connector.OptDuration, Help: "how long to wait for the server to answer a connection", Default: "10s"},
+	},
+}
+
 func init() {
-	connector.Register(connector.Spec{ //nolint:gosec // G101: the example URL documents the form, it is no credential
-		Name:    "mysql",
-		Schemes: []string{"mysql", "mariadb"},
-		Summary: "MySQL and MariaDB tables and queries (bulk loads with LOAD DATA LOCAL INFILE)",
-		Example: "mysql://user:password@localhost:3306/shop?table=orders",
-		Options: []connector.Option{
-			{Name: "table", Help: "table to read or write: name, or db.name when the URL has no database"},
-			{Name: "query", Help: "SELECT to read instead of a table (source only; not resumable)"},
-			{Name: "tls", Help: "TLS to the server", Default: "false", Enum: []string{"false", "true", "skip-verify", "preferred"}},
-			{Name: "bulk", Help: "how the sink writes: load uses LOAD DATA LOCAL INFILE when the server allows it (else INSERT); insert always uses multi-row INSERT", Default: "load", Enum: []string{"load", "insert"}},
-			{Name: "connect_timeout", Help: "how long to wait for the server to answer a connection", Default: "10s"},
-		},
-		NewSource: func(_ context.Context, e connector.Endpoint) (connector.Source, error) {
-			c, err := parseEndpoint(e)
-			if err != nil {
-				return nil, err
-			}
-			if c.table.name == "" && c.query == "" {
-				return nil, connector.Errorf(connector.CodeUsage, c.redacted, "add ?table=NAME or ?query=SELECT...", errors.New("no table or query to read"))
-			}
-			return &Source{c: c, batchSize: e.BatchSize}, nil
-		},
-		NewSink: func(_ context.Context, e connector.Endpoint) (connector.Sink, error) {
-			c, err := parseEndpoint(e)
-			if err != nil {
-				return nil, err
-			}
-			if c.query != "" {
-				return nil, connector.Errorf(connector.CodeUsage, c.redacted, "use ?table=NAME for a destination", errors.New("a query cannot be written to"))
-			}
-			if c.table.name == "" {
-				return nil, connector.Errorf(connector.CodeUsage, c.redacted, "add ?table=NAME", errors.New("no table to write"))
-			}
-			return &Sink{c: c}, nil
-		},
-	})
+	spec.NewSource = func(_ context.Context, e connector.Endpoint) (connector.Source, error) {
+		c, err := parseEndpoint(e)
+		if err != nil {
+			return nil, err
+		}
+		if c.table.name == "" && c.query == "" {
+			return nil, connector.Errorf(connector.CodeUsage, c.redacted, "add ?table=NAME or ?query=SELECT...", errors.New("no table or query to read"))
+		}
+		return &Source{c: c, batchSize: e.BatchSize}, nil
+	}
+	spec.NewSink = func(_ context.Context, e connector.Endpoint) (connector.Sink, error) {
+		c, err := parseEndpoint(e)
+		if err != nil {
+			return nil, err
+		}
+		if c.query != "" {
+			return nil, connector.Errorf(connector.CodeUsage, c.redacted, "use ?table=NAME for a destination", errors.New("a query cannot be written to"))
+		}
+		if c.table.name == "" {
+			return nil, connector.Errorf(connector.CodeUsage, c.redacted, "add ?table=NAME", errors.New("no table to write"))
+		}
+		return &Sink{c: c}, nil
+	}
+	connector.Register(spec)
 }
 
 // sessionSQLMode makes the server refuse bad values instead of adjusting them: strict for
@@ -134,34 +137,20 @@ func parseEndpoint(e connector.Endpoint) (*config, error) {
 	if err := d.Apply(mysql.Charset("utf8mb4", "utf8mb4_bin")); err != nil {
 		return nil, usage("", err)
 	}
-	d.Timeout = 10 * time.Second
-	if v := e.Option("connect_timeout"); v != "" {
-		t, err := time.ParseDuration(v)
-		if err != nil || t <= 0 {
-			return nil, usage("write a duration such as 10s", fmt.Errorf("connect_timeout %q is not a duration", v))
-		}
-		d.Timeout = t
+	opts, err := spec.ParseOptions(e)
+	if err != nil {
+		return nil, err
 	}
-	switch v := strings.ToLower(e.Option("tls")); v {
-	case "", "false", "0":
-	case "true", "1", "skip-verify", "preferred":
-		if v == "1" {
-			v = "true"
-		}
+	d.Timeout = opts.Duration("connect_timeout")
+	if d.Timeout <= 0 {
+		return nil, usage("write a duration such as 10s", errors.New("option connect_timeout: must be more than 0"))
+	}
+	if v := opts.String("tls"); v != "false" {
 		d.TLSConfig = v
-	default:
-		return nil, usage("use tls=true, skip-verify, preferred or false", fmt.Errorf("unknown tls value %q", v))
 	}
-	c.bulk = strings.ToLower(e.Option("bulk"))
-	switch c.bulk {
-	case "":
-		c.bulk = "load"
-	case "load", "insert":
-	default:
-		return nil, usage("use bulk=load or bulk=insert", fmt.Errorf("unknown bulk value %q", c.bulk))
-	}
-	c.query = strings.TrimSpace(e.Option("query"))
-	if t := e.Option("table"); t != "" {
+	c.bulk = opts.String("bulk")
+	c.query = strings.TrimSpace(opts.String("query"))
+	if t := opts.String("table"); t != "" {
 		if c.query != "" {
 			return nil, usage("give either table or query", errors.New("both table and query are set"))
 		}

@@ -43,26 +43,29 @@ const (
 	optQuery = "query"
 )
 
-func init() {
-	connector.Register(connector.Spec{
-		Name:    "postgres",
-		Schemes: []string{"postgres", "postgresql"},
-		Summary: "PostgreSQL table or query, read and written with COPY",
-		Example: "postgres://user@host:5432/db?table=public.orders",
-		Options: []connector.Option{
-			{Name: optTable, Help: "table to read or write, as schema.name (schema defaults to public; quote with \"\" to keep case or dots)"},
-			{Name: optQuery, Help: "SELECT statement to read (sources only; instead of table)"},
-			{Name: "sslmode", Help: "TLS mode, passed to the driver", Default: "prefer",
-				Enum: []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}},
-		},
-		NewSource: func(_ context.Context, e connector.Endpoint) (connector.Source, error) {
-			return &Source{ep: e}, nil
-		},
-		NewSink: func(_ context.Context, e connector.Endpoint) (connector.Sink, error) {
-			return &Sink{ep: e}, nil
-		},
-	})
+// spec declares the connector; its options are parsed by the registry (connector.Options).
+// Other parameters of the URL's query are pgx's (application_name, connect_timeout, ...).
+var spec = connector.Spec{
+	Name:         "postgres",
+	DriverParams: true,
+	Schemes:      []string{"postgres", "postgresql"},
+	Summary:      "PostgreSQL table or query, read and written with COPY",
+	Example:      "postgres://user@host:5432/db?table=public.orders",
+	Options: []connector.Option{
+		{Name: optTable, Type: connector.OptString, Help: "table to read or write, as schema.name (schema defaults to public; quote with \"\" to keep case or dots)"},
+		{Name: optQuery, Type: connector.OptString, Help: "SELECT statement to read (sources only; instead of table)"},
+		{Name: "sslmode", Type: connector.OptEnum, Help: "TLS mode, passed to the driver", Default: "prefer",
+			Enum: []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}},
+	},
+	NewSource: func(_ context.Context, e connector.Endpoint) (connector.Source, error) {
+		return &Source{ep: e}, nil
+	},
+	NewSink: func(_ context.Context, e connector.Endpoint) (connector.Sink, error) {
+		return &Sink{ep: e}, nil
+	},
 }
+
+func init() { connector.Register(spec) }
 
 // tableName is a schema-qualified table name.
 type tableName struct {
@@ -175,6 +178,11 @@ func (p *endpoint) hostPort() string {
 // parse reads the endpoint's URL and options into a pgx config.
 func (p *endpoint) parse() error {
 	red := p.ep.Redacted()
+	// Our options first: a bad one is named by the registry, not by the driver.
+	opts, err := spec.ParseOptions(p.ep)
+	if err != nil {
+		return err
+	}
 	u, err := url.Parse(p.ep.URL)
 	if err != nil {
 		// url.Error repeats the URL, password included: say only what kind of problem it is.
@@ -211,14 +219,14 @@ func (p *endpoint) parse() error {
 	}
 	p.cfg = cfg
 
-	if t := p.ep.Option(optTable); t != "" {
+	if t := opts.String(optTable); t != "" {
 		tn, err := parseTableName(t)
 		if err != nil {
 			return connector.Errorf(connector.CodeUsage, red, "write table=schema.name", err)
 		}
 		p.table = &tn
 	}
-	p.query = strings.TrimSpace(p.ep.Option(optQuery))
+	p.query = strings.TrimSpace(opts.String(optQuery))
 	return nil
 }
 

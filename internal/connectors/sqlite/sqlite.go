@@ -46,26 +46,27 @@ const (
 // busyTimeoutMS is how long a statement waits for another writer's lock before SQLITE_BUSY.
 const busyTimeoutMS = 10000
 
-func init() {
-	connector.Register(connector.Spec{
-		Name:    "sqlite",
-		Schemes: []string{"sqlite"},
-		Summary: "SQLite database file: read a table or query, write a table",
-		Example: "sqlite:/data/app.db?table=orders",
-		Options: []connector.Option{
-			{Name: optTable, Help: "table to read or write (main.name is accepted; quote with \"\" a name containing a dot)"},
-			{Name: optQuery, Help: "SELECT statement to read instead of a table (sources only; not resumable; encode + & ; as %2B %26 %3B)"},
-			{Name: optSynchronous, Help: "sink durability: normal loses at most the last commits on power loss (never half of one), full none", Default: "normal",
-				Enum: []string{"off", "normal", "full", "extra"}},
-		},
-		NewSource: func(_ context.Context, e connector.Endpoint) (connector.Source, error) {
-			return &Source{ep: e}, nil
-		},
-		NewSink: func(_ context.Context, e connector.Endpoint) (connector.Sink, error) {
-			return &Sink{ep: e}, nil
-		},
-	})
+// spec declares the connector; its options are parsed by the registry (connector.Options).
+var spec = connector.Spec{
+	Name:    "sqlite",
+	Schemes: []string{"sqlite"},
+	Summary: "SQLite database file: read a table or query, write a table",
+	Example: "sqlite:/data/app.db?table=orders",
+	Options: []connector.Option{
+		{Name: optTable, Type: connector.OptString, Help: "table to read or write (main.name is accepted; quote with \"\" a name containing a dot)"},
+		{Name: optQuery, Type: connector.OptString, Help: "SELECT statement to read instead of a table (sources only; not resumable; encode + & ; as %2B %26 %3B)"},
+		{Name: optSynchronous, Type: connector.OptEnum, Help: "sink durability: normal loses at most the last commits on power loss (never half of one), full none", Default: "normal",
+			Enum: []string{"off", "normal", "full", "extra"}},
+	},
+	NewSource: func(_ context.Context, e connector.Endpoint) (connector.Source, error) {
+		return &Source{ep: e}, nil
+	},
+	NewSink: func(_ context.Context, e connector.Endpoint) (connector.Sink, error) {
+		return &Sink{ep: e}, nil
+	},
 }
+
+func init() { connector.Register(spec) }
 
 // endpoint is what both directions share: the parsed URL and the open database.
 type endpoint struct {
@@ -84,6 +85,10 @@ func (p *endpoint) parse() error {
 	raw := p.ep.URL
 	if connector.Scheme(raw) != "sqlite" {
 		return p.usage("write sqlite:/path/to/file.db?table=name", fmt.Errorf("not an sqlite: URL"))
+	}
+	opts, err := spec.ParseOptions(p.ep)
+	if err != nil {
+		return err
 	}
 	_, rawQuery, hasQuery := strings.Cut(raw[len("sqlite:"):], "?")
 	if hasQuery {
@@ -109,8 +114,8 @@ func (p *endpoint) parse() error {
 	}
 	p.path = path
 
-	p.query = strings.TrimSpace(p.ep.Option(optQuery))
-	if t := p.ep.Option(optTable); t != "" {
+	p.query = strings.TrimSpace(opts.String(optQuery))
+	if t := opts.String(optTable); t != "" {
 		name, err := parseTableName(t)
 		if err != nil {
 			return p.usage(`write ?table=name, main.name or "name.with.dots"`, err)
@@ -120,14 +125,7 @@ func (p *endpoint) parse() error {
 	if p.table != "" && p.query != "" {
 		return p.usage("give either ?table= or ?query=", errors.New("both a table and a query were given"))
 	}
-	p.sync = strings.ToUpper(strings.TrimSpace(p.ep.Option(optSynchronous)))
-	switch p.sync {
-	case "":
-		p.sync = "NORMAL"
-	case "OFF", "NORMAL", "FULL", "EXTRA":
-	default:
-		return p.usage("use off, normal, full or extra", fmt.Errorf("unknown synchronous %q", p.ep.Option(optSynchronous)))
-	}
+	p.sync = strings.ToUpper(opts.String(optSynchronous))
 	return nil
 }
 
