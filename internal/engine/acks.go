@@ -38,8 +38,6 @@ func (a *pendingAcks) add(f connector.AckFunc) {
 	}
 }
 
-func (a *pendingAcks) len() int { return len(a.fns) }
-
 // ack tells the source that every pending batch is durable, in the order they were read. It
 // acks them all even when one fails (they are durable either way) and returns the first error.
 func (a *pendingAcks) ack(ctx context.Context) error {

@@ -33,13 +33,12 @@ type ackSource struct {
 	noPos bool
 
 	next     int
-	read     int                      // batches read by this source instance
-	settled  map[int]error            // by first id: what the batch was told (nil: acked)
-	acks     map[int]int              // by first id: how many times it was settled
-	maxOpen  int                      // the most batches read and not yet settled at once
-	failures []string                 // contract breaches seen, reported by the test
-	acked    map[int]bool             // ids acked, across instances (resume tests)
-	onAck    func(first, n int) error // extra check at ack time
+	read     int           // batches read by this source instance
+	settled  map[int]error // by first id: what the batch was told (nil: acked)
+	acks     map[int]int   // by first id: how many times it was settled
+	maxOpen  int           // the most batches read and not yet settled at once
+	failures []string      // contract breaches seen, reported by the test
+	acked    map[int]bool  // ids acked, across instances (resume tests)
 }
 
 var (
@@ -148,7 +147,7 @@ var errPending = errors.New("pending")
 func (s *ackSource) open() int {
 	n := 0
 	for _, e := range s.settled {
-		if e == errPending {
+		if errors.Is(e, errPending) {
 			n++
 		}
 	}
@@ -206,7 +205,7 @@ func (s *ackSource) outcome() (acked, nacked, pending int, errs []error) {
 		switch {
 		case e == nil:
 			acked++
-		case e == errPending:
+		case errors.Is(e, errPending):
 			pending++
 		default:
 			nacked++
