@@ -30,11 +30,46 @@ func needsAck(f connector.AckFunc) bool {
 // before Commit, so they wait for it.
 type pendingAcks struct {
 	fns []connector.AckFunc
+	// used is set once the source returned an AckFunc that does something.
+	used bool
 }
 
 func (a *pendingAcks) add(f connector.AckFunc) {
 	if needsAck(f) {
-		a.fns = append(a.fns, f)
+		a.fns, a.used = append(a.fns, f), true
+	}
+}
+
+// collect takes the batches the reader sent after the writer stopped, until the reader closes
+// ch, then closes stop. It waits for the reader (which was cancelled) only when the source
+// acknowledges, and at most nackTimeout.
+func (a *pendingAcks) collect(ch <-chan prepared, stop chan<- struct{}) {
+	defer close(stop)
+	if !a.used {
+		for {
+			select {
+			case p, ok := <-ch:
+				if !ok {
+					return
+				}
+				a.add(p.ack)
+			default:
+				return
+			}
+		}
+	}
+	timeout := time.NewTimer(nackTimeout)
+	defer timeout.Stop()
+	for {
+		select {
+		case p, ok := <-ch:
+			if !ok {
+				return
+			}
+			a.add(p.ack)
+		case <-timeout.C:
+			return
+		}
 	}
 }
 

@@ -409,3 +409,52 @@ func TestRetryNacksThenAcks(t *testing.T) {
 		t.Errorf("batch at 40: settled %d times, last with %v; want a nack then an ack", src.acks[40], src.settled[40])
 	}
 }
+
+// stuckSource returns one batch, then blocks in Read whatever its context says, as a read of
+// standard input does.
+type stuckSource struct{ release chan struct{} }
+
+var stuckRelease = make(chan struct{})
+
+func init() {
+	connector.Register(connector.Spec{
+		Name: "stuck", Schemes: []string{"stuck"}, Summary: "test: a source whose second Read ignores cancellation",
+		NewSource: func(context.Context, connector.Endpoint) (connector.Source, error) {
+			return &stuckSource{release: stuckRelease}, nil
+		},
+	})
+}
+
+func (s *stuckSource) Open(context.Context, connector.Position) error { return nil }
+func (s *stuckSource) Schema(context.Context) (connector.Schema, error) {
+	return connector.Schema{Columns: []connector.Column{{Name: "id", Type: connector.TypeInt64}}}, nil
+}
+func (s *stuckSource) Close(context.Context) error { return nil }
+
+func (s *stuckSource) Read(context.Context) (*connector.Batch, connector.AckFunc, error) {
+	if s.release == nil {
+		<-stuckRelease
+		return nil, nil, connector.ErrEndOfInput
+	}
+	s.release = nil
+	return &connector.Batch{Rows: [][]any{{int64(1)}, {int64(2)}}}, connector.NopAck, nil
+}
+
+// TestFailureDoesNotWaitForStuckRead: a source that needs no acks is not waited for when the
+// run fails, even if its Read ignores the cancellation.
+func TestFailureDoesNotWaitForStuckRead(t *testing.T) {
+	defer close(stuckRelease)
+	table("mem:stuck").failAt = 1
+	done := make(chan Result, 1)
+	go func() {
+		done <- New(Options{RunID: "stuck", Source: connector.Endpoint{URL: "stuck:"}, Dest: connector.Endpoint{URL: "mem:stuck"}, Retries: -1}).Run(context.Background())
+	}()
+	select {
+	case res := <-done:
+		if res.Status != StatusFailed {
+			t.Fatalf("status %s: %v", res.Status, res.Err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the failed run waited for a Read that ignores its context")
+	}
+}

@@ -525,7 +525,8 @@ func (e *Engine) generic(ctx context.Context, src connector.Source, sink connect
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := make(chan prepared, 2)
-	go e.readBatches(ctx, src, conv, ch)
+	stop := make(chan struct{})
+	go e.readBatches(ctx, src, conv, ch, stop)
 
 	var acks pendingAcks
 	defer func() {
@@ -533,10 +534,11 @@ func (e *Engine) generic(ctx context.Context, src connector.Source, sink connect
 			return
 		}
 		// Stop the reader and collect what it read ahead: those batches were never written.
+		// Only a source that acknowledges is worth waiting for (a Read that ignores its
+		// context, such as one on standard input, must not hold up the run's end), and then
+		// only for so long: what is never nacked is delivered again all the same.
 		cancel()
-		for p := range ch {
-			acks.add(p.ack)
-		}
+		acks.collect(ch, stop)
 		cause := err
 		if parent.Err() != nil {
 			cause = parent.Err()
@@ -619,8 +621,8 @@ func timerFired(t *time.Timer) bool {
 
 // readBatches reads and converts batches until the end of the input, an error or ctx's end,
 // and closes ch. Every batch read is sent, even after cancellation, so that the writer can
-// settle its acknowledgement: the writer drains ch on every way out.
-func (e *Engine) readBatches(ctx context.Context, src connector.Source, conv *converter, ch chan<- prepared) {
+// settle its acknowledgement, unless the writer closed stop: it no longer listens.
+func (e *Engine) readBatches(ctx context.Context, src connector.Source, conv *converter, ch chan<- prepared, stop <-chan struct{}) {
 	defer close(ch)
 	record := e.rowsRead.Load() + 1
 	for {
@@ -629,7 +631,10 @@ func (e *Engine) readBatches(ctx context.Context, src connector.Source, conv *co
 			return
 		}
 		if err != nil {
-			ch <- prepared{err: fmt.Errorf("read source: %w", err)}
+			select {
+			case ch <- prepared{err: fmt.Errorf("read source: %w", err)}:
+			case <-stop:
+			}
 			return
 		}
 		p := prepared{ack: ack, read: int64(len(b.Rows) + len(b.Rejects))}
@@ -642,7 +647,11 @@ func (e *Engine) readBatches(ctx context.Context, src connector.Source, conv *co
 			p.rejects = append(p.rejects, stagedReject{"convert", r})
 		}
 		record += int64(len(b.Rows))
-		ch <- p
+		select {
+		case ch <- p:
+		case <-stop:
+			return
+		}
 		if ctx.Err() != nil {
 			return
 		}
