@@ -7,11 +7,14 @@
 #   scripts/test.sh            everything
 #   scripts/test.sh -short     unit tests only (no services)
 #   FUZZTIME=30s scripts/test.sh   also runs each fuzz target for that long
+#   scripts/test.sh -services  starts the services only (the three-node NATS cluster too), prints
+#                              their settings to export, and waits (Ctrl-C stops them): for `go test` by hand
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-short=false
+short=false services=false
 [ "${1:-}" = "-short" ] && short=true
+[ "${1:-}" = "-services" ] && services=true
 svc="$root/.test-services"
 cleanup=()
 on_exit() { for c in "${cleanup[@]}"; do eval "$c" || true; done; }
@@ -68,8 +71,7 @@ ensure_nats() {
   if [ -z "${DATAHUB_TEST_PRIVATE:-}" ] && nats_js_ok 4222; then
     export DATAHUB_TEST_NATS="nats://127.0.0.1:4222"; return
   fi
-  command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || apt_install nats-server
-  local bin; bin=$(command -v nats-server || echo /usr/sbin/nats-server)
+  local bin; bin=$(nats_bin)
   local port; port=$(spare_port); local dir="$svc/nats"
   rm -rf "$dir"; mkdir -p "$dir"
   log "starting a private NATS JetStream on 127.0.0.1:$port"
@@ -78,6 +80,54 @@ ensure_nats() {
   for _ in $(seq 1 50); do nats_js_ok "$port" && break; sleep 0.2; done
   nats_js_ok "$port" || { cat "$dir/log" >&2; exit 1; }
   export DATAHUB_TEST_NATS="nats://127.0.0.1:$port"
+}
+
+# nats_bin: Debian's nats-server, installed if missing.
+nats_bin() {
+  command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || apt_install nats-server
+  command -v nats-server || echo /usr/sbin/nats-server
+}
+
+# low_port: a free loopback port below the ephemeral range, so that a client reconnecting to a
+# node that is down cannot be handed that port as its own local end (and connect to itself).
+low_port() {
+  python3 - <<'PY'
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+while True:
+    p = random.randrange(10000, lo)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+PY
+}
+
+# ensure_nats_cluster: a three-node JetStream cluster on loopback (each node with its own store
+# folder, client and cluster port), for the tests that need a cluster and kill no node; the
+# tests that kill one start their own (internal/bus/bustest) with the binary named here.
+ensure_nats_cluster() {
+  local bin; bin=$(nats_bin)
+  export DATAHUB_TEST_NATS_SERVER=$bin
+  if [ -n "${DATAHUB_TEST_NATS_CLUSTER:-}" ]; then return; fi
+  local dir="$svc/nats-cluster" ports=() cports=() routes="" urls="" i
+  rm -rf "$dir"; mkdir -p "$dir"
+  for i in 0 1 2; do ports+=("$(low_port)"); cports+=("$(low_port)"); done
+  for i in 0 1 2; do routes+="${routes:+,}nats-route://127.0.0.1:${cports[$i]}"; urls+="${urls:+,}nats://127.0.0.1:${ports[$i]}"; done
+  log "starting a three-node NATS JetStream cluster on 127.0.0.1:${ports[0]},${ports[1]},${ports[2]}"
+  for i in 0 1 2; do
+    "$bin" -a 127.0.0.1 -p "${ports[$i]}" -js -sd "$dir/n$i" -n "n$i" --cluster_name datahub-test \
+      --cluster "nats://127.0.0.1:${cports[$i]}" --routes "$routes" >"$dir/n$i.log" 2>&1 &
+    cleanup+=("kill $! 2>/dev/null; wait $! 2>/dev/null")
+  done
+  for i in 0 1 2; do
+    for _ in $(seq 1 50); do nats_js_ok "${ports[$i]}" && break; sleep 0.2; done
+    nats_js_ok "${ports[$i]}" || { cat "$dir/n$i.log" >&2; exit 1; }
+  done
+  export DATAHUB_TEST_NATS_CLUSTER=$urls
 }
 
 # nats_js_ok PORT: a NATS server answers there with JetStream enabled.
@@ -91,6 +141,16 @@ sys.exit(0 if info.get("jetstream") else 1)
 PY
 }
 
+if $services; then
+  ensure_postgres; ensure_mariadb; ensure_nats; ensure_nats_cluster
+  for v in DATAHUB_TEST_PG DATAHUB_TEST_MYSQL DATAHUB_TEST_NATS DATAHUB_TEST_NATS_CLUSTER DATAHUB_TEST_NATS_SERVER; do
+    printf "export %s='%s'\n" "$v" "${!v}"
+  done
+  log "services up; Ctrl-C stops them"
+  trap 'exit 0' INT TERM
+  while :; do sleep 3600 & wait $!; done
+fi
+
 log "gofmt"
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './tools/*'))
 [ -z "$bad" ] || { echo "not gofmt-formatted:"; echo "$bad"; exit 1; }
@@ -99,6 +159,11 @@ go vet ./...
 log "golangci-lint"
 (cd tools && go build -o "$root/.bin/golangci-lint" github.com/golangci/golangci-lint/v2/cmd/golangci-lint)
 "$root/.bin/golangci-lint" run ./...
+# examples/connector is a module of its own (a datahub built with the public SDK alone), so
+# ./... above does not reach it; its tests need no service.
+log "examples/connector: vet, lint, build, test"
+(cd examples/connector && go vet ./... && "$root/.bin/golangci-lint" run ./... &&
+  go build -o "$root/.bin/datahub-gen" . && go test -count=1 ./...)
 
 if $short; then
   log "go test -short"
@@ -108,9 +173,10 @@ fi
 ensure_postgres
 ensure_mariadb
 ensure_nats
+ensure_nats_cluster
 # As root (CI is), the tests that need a real full disk mount a small tmpfs of their own.
 if [ "$(id -u)" = 0 ] && [ -z "${DATAHUB_TEST_MOUNT:-}" ]; then export DATAHUB_TEST_MOUNT=1; fi
-log "go test (PostgreSQL at ${DATAHUB_TEST_PG%%\?*}, MariaDB at $DATAHUB_TEST_MYSQL, NATS at $DATAHUB_TEST_NATS)"
+log "go test (PostgreSQL at ${DATAHUB_TEST_PG%%\?*}, MariaDB at $DATAHUB_TEST_MYSQL, NATS at $DATAHUB_TEST_NATS, NATS cluster at $DATAHUB_TEST_NATS_CLUSTER)"
 go test -count=1 -timeout 20m ./...
 go test -count=1 -race -timeout 20m ./connector/... ./internal/engine/... ./internal/transform/...
 if [ -n "${FUZZTIME:-}" ]; then

@@ -3,13 +3,8 @@ package main
 
 import (
 	"context"
-	"os"
 
-	"golang.org/x/term"
-
-	"github.com/datahub-oss/datahub/internal/cli"
+	"github.com/datahub-oss/datahub/service"
 )
 
-func main() {
-	os.Exit(cli.Execute(context.Background(), os.Args[1:], os.Stdout, os.Stderr, term.IsTerminal(int(os.Stderr.Fd())))) //nolint:gosec // a file descriptor fits in int
-}
+func main() { service.RunCLI(context.Background()) }

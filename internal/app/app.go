@@ -132,7 +132,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 		}
 	}
 	h.Bus, err = bus.Open(ctx, bus.Config{URL: cfg.NATS, DataDir: filepath.Join(cfg.Data, "nats"), Listen: cfg.NATSListen, Prefix: cfg.NATSPrefix,
-		LeaseTTL: cfg.LeaseTTL, Name: "datahub", Logger: log})
+		Replicas: cfg.NATSReplicas, LeaseTTL: cfg.LeaseTTL, Name: "datahub", Logger: log})
 	if err != nil {
 		return nil, err
 	}

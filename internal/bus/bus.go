@@ -66,7 +66,8 @@ type Config struct {
 	CredsFile      string // external only: a NATS .creds file (JWT + NKey seed)
 	TLS            *tls.Config
 
-	// Replicas of each stream and bucket on a cluster (default 1).
+	// Replicas of every stream and KV bucket the hub creates, on a cluster (default 1; at
+	// most 5). The embedded server is one node: 1 only. Consumers inherit their stream's.
 	Replicas int
 	// LeaseTTL is the TTL of the DATAHUB_LOCKS bucket: the lease time used when AcquireLease
 	// is given no TTL (default 30s).
@@ -140,6 +141,10 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	}
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
+	}
+	if cfg.Replicas > 5 || (cfg.Replicas > 1 && cfg.URL == "") {
+		return nil, connector.Errorf(connector.CodeConfig, "", "give 1 to 5 replicas, more than 1 only on an external cluster",
+			fmt.Errorf("bus: %d replicas: JetStream keeps 1 to 5 copies, and the embedded server is one node", cfg.Replicas))
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL

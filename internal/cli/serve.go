@@ -30,7 +30,8 @@ Local file and SQLite endpoints may only point into <data>/files and the folders
 folder.
 
 Settings come from defaults, then --config FILE (YAML), then DATAHUB_* environment variables,
-then flags. Scale out with --store postgres://... and --nats nats://... on several processes.
+then flags. Scale out with --store postgres://... and --nats nats://a,nats://b,nats://c
+(with --nats-replicas 3 on a three-node cluster) on several processes.
 SIGTERM or Ctrl-C stops gracefully: running transfers keep their checkpoint and resume.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,6 +58,7 @@ SIGTERM or Ctrl-C stops gracefully: running transfers keep their checkpoint and 
 	f.String("data", d.Data, "data folder (env DATAHUB_DATA)")
 	f.String("store", "", "PostgreSQL URL for the metadata store (default: SQLite in the data folder; env DATAHUB_STORE)")
 	f.String("nats", "", "external NATS JetStream URL (default: embedded server; env DATAHUB_NATS)")
+	f.Int("nats-replicas", d.NATSReplicas, "copies of every stream and KV bucket on a NATS cluster, 1-5 (env DATAHUB_NATS_REPLICAS)")
 	f.String("nats-listen", "", "expose the embedded NATS server on this address (env DATAHUB_NATS_LISTEN)")
 	f.String("roles", strings.Join(d.Roles, ","), "roles of this process: api, scheduler, worker (env DATAHUB_ROLES)")
 	f.Int("workers", d.Workers, "runs executed at once by this process (env DATAHUB_WORKERS)")

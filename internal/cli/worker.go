@@ -57,6 +57,7 @@ SIGTERM or Ctrl-C stops gracefully.`,
 	f.String("data", d.Data, "data folder, for rejects and the master key file (env DATAHUB_DATA)")
 	f.String("store", "", "PostgreSQL URL of the hub's metadata store (env DATAHUB_STORE)")
 	f.String("nats", "", "URL of the hub's NATS JetStream (env DATAHUB_NATS)")
+	f.Int("nats-replicas", d.NATSReplicas, "copies of every stream and KV bucket on a NATS cluster, 1-5 (env DATAHUB_NATS_REPLICAS)")
 	f.Int("workers", d.Workers, "runs executed at once by this process (env DATAHUB_WORKERS)")
 	f.String("log-format", d.LogFormat, "log format: text or json (env DATAHUB_LOG_FORMAT)")
 	fileRootFlag(f)

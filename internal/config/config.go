@@ -87,6 +87,10 @@ type Config struct {
 	Store string `yaml:"store" env:"DATAHUB_STORE" flag:"store"`
 	// NATS is the URL of an external NATS JetStream cluster ("" = embedded server).
 	NATS string `yaml:"nats" env:"DATAHUB_NATS" flag:"nats"`
+	// NATSReplicas is how many copies of every stream and KV bucket the hub creates on an
+	// external cluster (1-5; 3 survives the loss of one node). The embedded server is a single
+	// node: 1 only.
+	NATSReplicas int `yaml:"nats_replicas" env:"DATAHUB_NATS_REPLICAS" flag:"nats-replicas"`
 	// NATSPrefix namespaces the hub's streams, buckets and subjects, so that several hubs (or
 	// test runs) can share one NATS cluster.
 	NATSPrefix string `yaml:"nats_prefix" env:"DATAHUB_NATS_PREFIX"`
@@ -168,6 +172,7 @@ func Default() Config {
 		Addr:            "127.0.0.1:8080",
 		Data:            "datahub-data",
 		Roles:           []string{RoleAPI, RoleScheduler, RoleWorker},
+		NATSReplicas:    1,
 		Workers:         4,
 		WorkerAckWait:   30 * time.Second,
 		LeaseTTL:        30 * time.Second,
@@ -327,6 +332,12 @@ func (c Config) Validate() error {
 		if c.NATS != "" {
 			return errors.New("nats_listen: only the embedded NATS server listens; it cannot be combined with nats (an external cluster)")
 		}
+	}
+	if c.NATSReplicas < 1 || c.NATSReplicas > 5 {
+		return fmt.Errorf("nats_replicas: %d is not between 1 and 5 (JetStream keeps at most 5 copies)", c.NATSReplicas)
+	}
+	if c.NATSReplicas > 1 && c.NATS == "" {
+		return fmt.Errorf("nats_replicas: %d needs a NATS cluster (nats: nats://a,nats://b,nats://c); the embedded server is one node and keeps 1 copy", c.NATSReplicas)
 	}
 	if c.NATSPrefix != "" && !natsPrefixRE.MatchString(c.NATSPrefix) {
 		return fmt.Errorf("nats_prefix: %q must be letters, digits and '_' (at most 32)", c.NATSPrefix)

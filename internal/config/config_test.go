@@ -58,6 +58,10 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"lease ttl too short", "lease_ttl: 100ms\n", nil, nil, "lease_ttl"},
 		{"negative checkpoint rows", "", []string{"DATAHUB_CHECKPOINT_ROWS=-1"}, nil, "checkpoint_rows"},
 		{"listen with external", "nats: nats://h:4222\nnats_listen: 127.0.0.1:4222\n", nil, nil, "nats_listen"},
+		{"replicas with embedded", "nats_replicas: 3\n", nil, nil, "nats_replicas: 3 needs a NATS cluster"},
+		{"replicas zero", "", []string{"DATAHUB_NATS=nats://a:4222", "DATAHUB_NATS_REPLICAS=0"}, nil, "nats_replicas: 0 is not between 1 and 5"},
+		{"replicas six", "nats: nats://a:4222\n", nil, fakeFlags{"nats-replicas": "6"}, "nats_replicas: 6 is not between 1 and 5"},
+		{"replicas not a number", "", []string{"DATAHUB_NATS_REPLICAS=three"}, nil, "environment variable DATAHUB_NATS_REPLICAS"},
 		{"outbound allow", "outbound: {allow: [10.0.0.0/8, erp.internal]}\n", nil, nil, `outbound.allow: "erp.internal" is not a CIDR`},
 		{"outbound allow env", "", []string{"DATAHUB_OUTBOUND_ALLOW=127.0.0.0/8,10.0.0.0/40"}, nil, `outbound.allow: "10.0.0.0/40"`},
 	} {
@@ -103,6 +107,31 @@ func TestEmptyFileAndDefaultsValid(t *testing.T) {
 	}
 	if c.Addr != "127.0.0.1:8080" || !c.Has(RoleWorker) || c.WorkerAckWait != 30*time.Second || c.LeaseTTL != 30*time.Second {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// Replicas come from the file, the environment or the flag, on an external cluster.
+func TestNATSReplicas(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		env   []string
+		flags fakeFlags
+		want  int
+	}{
+		{"default", nil, nil, 1},
+		{"env", []string{"DATAHUB_NATS=nats://a:4222,nats://b:4222,nats://c:4222", "DATAHUB_NATS_REPLICAS=3"}, nil, 3},
+		{"flag over env", []string{"DATAHUB_NATS=nats://a:4222", "DATAHUB_NATS_REPLICAS=3"}, fakeFlags{"nats-replicas": "5"}, 5},
+		{"one with embedded", []string{"DATAHUB_NATS_REPLICAS=1"}, nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load("", tc.env, tc.flags)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.NATSReplicas != tc.want {
+				t.Fatalf("replicas %d, want %d", c.NATSReplicas, tc.want)
+			}
+		})
 	}
 }
 

@@ -1,5 +1,6 @@
-// Package bustest holds what the service bus's benchmarks share: the plain JetStream loop
-// that the hub's delivery is compared to, and the 1 KiB message they all send.
+// Package bustest holds what the bus's tests and benchmarks share: the plain JetStream loop
+// that the hub's delivery is compared to, the 1 KiB message they all send, and NATS JetStream
+// clusters of nats-server processes for the tests that kill a node.
 package bustest
 
 import (

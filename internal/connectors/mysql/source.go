@@ -45,6 +45,10 @@ func (s *Source) Open(ctx context.Context, from connector.Position) error {
 	if s.conn != nil {
 		return connector.Errorf(connector.CodeInternal, s.c.redacted, "", errors.New("source opened twice"))
 	}
+	if writesFile(s.c.query) {
+		return connector.Errorf(connector.CodeUsage, s.c.redacted, "remove the INTO clause: the rows go to the destination",
+			errors.New("a source query must only read: SELECT ... INTO OUTFILE or DUMPFILE writes a file on the database server"))
+	}
 	db, conn, info, err := s.c.connect(ctx)
 	if err != nil {
 		return err

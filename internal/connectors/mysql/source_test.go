@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -227,6 +229,10 @@ func TestSourceQueryIsReadOnly(t *testing.T) {
 	t.Cleanup(func() { _, _ = admin(t).Exec("DROP TABLE IF EXISTS " + quoteIdent(other)) })
 	exec(t, "CREATE TABLE "+quoteIdent(table)+" (id INT PRIMARY KEY, v TEXT)")
 	exec(t, "INSERT INTO "+quoteIdent(table)+" VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+	// The server writes OUTFILEs as its own user, where secure_file_priv lets it: the test
+	// asks for a name that cannot exist yet and checks it never appears.
+	outfile := filepath.Join(os.TempDir(), "datahub-outfile-"+table)
+	t.Cleanup(func() { _ = os.Remove(outfile) })
 	for name, q := range map[string]string{
 		"delete":           "DELETE FROM " + quoteIdent(table) + " WHERE id = 1",
 		"update":           "UPDATE " + quoteIdent(table) + " SET v = 'x'",
@@ -235,6 +241,8 @@ func TestSourceQueryIsReadOnly(t *testing.T) {
 		"drop table":       "DROP TABLE " + quoteIdent(table),
 		"for update":       "SELECT * FROM " + quoteIdent(table) + " FOR UPDATE",
 		"delete returning": "DELETE FROM " + quoteIdent(table) + " RETURNING id",
+		"into outfile":     "SELECT * FROM " + quoteIdent(table) + " INTO OUTFILE '" + outfile + "'",
+		"into dumpfile":    "SELECT v FROM " + quoteIdent(table) + " LIMIT 1 /*!50000 INTO DUMPFILE '" + outfile + "' */",
 	} {
 		t.Run(strings.ReplaceAll(name, " ", "_"), func(t *testing.T) {
 			ctx := context.Background()
@@ -248,6 +256,9 @@ func TestSourceQueryIsReadOnly(t *testing.T) {
 				t.Fatalf("the table has %d rows, want 3", n)
 			}
 		})
+	}
+	if _, err := os.Stat(outfile); err == nil {
+		t.Fatalf("a source query wrote %s on the database server", outfile)
 	}
 	var n int
 	if err := admin(t).QueryRow("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", other).Scan(&n); err != nil || n != 0 {
