@@ -13,12 +13,27 @@ import (
 // yields exactly the records after the one the position was taken at.
 type Position []byte
 
-// AckFunc tells a source whether a batch reached its sink: nil means written and durable.
-// Sources whose positions alone make them resumable (files, tables) may return a no-op.
+// AckFunc tells a source what became of a batch: nil means written and durable in the sink
+// (after the flush or commit that covers it), an error that the run failed or was cancelled
+// before then and the batch must be delivered again. It is called at most once per batch;
+// the package documentation has the whole contract. Sources whose positions alone make them
+// resumable (files, tables) return NopAck.
 type AckFunc func(ctx context.Context, err error) error
 
 // NopAck is the AckFunc of sources that need no acknowledgement.
 func NopAck(context.Context, error) error { return nil }
+
+// AckPacer is implemented by sources that need their batches acknowledged sooner than the
+// engine's checkpoint interval would: a broker that redelivers a message unacknowledged after
+// an ack wait, or stops delivering past a number of unacknowledged messages. The engine then
+// flushes (and acks) at least every half of wait and every half of records, and also when
+// the source goes quiet. A replace makes nothing durable before its final commit, so there
+// the acks still wait for the end of the run.
+type AckPacer interface {
+	// AckPace returns how long a batch may wait for its acknowledgement after Read returned
+	// it and how many records may wait at once; zero means no bound.
+	AckPace() (wait time.Duration, records int64)
+}
 
 // ErrEndOfInput is returned by Source.Read when a batch source has no more records.
 var ErrEndOfInput = errors.New("end of input")

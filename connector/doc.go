@@ -39,6 +39,31 @@
 // CodeSchema or CodeData for bad input, and anything else is fatal to the run. Messages
 // carry Endpoint.Redacted, never the URL itself.
 //
+// # Acknowledgements
+//
+// Source.Read returns each batch with an AckFunc, and the engine calls it exactly once per batch:
+//
+//   - ack(ctx, nil) only after the batch is durable in the sink: after the Sink.Flush that
+//     covers it in append and upsert mode, after Sink.Commit in replace mode (nothing is
+//     durable before the swap). Batches are acknowledged in the order they were read. A
+//     source may then forget the batch for good (commit a broker offset, delete a message).
+//   - ack(ctx, err) (a nack) when the run fails or is cancelled before that flush or commit,
+//     with the reason; the batch may or may not have reached the sink, so the source should
+//     deliver it again to a later run. The nack's context outlives the run's cancellation,
+//     for at most a few seconds.
+//   - neither, when the process dies: a source that forgets only what was acked loses
+//     nothing, and one that resumes from a Position (see Sink.Flush and PositionStore) reads
+//     the unacknowledged batches again from the last checkpoint.
+//
+// Delivery is therefore at least once; upsert and replace targets make a repeat harmless. An
+// error returned by an ack fails the run (the batch stays durable and will be read again).
+// Acks come from the engine's writing goroutine, never concurrently with each other, but
+// concurrently with Read. Between two flushes the engine holds at most one checkpoint's
+// worth of batches unacknowledged (every 500,000 records or 10 s by default); a source that
+// needs its acks sooner (a broker's ack wait, a cap on unacknowledged messages) implements
+// AckPacer. Sources whose positions alone make them resumable (files, tables) return NopAck
+// (or nil), which the engine does not keep.
+//
 // # What is public and stable
 //
 // This package, connector/conntest and service are the SDK; the module follows semantic
@@ -54,7 +79,7 @@
 //     and the value helpers (Parse*, Format*, Convert, Equal);
 //   - provisional, expected to change before v1.0.0: Option (options are becoming typed, with
 //     parsed values handed to the connector), the optional capabilities (PositionStore,
-//     RawSource/RawSink, NULRefuser, Meter), the codes beyond the classification above (the
+//     RawSource/RawSink, NULRefuser, Meter, AckPacer), the codes beyond the classification above (the
 //     finer CodePermission, CodeTooLarge, CodeInvalidData, CodeDiskFull, CodeConflict,
 //     CodeConfig and CodeCanceled may fold into it; CodeUnavailable and CodeInterrupted, which
 //     only the hub raises, are to move to the hub's own error catalogue with its HTTP statuses

@@ -1,9 +1,17 @@
 // Package conntest is the conformance suite every connector's tests run against its real
 // server: write, read back every type, resume from a position, upsert twice equals once,
-// replace atomically, reject bad rows while keeping the good ones, cancel mid-stream, close twice.
-// A connector that only reads (Harness.NoSink) runs the cases that apply to it against records
-// its harness provides: values of the right Go types, the same records on a second read,
-// resume, cancel, close twice.
+// replace atomically, reject bad rows while keeping the good ones, cancel mid-stream, close
+// twice; and the acknowledgement contract (see the connector package): a batch is acked only
+// once a fresh reader finds it in the target, nacked when the run fails first, and read again
+// by a run resumed after a crash between a write and its flush; a source's acks and nacks are
+// harmless and a source resumes after its last acked batch.
+//
+// A connector that only reads (Harness.NoSink) either gives Seed, to put the suite's rows in
+// a target by other means, and runs every source case; or, without Seed, runs the cases that
+// apply against records its harness provides: values of the right Go types, the same records
+// on a second read, resume, acks, cancel, close twice. A connector that only writes
+// (Harness.NoSource) gives ReadBack and runs every sink case, the acknowledgement cases
+// included.
 package conntest
 
 import (
@@ -22,8 +30,8 @@ import (
 type Harness struct {
 	// NewEndpoint returns an endpoint for a target (table or file) that does not exist yet,
 	// unique to the test named name (use t.Name()-derived names; clean up with t.Cleanup).
-	// For a connector that only reads (NoSink), it returns an existing source instead: at
-	// least 200 records that read the same, in the same order, every time.
+	// For a connector that only reads (NoSink) and gives no Seed, it returns an existing
+	// source instead: at least 200 records that read the same, in the same order, every time.
 	NewEndpoint func(t *testing.T, name string) connector.Endpoint
 	// Types lists the logical types the connector stores and reads back exactly; nil means all.
 	Types []connector.Type
@@ -35,6 +43,36 @@ type Harness struct {
 	NoConstraints bool
 	// NoResume: the source returns nil positions.
 	NoResume bool
+	// Seed puts rows of schema s in e's target, for a connector the suite cannot write
+	// (NoSink). Nil with NoSink means the source's content is its own (a generator, a
+	// fixture): see NewEndpoint.
+	Seed func(t *testing.T, e connector.Endpoint, s connector.Schema, rows [][]any)
+	// ReadBack returns the schema and rows in e's target, for a connector the suite cannot
+	// read (NoSource). Required with NoSource.
+	ReadBack func(t *testing.T, e connector.Endpoint) (connector.Schema, [][]any)
+}
+
+// canWrite: the suite can put chosen rows in a target.
+func (h Harness) canWrite() bool { return !h.NoSink || h.Seed != nil }
+
+// write puts rows in e's target: through the sink, or Seed for a read-only connector.
+func (h Harness) write(t *testing.T, e connector.Endpoint, s connector.Schema, mode connector.WriteMode, rows [][]any, batch int) {
+	t.Helper()
+	if h.NoSink {
+		h.Seed(t, e, s, rows)
+		return
+	}
+	Write(t, e, s, mode, rows, batch)
+}
+
+// read returns what e's target holds: through the source, or ReadBack for a write-only one.
+func (h Harness) read(t *testing.T, e connector.Endpoint) (connector.Schema, [][]any) {
+	t.Helper()
+	if h.NoSource {
+		return h.ReadBack(t, e)
+	}
+	s, rows, _ := Read(t, e, nil)
+	return s, rows
 }
 
 // Run runs the whole suite as subtests.
@@ -49,31 +87,45 @@ func Run(t *testing.T, h Harness) {
 	if h.Modes == nil {
 		h.Modes = []connector.WriteMode{connector.ModeAppend, connector.ModeReplace, connector.ModeUpsert}
 	}
-	if h.NoSink && !h.NoSource {
+	if h.NoSink && h.NoSource {
+		t.Fatal("conntest: a connector must read or write")
+	}
+	if h.NoSink && h.Seed == nil {
 		runSource(t, h)
 		return
 	}
-	if h.NoSink || h.NoSource {
-		// Every check below needs both directions; write-only connectors bring
-		// their own fixtures and call the pieces they can.
-		t.Run("CloseTwice", func(t *testing.T) { testCloseTwice(t, h) })
-		return
+	if h.NoSource && h.ReadBack == nil {
+		t.Fatal("conntest: Harness.ReadBack is required for a write-only connector")
 	}
+	// From here the suite can both put rows in a target and read them back.
+	source, sink := !h.NoSource, !h.NoSink
 	t.Run("WriteRead", func(t *testing.T) { testWriteRead(t, h) })
-	t.Run("MissingSource", func(t *testing.T) { testMissingSource(t, h) })
-	if !h.NoResume {
+	if source {
+		t.Run("MissingSource", func(t *testing.T) { testMissingSource(t, h) })
+	}
+	if source && !h.NoResume {
 		t.Run("Resume", func(t *testing.T) { testResume(t, h) })
 	}
-	if slices.Contains(h.Modes, connector.ModeUpsert) {
+	if source {
+		t.Run("SourceAcks", func(t *testing.T) { testSourceAcks(t, h) })
+	}
+	if sink && slices.Contains(h.Modes, connector.ModeUpsert) {
 		t.Run("UpsertTwice", func(t *testing.T) { testUpsertTwice(t, h) })
 	}
-	if slices.Contains(h.Modes, connector.ModeReplace) {
+	if sink && slices.Contains(h.Modes, connector.ModeReplace) {
 		t.Run("Replace", func(t *testing.T) { testReplace(t, h) })
 	}
-	if !h.NoConstraints {
+	if sink && !h.NoConstraints {
 		t.Run("RejectBadRow", func(t *testing.T) { testReject(t, h) })
 	}
-	t.Run("Cancel", func(t *testing.T) { testCancel(t, h) })
+	if sink {
+		t.Run("AcksAfterDurable", func(t *testing.T) { testAcksAfterDurable(t, h) })
+		t.Run("NackOnFailure", func(t *testing.T) { testNackOnFailure(t, h) })
+		t.Run("CrashBeforeFlush", func(t *testing.T) { testCrashResume(t, h) })
+	}
+	if source {
+		t.Run("Cancel", func(t *testing.T) { testCancel(t, h) })
+	}
 	t.Run("CloseTwice", func(t *testing.T) { testCloseTwice(t, h) })
 }
 
@@ -316,8 +368,8 @@ func testWriteRead(t *testing.T, h Harness) {
 	e := h.NewEndpoint(t, "write_read")
 	s := Schema(h.Types)
 	rows := Rows(s, 1, 30)
-	Write(t, e, s, h.seedMode(), rows, 7)
-	got, gotRows, _ := Read(t, e, nil)
+	h.write(t, e, s, h.seedMode(), rows, 7)
+	got, gotRows := h.read(t, e)
 	Check(t, s, rows, got, gotRows)
 }
 
@@ -347,7 +399,7 @@ func testResume(t *testing.T, h Harness) {
 	e := h.NewEndpoint(t, "resume")
 	s := Schema([]connector.Type{connector.TypeString})
 	rows := Rows(s, 1, 20)
-	Write(t, e, s, h.seedMode(), rows, 20)
+	h.write(t, e, s, h.seedMode(), rows, 20)
 	ctx := context.Background()
 	e.BatchSize = 3
 	src, err := connector.NewSource(ctx, e)
@@ -390,7 +442,7 @@ func testUpsertTwice(t *testing.T, h Harness) {
 	Write(t, e, s, connector.ModeUpsert, changed, 3)
 	Write(t, e, s, connector.ModeUpsert, changed, 10)
 	want := append(slices.Clone(rows[:5]), changed...)
-	got, gotRows, _ := Read(t, e, nil)
+	got, gotRows := h.read(t, e)
 	Check(t, s, want, got, gotRows)
 }
 
@@ -400,7 +452,7 @@ func testReplace(t *testing.T, h Harness) {
 	Write(t, e, s, connector.ModeReplace, Rows(s, 1, 10), 4)
 	two := Rows(s, 100, 2)
 	Write(t, e, s, connector.ModeReplace, two, 4)
-	got, gotRows, _ := Read(t, e, nil)
+	got, gotRows := h.read(t, e)
 	Check(t, s, two, got, gotRows)
 
 	// A replace that is closed without Commit (a failed run) leaves the old content.
@@ -419,7 +471,7 @@ func testReplace(t *testing.T, h Harness) {
 	if err := sink.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, gotRows, _ = Read(t, e, nil)
+	got, gotRows = h.read(t, e)
 	Check(t, s, two, got, gotRows)
 }
 
@@ -458,14 +510,14 @@ func testReject(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	_ = sink.Close(ctx)
-	got, gotRows, _ := Read(t, e, nil)
+	got, gotRows := h.read(t, e)
 	Check(t, s, [][]any{rows[0], rows[1], rows[3], rows[4]}, got, gotRows)
 }
 
 func testCancel(t *testing.T, h Harness) {
 	e := h.NewEndpoint(t, "cancel")
 	s := Schema([]connector.Type{connector.TypeString})
-	Write(t, e, s, h.seedMode(), Rows(s, 1, 200), 200)
+	h.write(t, e, s, h.seedMode(), Rows(s, 1, 200), 200)
 	cancelMidStream(t, e)
 }
 
@@ -542,4 +594,58 @@ func testCloseTwice(t *testing.T, h Harness) {
 			t.Errorf("second source Close: %v", err)
 		}
 	}
+}
+
+// testSourceAcks: acks and nacks are harmless to a source, and a source reopened at the
+// position of its last acked batch (a run that nacked the next one, or died before settling
+// it) delivers the unacked batches again.
+func testSourceAcks(t *testing.T, h Harness) {
+	e := h.NewEndpoint(t, "source_acks")
+	s := Schema([]connector.Type{connector.TypeString})
+	if h.canWrite() {
+		h.write(t, e, s, h.seedMode(), Rows(s, 1, 20), 20)
+	}
+	all, allRows, _ := Read(t, e, nil)
+	ctx := context.Background()
+	e.BatchSize = 3
+	src, err := connector.NewSource(ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = src.Close(ctx) }()
+	if err := src.Open(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	var acked [][]any
+	var pos connector.Position
+	for i := range 4 {
+		b, ack, err := src.Read(ctx)
+		if err != nil {
+			t.Fatalf("read batch %d: %v", i+1, err)
+		}
+		switch {
+		case i < 2:
+			if ack != nil {
+				if err := ack(ctx, nil); err != nil {
+					t.Fatalf("ack of batch %d: %v", i+1, err)
+				}
+			}
+			acked, pos = append(acked, b.Rows...), b.Pos
+		case i == 2:
+			if ack != nil {
+				if err := ack(ctx, errors.New("conntest: the sink failed")); err != nil {
+					t.Fatalf("nack of batch %d: %v", i+1, err)
+				}
+			}
+		}
+		// The fourth batch is never settled: the run died.
+	}
+	if err := src.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h.NoResume {
+		return
+	}
+	_, rest, _ := Read(t, e, pos)
+	sameRows(t, all, allRows, append(acked, rest...))
 }

@@ -13,12 +13,14 @@ import (
 // runSource runs the cases that apply to a connector that only reads, against the existing
 // records NewEndpoint returns: every value is of its column's Go type, a second read gives the
 // same records, a read resumed from a batch's position gives the rest exactly (unless
-// NoResume), a cancelled read stops, and Close twice is harmless.
+// NoResume), acks and nacks are harmless and a read resumed after the last acked batch gives
+// the rest, a cancelled read stops, and Close twice is harmless.
 func runSource(t *testing.T, h Harness) {
 	t.Run("ReadTwice", func(t *testing.T) { testReadTwice(t, h) })
 	if !h.NoResume {
 		t.Run("Resume", func(t *testing.T) { testSourceResume(t, h) })
 	}
+	t.Run("SourceAcks", func(t *testing.T) { testSourceAcks(t, h) })
 	t.Run("Cancel", func(t *testing.T) { cancelMidStream(t, h.NewEndpoint(t, "cancel")) })
 	t.Run("CloseTwice", func(t *testing.T) { testCloseTwice(t, h) })
 }

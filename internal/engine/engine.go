@@ -516,110 +516,211 @@ type stagedReject struct {
 
 // generic reads, converts and writes batch by batch. Reading and converting run in their own
 // goroutine so that parsing overlaps the sink's work.
-func (e *Engine) generic(ctx context.Context, src connector.Source, sink connector.Sink, conv *converter) error {
+//
+// A batch is acknowledged to its source only once the flush (append, upsert) or the commit
+// (replace) that covers it has returned; when the attempt ends otherwise, every batch read and
+// not yet acknowledged is nacked with the error.
+func (e *Engine) generic(ctx context.Context, src connector.Source, sink connector.Sink, conv *converter) (err error) {
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := make(chan prepared, 2)
-	record := e.rowsRead.Load() + 1
-	go func() {
-		defer close(ch)
-		for {
-			b, ack, err := src.Read(ctx)
-			if errors.Is(err, connector.ErrEndOfInput) {
-				return
-			}
-			if err != nil {
-				select {
-				case ch <- prepared{err: fmt.Errorf("read source: %w", err)}:
-				case <-ctx.Done():
-				}
-				return
-			}
-			p := prepared{ack: ack, read: int64(len(b.Rows) + len(b.Rejects))}
-			for _, r := range b.Rejects {
-				p.rejects = append(p.rejects, stagedReject{"read", r})
-			}
-			var convRejects []connector.Reject
-			p.batch, p.records, convRejects = conv.convertBatch(b, record)
-			for _, r := range convRejects {
-				p.rejects = append(p.rejects, stagedReject{"convert", r})
-			}
-			record += int64(len(b.Rows))
-			select {
-			case ch <- p:
-			case <-ctx.Done():
-				return
-			}
+	stop := make(chan struct{})
+	go e.readBatches(ctx, src, conv, ch, stop)
+
+	var acks pendingAcks
+	defer func() {
+		if err == nil {
+			return
 		}
+		// Stop the reader and collect what it read ahead: those batches were never written.
+		// Only a source that acknowledges is worth waiting for (a Read that ignores its
+		// context, such as one on standard input, must not hold up the run's end), and then
+		// only for so long: what is never nacked is delivered again all the same.
+		cancel()
+		acks.collect(ch, stop)
+		cause := err
+		if parent.Err() != nil {
+			cause = parent.Err()
+		}
+		acks.nack(parent, cause, e.log.Warn)
 	}()
 
+	w := &batchWriter{e: e, sink: sink, conv: conv, baseBytes: e.bytesWritten.Load()}
+	w.meter, _ = sink.(connector.Meter)
+	maxRows, every := e.pace(src)
+	canFlush := e.opts.Mode != connector.ModeReplace
 	var (
 		sinceFlush int64
-		lastFlush  = time.Now()
 		lastPos    connector.Position
-		meter, _   = sink.(connector.Meter)
-		baseBytes  = e.bytesWritten.Load()
+		timer      = time.NewTimer(every)
 	)
-	for p := range ch {
+	defer timer.Stop()
+	flush := func() error {
+		if err := e.flush(ctx, sink, lastPos); err != nil {
+			return err
+		}
+		sinceFlush = 0
+		timer.Reset(every)
+		return acks.ack(ctx)
+	}
+	for {
+		// A source that stops sending (a quiet topic) still gets its last batches acked once
+		// the checkpoint interval has passed.
+		var due <-chan time.Time
+		if canFlush && sinceFlush > 0 {
+			due = timer.C
+		}
+		var p prepared
+		select {
+		case <-due:
+			if err := flush(); err != nil {
+				return err
+			}
+			continue
+		case q, ok := <-ch:
+			if !ok {
+				return e.finish(ctx, sink, lastPos, &acks)
+			}
+			p = q
+		}
 		if p.err != nil {
 			return p.err
 		}
-		e.rowsRead.Add(p.read)
-		e.bytesRead.Add(p.batch.Bytes)
-		for _, sr := range p.rejects {
-			if err := e.reject(ctx, sr.stage, sr.r); err != nil {
-				return err
-			}
-		}
-		written := int64(len(p.batch.Rows))
-		if written > 0 {
-			if err := sink.Write(ctx, p.batch); err != nil {
-				var rerrs connector.RecordErrors
-				if !errors.As(err, &rerrs) {
-					return fmt.Errorf("write destination: %w", err)
-				}
-				for _, re := range rerrs {
-					r := connector.Reject{Record: p.records[re.Index], Column: re.Column, Reason: re.Err.Error(), Data: conv.targetData(p.batch.Rows[re.Index])}
-					if p.batch.Lines != nil {
-						r.Line = p.batch.Lines[re.Index]
-					}
-					if err := e.reject(ctx, "write", r); err != nil {
-						return err
-					}
-				}
-				written -= int64(len(rerrs))
-			}
-		}
-		e.rowsWritten.Add(written)
-		if meter != nil {
-			e.bytesWritten.Store(baseBytes + meter.BytesWritten())
-		} else if r := e.rowsRead.Load(); r > 0 {
-			e.bytesWritten.Store(e.bytesRead.Load() * e.rowsWritten.Load() / r)
-		}
-		if p.ack != nil {
-			if err := p.ack(ctx, nil); err != nil {
-				return fmt.Errorf("acknowledge source: %w", err)
-			}
+		// From here the batch is ours to settle, whatever happens to the write.
+		acks.add(p.ack)
+		if err := w.write(ctx, p); err != nil {
+			return err
 		}
 		if p.batch.Pos != nil {
 			lastPos = p.batch.Pos
+		}
+		// Only batches a resume can skip count towards a flush: with a position, or with an
+		// acknowledgement that tells the source not to send them again. A source with neither
+		// starts again from the beginning, so committing part of it would duplicate rows.
+		if p.batch.Pos != nil || needsAck(p.ack) {
 			sinceFlush += p.read
-			if e.opts.Mode != connector.ModeReplace && (sinceFlush >= e.opts.CheckpointRows || time.Since(lastFlush) >= e.opts.CheckpointInterval) {
-				if err := e.flush(ctx, sink, lastPos); err != nil {
-					return err
-				}
-				sinceFlush, lastFlush = 0, time.Now()
+		}
+		if canFlush && sinceFlush > 0 && (sinceFlush >= maxRows || timerFired(timer)) {
+			if err := flush(); err != nil {
+				return err
 			}
 		}
 	}
+}
+
+// timerFired reports whether the flush interval has passed, without waiting.
+func timerFired(t *time.Timer) bool {
+	select {
+	case <-t.C:
+		return true
+	default:
+		return false
+	}
+}
+
+// readBatches reads and converts batches until the end of the input, an error or ctx's end,
+// and closes ch. Every batch read is sent, even after cancellation, so that the writer can
+// settle its acknowledgement, unless the writer closed stop: it no longer listens.
+func (e *Engine) readBatches(ctx context.Context, src connector.Source, conv *converter, ch chan<- prepared, stop <-chan struct{}) {
+	defer close(ch)
+	record := e.rowsRead.Load() + 1
+	for {
+		b, ack, err := src.Read(ctx)
+		if errors.Is(err, connector.ErrEndOfInput) {
+			return
+		}
+		if err != nil {
+			select {
+			case ch <- prepared{err: fmt.Errorf("read source: %w", err)}:
+			case <-stop:
+			}
+			return
+		}
+		p := prepared{ack: ack, read: int64(len(b.Rows) + len(b.Rejects))}
+		for _, r := range b.Rejects {
+			p.rejects = append(p.rejects, stagedReject{"read", r})
+		}
+		var convRejects []connector.Reject
+		p.batch, p.records, convRejects = conv.convertBatch(b, record)
+		for _, r := range convRejects {
+			p.rejects = append(p.rejects, stagedReject{"convert", r})
+		}
+		record += int64(len(b.Rows))
+		select {
+		case ch <- p:
+		case <-stop:
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// batchWriter writes converted batches to the sink, quarantining the rows it refuses, and
+// keeps the written counters.
+type batchWriter struct {
+	e         *Engine
+	sink      connector.Sink
+	conv      *converter
+	meter     connector.Meter
+	baseBytes int64
+}
+
+func (w *batchWriter) write(ctx context.Context, p prepared) error {
+	e := w.e
+	e.rowsRead.Add(p.read)
+	e.bytesRead.Add(p.batch.Bytes)
+	for _, sr := range p.rejects {
+		if err := e.reject(ctx, sr.stage, sr.r); err != nil {
+			return err
+		}
+	}
+	written := int64(len(p.batch.Rows))
+	if written > 0 {
+		if err := w.sink.Write(ctx, p.batch); err != nil {
+			var rerrs connector.RecordErrors
+			if !errors.As(err, &rerrs) {
+				return fmt.Errorf("write destination: %w", err)
+			}
+			for _, re := range rerrs {
+				r := connector.Reject{Record: p.records[re.Index], Column: re.Column, Reason: re.Err.Error(), Data: w.conv.targetData(p.batch.Rows[re.Index])}
+				if p.batch.Lines != nil {
+					r.Line = p.batch.Lines[re.Index]
+				}
+				if err := e.reject(ctx, "write", r); err != nil {
+					return err
+				}
+			}
+			written -= int64(len(rerrs))
+		}
+	}
+	e.rowsWritten.Add(written)
+	if w.meter != nil {
+		e.bytesWritten.Store(w.baseBytes + w.meter.BytesWritten())
+	} else if r := e.rowsRead.Load(); r > 0 {
+		e.bytesWritten.Store(e.bytesRead.Load() * e.rowsWritten.Load() / r)
+	}
+	return nil
+}
+
+// finish makes the end of the input durable: the last flush, then the commit. The pending
+// batches are acknowledged after whichever of the two makes them durable in the mode.
+func (e *Engine) finish(ctx context.Context, sink connector.Sink, lastPos connector.Position, acks *pendingAcks) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if err := sink.Flush(ctx, encodeCheckpoint(lastPos, e.Stats())); err != nil {
 		return fmt.Errorf("flush destination: %w", err)
 	}
-	if lastPos != nil && e.opts.Mode != connector.ModeReplace {
-		e.checkpoint, e.checkpointStats = lastPos, e.Stats()
+	if e.opts.Mode != connector.ModeReplace {
+		if lastPos != nil {
+			e.checkpoint, e.checkpointStats = lastPos, e.Stats()
+		}
+		if err := acks.ack(ctx); err != nil {
+			return err
+		}
 	}
 	if err := sink.Commit(ctx); err != nil {
 		return fmt.Errorf("commit destination: %w", err)
@@ -627,7 +728,7 @@ func (e *Engine) generic(ctx context.Context, src connector.Source, sink connect
 	if lastPos != nil {
 		e.checkpoint, e.checkpointStats = lastPos, e.Stats()
 	}
-	return nil
+	return acks.ack(ctx)
 }
 
 // flush commits the sink and records the checkpoint.
@@ -636,7 +737,13 @@ func (e *Engine) flush(ctx context.Context, sink connector.Sink, pos connector.P
 	if err := sink.Flush(ctx, encodeCheckpoint(pos, s)); err != nil {
 		return fmt.Errorf("flush destination: %w", err)
 	}
-	e.checkpoint, e.checkpointStats = pos, s
+	// What is committed counts even without a position (a source that resumes through its
+	// acknowledgements alone): a failed run reports it, a retry starts counting after it.
+	e.checkpointStats = s
+	if pos == nil {
+		return nil
+	}
+	e.checkpoint = pos
 	if e.opts.OnCheckpoint != nil {
 		if err := e.opts.OnCheckpoint(ctx, encodeCheckpoint(pos, s), s); err != nil {
 			return fmt.Errorf("record checkpoint: %w", err)
