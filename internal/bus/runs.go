@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"regexp"
 	"runtime/debug"
 	"sync"
@@ -93,8 +94,20 @@ type ConsumerConfig struct {
 	MaxDeliver int
 	// Backoff, if set, is the redelivery delay after the 1st, 2nd, ... failed delivery (the
 	// server then ignores AckWait); it is also the delay of the Nak that follows a handler
-	// error. Without it a failed message is redelivered at once.
+	// error. Without it (and without RetryBase) a failed message is redelivered at once.
 	Backoff []time.Duration
+	// RetryBase and RetryMax, when Backoff is not set, make the Nak after a handler error
+	// exponential with jitter: RetryBase doubled per failed delivery, capped at RetryMax.
+	RetryBase, RetryMax time.Duration
+	// ParkAfter parks a request whose handler failed after that many deliveries (0: never): it
+	// is reported (an error line, once per WarnEvery) and then offered again every ParkDelay
+	// (default 5 minutes) rather than dropped, so it runs once what it waits for (the store)
+	// is back. A parked run stays queued and visible in the transaction log meanwhile.
+	ParkAfter int
+	ParkDelay time.Duration
+	// WarnEvery bounds the "run handler failed" warnings: one line per interval with the
+	// count of the others (default 1 minute).
+	WarnEvery time.Duration
 	// MaxAckPending caps the messages delivered and not yet settled across all processes
 	// sharing the consumer (default: the server's, 1000). It is the consumer's, so the last
 	// process to start sets it for everyone.
@@ -122,6 +135,32 @@ func (c *ConsumerConfig) defaults() {
 	if c.Concurrency <= 0 {
 		c.Concurrency = max(c.MaxAckPending, 1)
 	}
+	if c.ParkDelay <= 0 {
+		c.ParkDelay = 5 * time.Minute
+	}
+	if c.WarnEvery <= 0 {
+		c.WarnEvery = time.Minute
+	}
+}
+
+// failureDelay is how long after its n-th failed delivery a request is offered again, and
+// whether that parks it (n reached ParkAfter).
+func (c ConsumerConfig) failureDelay(n uint64) (time.Duration, bool) {
+	if c.ParkAfter > 0 && n >= uint64(c.ParkAfter) { //nolint:gosec // positive
+		return c.ParkDelay, true
+	}
+	if len(c.Backoff) > 0 || c.RetryBase <= 0 {
+		return retryDelay(c.Backoff, n), false
+	}
+	d := c.RetryBase
+	for i := uint64(1); i < n && (c.RetryMax <= 0 || d < c.RetryMax); i++ {
+		d *= 2
+	}
+	if c.RetryMax > 0 {
+		d = min(d, c.RetryMax)
+	}
+	// Up to 20 % jitter, so that the requests failing together do not come back together.
+	return d + rand.N(d/5+1), false //nolint:gosec // jitter, not security
 }
 
 // RunHandler processes one run request. Returning nil without settling the message acks it;
@@ -163,8 +202,9 @@ func (b *Bus) ConsumeRuns(ctx context.Context, cfg ConsumerConfig, handler RunHa
 	// The server replaces AckWait with Backoff[0] when Backoff is set: heartbeat on that.
 	ackWait := cons.CachedInfo().Config.AckWait
 
+	warn := newThrottledLog(cfg.WarnEvery)
 	return b.pullLoop(ctx, cons, cfg.Concurrency, "pull run request", func(ctx context.Context, msg jetstream.Msg) {
-		b.handle(ctx, msg, cfg, ackWait, handler)
+		b.handle(ctx, msg, cfg, ackWait, warn, handler)
 	})
 }
 
@@ -183,7 +223,7 @@ func (b *Bus) pause(ctx context.Context, what string, err error) {
 	}
 }
 
-func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig, ackWait time.Duration, handler RunHandler) {
+func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig, ackWait time.Duration, warn *throttledLog, handler RunHandler) {
 	m := &RunMessage{msg: msg, ackWait: ackWait, log: b.log}
 	if md, err := msg.Metadata(); err == nil {
 		m.meta = *md
@@ -222,8 +262,15 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig,
 	case ctx.Err() != nil:
 		// Stopping: leave it for redelivery after AckWait, as if this process had died.
 	default:
-		b.log.Warn("run handler failed", "run", m.Request.RunID, "integration", m.Request.Integration, "delivery", m.Delivered(), "err", err)
-		if nerr := m.Nak(retryDelay(cfg.Backoff, m.Delivered())); nerr != nil {
+		delay, parked := cfg.failureDelay(m.Delivered())
+		if parked {
+			warn.Log(ctx, b.log, slog.LevelError, "run request parked: it failed on every delivery; it is offered again every park delay until it runs",
+				"run", m.Request.RunID, "integration", m.Request.Integration, "deliveries", m.Delivered(), "park_delay", delay, "err", err)
+		} else {
+			warn.Warn(ctx, b.log, "run handler failed; the request is offered again after a delay",
+				"run", m.Request.RunID, "integration", m.Request.Integration, "delivery", m.Delivered(), "retry_in", delay, "err", err)
+		}
+		if nerr := m.Nak(delay); nerr != nil {
 			b.log.Warn("nak run request", "run", m.Request.RunID, "err", nerr)
 		}
 	}
@@ -266,9 +313,9 @@ type RunMessage struct {
 	settled atomic.Bool
 }
 
-// Delivered is how many times this message has been delivered, this time included: above 1
-// the run was started before (by a worker that died, failed or was stopped) and should resume
-// from its checkpoint.
+// Delivered is how many times this message has been delivered, this time included. It is
+// the broker's count, which starts again when a NATS server restarts: whether a run resumes
+// is for the run's own record to say, not for this.
 func (m *RunMessage) Delivered() uint64 { return m.meta.NumDelivered }
 
 // Redelivered reports whether an earlier delivery of this run request was not acked.
