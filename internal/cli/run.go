@@ -55,9 +55,11 @@ Exit status: 0 succeeded (or queued, without --wait), 1 failed or canceled, 2 us
 			if wait && !run.Final() {
 				waitCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 				defer stop()
-				if g.isTerminal {
-					_, _ = fmt.Fprintf(g.stderr, "run %s %s; waiting for its end (Ctrl-C stops waiting, not the run)\n", run.ID, run.Status)
-				}
+				// The id first, on standard error whatever it is, so that a script that
+				// loses the wait (the server cut for longer than the patience) still has it
+				// and follows the run up rather than request a second one; standard output
+				// keeps the one summary (or JSON object).
+				_, _ = fmt.Fprintf(g.stderr, "run %s %s; waiting for its end (Ctrl-C stops waiting, not the run)\n", run.ID, run.Status)
 				last := run
 				run, err = c.WaitRun(waitCtx, run.ID, 0)
 				if err != nil && waitCtx.Err() != nil {
@@ -69,7 +71,9 @@ Exit status: 0 succeeded (or queued, without --wait), 1 failed or canceled, 2 us
 						run.ID, run.Status, run.ID, run.ID)}
 				}
 				if err != nil {
-					return failure(err)
+					return &exitError{code: ExitFailed, err: fmt.Errorf(
+						"stopped waiting for run %s: %w\nThe run goes on on the server; do not request it again.\nFollow it with: datahub runs show %s",
+						last.ID, err, last.ID)}
 				}
 			}
 			s := runSummary(run)
