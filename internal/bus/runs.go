@@ -34,6 +34,9 @@ type RunRequest struct {
 	RequestedAt time.Time         `json:"requested_at"`
 	Attempt     int               `json:"attempt,omitempty"`
 	Params      map[string]string `json:"params,omitempty"`
+	// RequestID, when set, is the message id instead of RunID: a resume of a run is a new
+	// request for the same run, which the duplicate window must not drop.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // nameRE is what an integration or environment name may be: a single subject token and a valid
@@ -71,7 +74,11 @@ func (b *Bus) EnqueueRun(ctx context.Context, r RunRequest) error {
 		return fmt.Errorf("enqueue run %s: %w", r.RunID, err)
 	}
 	msg := &nats.Msg{Subject: b.names.runSubj + "." + r.Integration, Data: data, Header: nats.Header{}}
-	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(r.RunID), jetstream.WithExpectStream(b.names.runs))
+	id := r.RunID
+	if r.RequestID != "" {
+		id = r.RequestID
+	}
+	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(b.names.runs))
 	if err != nil {
 		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("enqueue run %s of %s: %w", r.RunID, r.Integration, err))
 	}
@@ -79,6 +86,39 @@ func (b *Bus) EnqueueRun(ctx context.Context, r RunRequest) error {
 		b.log.Debug("run already enqueued", "run", r.RunID, "integration", r.Integration)
 	}
 	return nil
+}
+
+// maxQueuedScan bounds QueuedRunIDs: a queue longer than that is not scanned.
+const maxQueuedScan = 100_000
+
+// QueuedRunIDs returns the run ids of the requests on the work queue: those waiting and those
+// a worker is executing (a request leaves the queue only when its run has finished). A run not
+// in it is owned by no process. It reads the stream's messages one by one (the queue holds
+// unfinished runs only) and gives up past maxQueuedScan.
+func (b *Bus) QueuedRunIDs(ctx context.Context) (map[string]bool, error) {
+	if b.isClosed() {
+		return nil, ErrClosed
+	}
+	st, err := b.js.Stream(ctx, b.names.runs)
+	if err != nil {
+		return nil, connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("runs stream: %w", err))
+	}
+	ids := map[string]bool{}
+	for seq := uint64(1); len(ids) < maxQueuedScan; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(b.names.runSubj+".>"))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return ids, nil
+		}
+		if err != nil {
+			return nil, connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("read the runs stream at %d: %w", seq, err))
+		}
+		var r RunRequest
+		if json.Unmarshal(m.Data, &r) == nil && r.RunID != "" {
+			ids[r.RunID] = true
+		}
+		seq = m.Sequence + 1
+	}
+	return nil, fmt.Errorf("the work queue holds more than %d requests: not scanned", maxQueuedScan)
 }
 
 // ConsumerConfig sets up the shared pull consumer that workers take run requests from.

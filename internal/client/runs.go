@@ -104,6 +104,14 @@ func (c *Client) CancelRun(ctx context.Context, id string) (Run, error) {
 	return r, err
 }
 
+// ResumeRun queues a failed or cancelled run again, to continue from its checkpoint, and
+// returns it (status queued).
+func (c *Client) ResumeRun(ctx context.Context, id string) (Run, error) {
+	var r Run
+	err := c.do(ctx, request{method: http.MethodPost, path: "/runs/" + seg(id) + "/resume"}, nil, &r)
+	return r, err
+}
+
 // Rejects writes a run's rejected records to w as NDJSON (nothing when there are none).
 func (c *Client) Rejects(ctx context.Context, id string, w io.Writer) error {
 	return c.stream(ctx, request{method: http.MethodGet, path: "/runs/" + seg(id) + "/rejects", accept: "application/x-ndjson"}, w)
