@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/datahub-oss/datahub/internal/audit"
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	_ "github.com/datahub-oss/datahub/internal/connectors/all"
@@ -15,6 +16,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/policy"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/secret"
+	"github.com/datahub-oss/datahub/internal/store"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
 	"github.com/datahub-oss/datahub/internal/txlog"
 	"github.com/datahub-oss/datahub/internal/worker"
@@ -25,9 +27,17 @@ type env struct {
 	runs *runs.Service
 	bus  *bus.Bus
 	dir  string
+	db   *store.DB
+	cat  *catalog.Service
 }
 
 func newEnv(t *testing.T, resources string) *env {
+	t.Helper()
+	return newEnvWith(t, resources, nil)
+}
+
+// newEnvWith is newEnv with the worker set up by mod before it starts (nil: as is).
+func newEnvWith(t *testing.T, resources string, mod func(*worker.Worker)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db := storetest.SQLite(t)
@@ -61,11 +71,14 @@ func newEnv(t *testing.T, resources string) *env {
 		t.Fatal(err)
 	}
 	w := &worker.Worker{Bus: b, Catalog: cat, Secrets: secret.New(db, ring), Log: log, DataDir: dir, CancelPoll: 50 * time.Millisecond, Policy: pol}
+	if mod != nil {
+		mod(w)
+	}
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(wctx) }()
 	t.Cleanup(func() { stop(); <-done })
-	return &env{runs: &runs.Service{Catalog: cat, Log: log, Bus: b}, bus: b, dir: dir}
+	return &env{runs: &runs.Service{Catalog: cat, Log: log, Bus: b, Audit: audit.New(db)}, bus: b, dir: dir, db: db, cat: cat}
 }
 
 func TestQuickstartRunThroughTheQueue(t *testing.T) {
