@@ -232,3 +232,75 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, fn func() bool)
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Fault 2: a store failure inside a run request (its audit entry cannot be written) leaves no
+// run behind, and a cancellation that cannot be audited changes nothing.
+func TestRequestLeavesNothingOnStoreFailure(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "numbers.csv")
+	writeNumbers(t, csv, false)
+	// No worker takes the runs: the cancellation below finds its run queued.
+	e := newEnvWith(t, appendResources(csv, filepath.Join(dir, "numbers.db")), func(w *worker.Worker) { w.Bus = nil })
+	queuedRun, err := e.runs.Request(ctx, runs.Request{Integration: "numbers", Env: "dev", Actor: "tester"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.Exec(ctx, `CREATE TRIGGER audit_down BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.runs.Request(ctx, runs.Request{Integration: "numbers", Env: "dev", Actor: "tester"}); err == nil {
+		t.Fatal("a run request succeeded although its audit entry could not be written")
+	}
+	page, err := e.runs.Log.List(ctx, txlog.Filter{})
+	if err != nil || len(page.Runs) != 1 || page.Runs[0].ID != queuedRun.ID {
+		t.Fatalf("runs after a failed request: %+v %v", page.Runs, err)
+	}
+	if _, err := e.runs.Cancel(ctx, queuedRun.ID, "tester", ""); err == nil {
+		t.Fatal("a cancellation succeeded although it could not be audited")
+	}
+	if r, _ := e.runs.Log.Get(ctx, queuedRun.ID); r.Status != runs.StatusQueued {
+		t.Fatalf("an unaudited cancellation left the run %s", r.Status)
+	}
+}
+
+// Fault 2: the reconciler settles the runs no process owns (no request on the queue), after
+// two passes, and leaves alone those whose request is queued.
+func TestReconcilerSettlesOrphans(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "numbers.csv")
+	writeNumbers(t, csv, false)
+	e := newEnvWith(t, appendResources(csv, filepath.Join(dir, "numbers.db")), func(w *worker.Worker) { w.Bus = nil })
+	owned, err := e.runs.Request(ctx, runs.Request{Integration: "numbers", Env: "dev", Actor: "tester"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := func(status string) string {
+		r := txlog.Run{ID: txlog.NewID(), Kind: "integration", Integration: "numbers", Env: "DEV", Source: "s", Destination: "d",
+			Mode: "append", Status: status, StartedAt: time.Now().Add(-time.Hour)}
+		if err := e.runs.Log.Start(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r.ID
+	}
+	queued, cancelling := orphan(runs.StatusQueued), orphan(runs.StatusCancelRequested)
+	rec := &runs.Reconciler{Service: e.runs, Grace: time.Nanosecond}
+	if n, err := rec.Once(ctx); err != nil || n != 0 {
+		t.Fatalf("first pass settled %d (%v): it only notes suspects", n, err)
+	}
+	if n, err := rec.Once(ctx); err != nil || n != 2 {
+		t.Fatalf("second pass settled %d (%v), want 2", n, err)
+	}
+	for id, want := range map[string]string{queued: "failed", cancelling: "canceled", owned.ID: runs.StatusQueued} {
+		r, err := e.runs.Log.Get(ctx, id)
+		if err != nil || r.Status != want || r.FinishedAt == nil && want != runs.StatusQueued {
+			t.Errorf("run %s: %s (want %s) %v", id, r.Status, want, err)
+		}
+		if want == "failed" && !strings.Contains(r.Error, "runs resume "+id) {
+			t.Errorf("orphaned run's error: %s", r.Error)
+		}
+	}
+}

@@ -36,7 +36,8 @@ func newEnv(t *testing.T, resources string) *env {
 	return newEnvWith(t, resources, nil)
 }
 
-// newEnvWith is newEnv with the worker set up by mod before it starts (nil: as is).
+// newEnvWith is newEnv with the worker set up by mod before it starts (nil: as is; a mod
+// that sets its Bus to nil starts no worker).
 func newEnvWith(t *testing.T, resources string, mod func(*worker.Worker)) *env {
 	t.Helper()
 	ctx := context.Background()
@@ -74,10 +75,12 @@ func newEnvWith(t *testing.T, resources string, mod func(*worker.Worker)) *env {
 	if mod != nil {
 		mod(w)
 	}
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = w.Run(wctx) }()
-	t.Cleanup(func() { stop(); <-done })
+	if w.Bus != nil { // a mod that takes the bus away wants no worker
+		wctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = w.Run(wctx) }()
+		t.Cleanup(func() { stop(); <-done })
+	}
 	return &env{runs: &runs.Service{Catalog: cat, Log: log, Bus: b, Audit: audit.New(db)}, bus: b, dir: dir, db: db, cat: cat}
 }
 
