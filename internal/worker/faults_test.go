@@ -11,12 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	_ "modernc.org/sqlite"
 
 	"github.com/datahub-oss/datahub/internal/audit"
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/runs"
+	"github.com/datahub-oss/datahub/internal/store"
+	"github.com/datahub-oss/datahub/internal/store/storetest"
 	"github.com/datahub-oss/datahub/internal/txlog"
 	"github.com/datahub-oss/datahub/internal/worker"
 )
@@ -303,4 +307,82 @@ func TestReconcilerSettlesOrphans(t *testing.T) {
 			t.Errorf("orphaned run's error: %s", r.Error)
 		}
 	}
+}
+
+// Fault 1: a run request on the queue while the store is down (a private PostgreSQL, stopped)
+// is offered again with back-off, not in a tight loop, and runs once the store is back.
+func TestStoreCutUnderQueuedRun(t *testing.T) {
+	pg := storetest.StartPrivatePostgres(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	db, err := store.Open(ctx, pg.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	csv, out := filepath.Join(dir, "numbers.csv"), filepath.Join(dir, "numbers.db")
+	writeNumbers(t, csv, false)
+	var w *worker.Worker
+	e := newEnvOn(t, db, appendResources(csv, out), func(wk *worker.Worker) {
+		wk.RetryBase = 100 * time.Millisecond
+		w, wk.Bus = wk, nil // started below, once the store is down
+	})
+	run, err := e.runs.Request(ctx, runs.Request{Integration: "numbers", Env: "dev", Actor: "tester"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg.Stop()
+	w.Bus = e.bus
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(wctx) }()
+	defer func() { stop(); <-done }()
+
+	began := time.Now()
+	waitUntil(t, 20*time.Second, "four deliveries of the request", func() bool { return deliveries(t, e.bus) >= 4 })
+	// 100, 200 and 400 ms of back-off (plus jitter) separate the first four deliveries; a
+	// tight loop makes thousands a second.
+	if took := time.Since(began); took < 600*time.Millisecond {
+		t.Fatalf("four deliveries within %s while the store was down: no back-off", took)
+	}
+	pg.Start()
+	var final txlog.Run
+	waitUntil(t, 60*time.Second, "the run to finish once the store is back", func() bool {
+		r, err := e.runs.Log.Get(ctx, run.ID)
+		final = r
+		return err == nil && txlog.Final(r.Status)
+	})
+	if rows, distinct := tableRows(t, out); final.Status != "succeeded" || rows != resumeRows || distinct != resumeRows {
+		t.Fatalf("run %s, table %d rows (%d distinct): %s", final.Status, rows, distinct, final.Error)
+	}
+}
+
+// deliveries is how many times the workers' consumer has delivered run requests.
+func deliveries(t *testing.T, b *bus.Bus) uint64 {
+	t.Helper()
+	if b.ClientURL() == "" {
+		t.Fatal("the bus listens on no port") // never fall back on the machine's own NATS
+	}
+	nc, err := nats.Connect(b.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := js.Consumer(t.Context(), bus.RunsStream, "datahub-workers")
+	if err != nil {
+		return 0 // not created yet
+	}
+	info, err := c.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Delivered.Consumer
 }

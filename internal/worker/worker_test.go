@@ -40,8 +40,13 @@ func newEnv(t *testing.T, resources string) *env {
 // that sets its Bus to nil starts no worker).
 func newEnvWith(t *testing.T, resources string, mod func(*worker.Worker)) *env {
 	t.Helper()
+	return newEnvOn(t, storetest.SQLite(t), resources, mod)
+}
+
+// newEnvOn is newEnvWith on a given, migrated store.
+func newEnvOn(t *testing.T, db *store.DB, resources string, mod func(*worker.Worker)) *env {
+	t.Helper()
 	ctx := context.Background()
-	db := storetest.SQLite(t)
 	dir := t.TempDir()
 	cat := catalog.New(db, catalog.Options{})
 	docs, err := catalog.Parse([]byte(resources), "test.yaml")
@@ -51,7 +56,7 @@ func newEnvWith(t *testing.T, resources string, mod func(*worker.Worker)) *env {
 	if _, err := cat.Apply(ctx, docs, catalog.ApplyOptions{Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	b, err := bus.Open(ctx, bus.Config{DataDir: filepath.Join(dir, "nats")})
+	b, err := bus.Open(ctx, bus.Config{DataDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
