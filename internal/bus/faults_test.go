@@ -5,48 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"net"
-	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/datahub-oss/datahub/internal/store/storetest"
 )
 
-// spareLoopbackPort is a free TCP port on 127.0.0.1 in 20000-29999, outside Linux's ephemeral
-// range (checked against ip_local_port_range): a client reconnecting to a stopped server on an
-// ephemeral port can be handed that very port as its own source port and "connect" to itself.
-func spareLoopbackPort(t *testing.T) int {
-	t.Helper()
-	lo, hi := 32768, 60999
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			lo, _ = strconv.Atoi(f[0])
-			hi, _ = strconv.Atoi(f[1])
-		}
-	}
-	for range 200 {
-		p := 20000 + rand.IntN(10000) //nolint:gosec // a port, not a secret
-		if p >= lo && p <= hi {
-			continue
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			continue
-		}
-		_ = ln.Close()
-		return p
-	}
-	t.Fatal("no free port in 20000-29999 outside the ephemeral range")
-	return 0
-}
-
 // privateNATS is a JetStream server of the test's own, in process, that the test can stop and
-// start again on the same port and store, to cut the bus under a client.
+// start again on the same port and store, to cut the bus under a client. Its port is outside
+// the ephemeral range (storetest.SparePort), so the client's reconnects cannot take it.
 type privateNATS struct {
 	t    *testing.T
 	opts server.Options
@@ -55,7 +26,7 @@ type privateNATS struct {
 
 func startPrivateNATS(t *testing.T) *privateNATS {
 	t.Helper()
-	p := &privateNATS{t: t, opts: server.Options{Host: "127.0.0.1", Port: spareLoopbackPort(t), JetStream: true,
+	p := &privateNATS{t: t, opts: server.Options{Host: "127.0.0.1", Port: storetest.SparePort(t), JetStream: true,
 		StoreDir: t.TempDir(), NoSigs: true, NoLog: true}}
 	p.start()
 	t.Cleanup(p.stop)
