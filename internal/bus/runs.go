@@ -254,7 +254,7 @@ func (b *Bus) pause(ctx context.Context, what string, err error) {
 	if ctx.Err() != nil {
 		return
 	}
-	b.log.Warn(what, "err", err)
+	b.pauseLog.Warn(ctx, b.log, what, "err", err)
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
 	select {
