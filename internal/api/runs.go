@@ -126,6 +126,28 @@ func (s *server) runRoutes() {
 		return &runOutput{Status: http.StatusOK, Body: runOf(r)}, nil
 	})
 
+	register(s, auth.PermRunsCreate, huma.Operation{
+		OperationID: "resume-run", Method: http.MethodPost, Path: BasePath + "/runs/{id}/resume", Tags: tags,
+		Summary:       "Continue a failed or cancelled run from its checkpoint",
+		Description:   "Queues the run again (202); a worker resumes it from its last checkpoint after the same policy step as a new run, with the rights of whoever resumes it. A run without a checkpoint, a replace, a run that is not failed or cancelled, or one whose integration changed since (source, destination, mode, key, mapping) gives 422. Integrators may resume in DEV, SIT and UAT only.",
+		DefaultStatus: http.StatusAccepted,
+		Errors:        []int{http.StatusNotFound, http.StatusUnprocessableEntity},
+	}, func(ctx context.Context, in *runIDInput) (*runOutput, error) {
+		p := principal(ctx)
+		r, err := s.getRun(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !p.CanRun(r.Env) {
+			return nil, apiError(http.StatusForbidden, fmt.Sprintf("permission denied: your roles may not run integrations in %s", r.Env))
+		}
+		r, err = s.d.Runs.Resume(ctx, r.ID, p.Name, RemoteFrom(ctx))
+		if err != nil {
+			return nil, err
+		}
+		return &runOutput{Status: http.StatusAccepted, Body: runOf(r)}, nil
+	})
+
 	register(s, auth.PermDataRead, huma.Operation{
 		OperationID: "run-rejects", Method: http.MethodGet, Path: BasePath + "/runs/{id}/rejects", Tags: tags,
 		Summary: "The run's rejected records as NDJSON (empty when there are none)",

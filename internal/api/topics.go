@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -10,7 +11,9 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
 
+	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/audit"
 	"github.com/datahub-oss/datahub/internal/auth"
 	"github.com/datahub-oss/datahub/internal/bus"
@@ -253,18 +256,40 @@ func (s *server) publish(ctx context.Context, in *publishInput) (*publishOutput,
 	if in.Key != "" {
 		headers[bus.HeaderKey] = in.Key
 	}
-	res, err := s.d.Bus.PublishTopic(ctx, in.Name, in.Subject, data, headers, in.IdempotencyKey)
+	// The message id is chosen before the first attempt, so that every attempt (this
+	// server's, and the client's retry after a 503) carries the same one and the bus stores
+	// the message once.
+	id := in.IdempotencyKey
+	if id == "" {
+		id = uuid.NewString()
+	}
+	res, err := s.d.Bus.PublishTopic(ctx, in.Name, in.Subject, data, headers, id)
 	if errors.Is(err, bus.ErrNoTopic) {
 		// The stream was removed behind this server's back: create it again, once.
 		if err := s.topicReady(ctx, in.Name); err != nil {
 			return nil, err
 		}
-		res, err = s.d.Bus.PublishTopic(ctx, in.Name, in.Subject, data, headers, in.IdempotencyKey)
+		res, err = s.d.Bus.PublishTopic(ctx, in.Name, in.Subject, data, headers, id)
+	}
+	if err != nil && connector.CodeOf(err) == connector.CodeUnavailable {
+		return nil, unconfirmedPublish(ctx, id, err)
 	}
 	if err != nil {
 		return nil, busError(err)
 	}
 	return &publishOutput{Status: http.StatusAccepted, Body: res}, nil
+}
+
+// unconfirmedPublish is the 503 of a publish the bus did not confirm. The message may still
+// be stored (the bus client buffers it through a reconnect), so the answer names its id, in
+// the message and in the Idempotency-Key header: a retry with that key within the duplicate
+// window (2 minutes) is stored once whatever happened to the first attempt.
+func unconfirmedPublish(ctx context.Context, id string, err error) *Error {
+	loggerFrom(ctx).WarnContext(ctx, "publish not confirmed by the bus", "message_id", id, "err", err)
+	e := apiError(http.StatusServiceUnavailable, fmt.Sprintf(
+		"the service bus did not confirm the message, which may or may not be stored: retry with the header Idempotency-Key: %s within 2 minutes and it is stored once", id))
+	e.headers = http.Header{"Idempotency-Key": {id}, "Retry-After": {"2"}}
+	return e
 }
 
 // topicReady checks that the Topic exists in the catalog and that its stream does (the

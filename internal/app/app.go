@@ -167,6 +167,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 		}()
 		h.startJanitor(sctx)
 		h.startAnchorer(sctx)
+		// Settles the runs no process owns any more (see runs.Reconciler).
+		rec := &runs.Reconciler{Service: h.Runs, Logger: log.With("component", "reconciler")}
+		h.wg.Go(func() { _ = rec.Run(sctx) })
 	} else if h.workerCtx != nil {
 		// A worker-only process keeps rejects in its own data folder: it sweeps them too.
 		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -113,6 +113,9 @@ type Bus struct {
 	topics   map[string]TopicConfig               // topic streams ensured, as last ensured
 	leases   map[*Lease]struct{}
 	closeErr error
+	// pauseLog bounds the pull failures' warnings (every puller of every consumer fails each
+	// second while the server is away) to one a minute each, with a count.
+	pauseLog *throttledLog
 }
 
 // names are the stream, bucket and subject names after the prefix.
@@ -156,6 +159,7 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		cfg: cfg, log: cfg.Logger.With("component", "bus"), names: newNames(cfg.Prefix),
 		ncClosed: make(chan struct{}), closing: make(chan struct{}),
 		locks: map[time.Duration]jetstream.KeyValue{}, leases: map[*Lease]struct{}{}, topics: map[string]TopicConfig{},
+		pauseLog: newThrottledLog(time.Minute),
 	}
 	var err error
 	if cfg.URL == "" {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"regexp"
 	"runtime/debug"
 	"sync"
@@ -33,6 +34,9 @@ type RunRequest struct {
 	RequestedAt time.Time         `json:"requested_at"`
 	Attempt     int               `json:"attempt,omitempty"`
 	Params      map[string]string `json:"params,omitempty"`
+	// RequestID, when set, is the message id instead of RunID: a resume of a run is a new
+	// request for the same run, which the duplicate window must not drop.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // nameRE is what an integration or environment name may be: a single subject token and a valid
@@ -70,7 +74,11 @@ func (b *Bus) EnqueueRun(ctx context.Context, r RunRequest) error {
 		return fmt.Errorf("enqueue run %s: %w", r.RunID, err)
 	}
 	msg := &nats.Msg{Subject: b.names.runSubj + "." + r.Integration, Data: data, Header: nats.Header{}}
-	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(r.RunID), jetstream.WithExpectStream(b.names.runs))
+	id := r.RunID
+	if r.RequestID != "" {
+		id = r.RequestID
+	}
+	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(b.names.runs))
 	if err != nil {
 		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("enqueue run %s of %s: %w", r.RunID, r.Integration, err))
 	}
@@ -78,6 +86,39 @@ func (b *Bus) EnqueueRun(ctx context.Context, r RunRequest) error {
 		b.log.Debug("run already enqueued", "run", r.RunID, "integration", r.Integration)
 	}
 	return nil
+}
+
+// maxQueuedScan bounds QueuedRunIDs: a queue longer than that is not scanned.
+const maxQueuedScan = 100_000
+
+// QueuedRunIDs returns the run ids of the requests on the work queue: those waiting and those
+// a worker is executing (a request leaves the queue only when its run has finished). A run not
+// in it is owned by no process. It reads the stream's messages one by one (the queue holds
+// unfinished runs only) and gives up past maxQueuedScan.
+func (b *Bus) QueuedRunIDs(ctx context.Context) (map[string]bool, error) {
+	if b.isClosed() {
+		return nil, ErrClosed
+	}
+	st, err := b.js.Stream(ctx, b.names.runs)
+	if err != nil {
+		return nil, connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("runs stream: %w", err))
+	}
+	ids := map[string]bool{}
+	for seq := uint64(1); len(ids) < maxQueuedScan; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(b.names.runSubj+".>"))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return ids, nil
+		}
+		if err != nil {
+			return nil, connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("read the runs stream at %d: %w", seq, err))
+		}
+		var r RunRequest
+		if json.Unmarshal(m.Data, &r) == nil && r.RunID != "" {
+			ids[r.RunID] = true
+		}
+		seq = m.Sequence + 1
+	}
+	return nil, fmt.Errorf("the work queue holds more than %d requests: not scanned", maxQueuedScan)
 }
 
 // ConsumerConfig sets up the shared pull consumer that workers take run requests from.
@@ -93,8 +134,20 @@ type ConsumerConfig struct {
 	MaxDeliver int
 	// Backoff, if set, is the redelivery delay after the 1st, 2nd, ... failed delivery (the
 	// server then ignores AckWait); it is also the delay of the Nak that follows a handler
-	// error. Without it a failed message is redelivered at once.
+	// error. Without it (and without RetryBase) a failed message is redelivered at once.
 	Backoff []time.Duration
+	// RetryBase and RetryMax, when Backoff is not set, make the Nak after a handler error
+	// exponential with jitter: RetryBase doubled per failed delivery, capped at RetryMax.
+	RetryBase, RetryMax time.Duration
+	// ParkAfter parks a request whose handler failed after that many deliveries (0: never): it
+	// is reported (an error line, once per WarnEvery) and then offered again every ParkDelay
+	// (default 5 minutes) rather than dropped, so it runs once what it waits for (the store)
+	// is back. A parked run stays queued and visible in the transaction log meanwhile.
+	ParkAfter int
+	ParkDelay time.Duration
+	// WarnEvery bounds the "run handler failed" warnings: one line per interval with the
+	// count of the others (default 1 minute).
+	WarnEvery time.Duration
 	// MaxAckPending caps the messages delivered and not yet settled across all processes
 	// sharing the consumer (default: the server's, 1000). It is the consumer's, so the last
 	// process to start sets it for everyone.
@@ -122,6 +175,32 @@ func (c *ConsumerConfig) defaults() {
 	if c.Concurrency <= 0 {
 		c.Concurrency = max(c.MaxAckPending, 1)
 	}
+	if c.ParkDelay <= 0 {
+		c.ParkDelay = 5 * time.Minute
+	}
+	if c.WarnEvery <= 0 {
+		c.WarnEvery = time.Minute
+	}
+}
+
+// failureDelay is how long after its n-th failed delivery a request is offered again, and
+// whether that parks it (n reached ParkAfter).
+func (c ConsumerConfig) failureDelay(n uint64) (time.Duration, bool) {
+	if c.ParkAfter > 0 && n >= uint64(c.ParkAfter) { //nolint:gosec // positive
+		return c.ParkDelay, true
+	}
+	if len(c.Backoff) > 0 || c.RetryBase <= 0 {
+		return retryDelay(c.Backoff, n), false
+	}
+	d := c.RetryBase
+	for i := uint64(1); i < n && (c.RetryMax <= 0 || d < c.RetryMax); i++ {
+		d *= 2
+	}
+	if c.RetryMax > 0 {
+		d = min(d, c.RetryMax)
+	}
+	// Up to 20 % jitter, so that the requests failing together do not come back together.
+	return d + rand.N(d/5+1), false //nolint:gosec // jitter, not security
 }
 
 // RunHandler processes one run request. Returning nil without settling the message acks it;
@@ -163,8 +242,9 @@ func (b *Bus) ConsumeRuns(ctx context.Context, cfg ConsumerConfig, handler RunHa
 	// The server replaces AckWait with Backoff[0] when Backoff is set: heartbeat on that.
 	ackWait := cons.CachedInfo().Config.AckWait
 
+	warn := newThrottledLog(cfg.WarnEvery)
 	return b.pullLoop(ctx, cons, cfg.Concurrency, "pull run request", func(ctx context.Context, msg jetstream.Msg) {
-		b.handle(ctx, msg, cfg, ackWait, handler)
+		b.handle(ctx, msg, cfg, ackWait, warn, handler)
 	})
 }
 
@@ -174,7 +254,7 @@ func (b *Bus) pause(ctx context.Context, what string, err error) {
 	if ctx.Err() != nil {
 		return
 	}
-	b.log.Warn(what, "err", err)
+	b.pauseLog.Warn(ctx, b.log, what, "err", err)
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
 	select {
@@ -183,7 +263,7 @@ func (b *Bus) pause(ctx context.Context, what string, err error) {
 	}
 }
 
-func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig, ackWait time.Duration, handler RunHandler) {
+func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig, ackWait time.Duration, warn *throttledLog, handler RunHandler) {
 	m := &RunMessage{msg: msg, ackWait: ackWait, log: b.log}
 	if md, err := msg.Metadata(); err == nil {
 		m.meta = *md
@@ -222,8 +302,15 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig,
 	case ctx.Err() != nil:
 		// Stopping: leave it for redelivery after AckWait, as if this process had died.
 	default:
-		b.log.Warn("run handler failed", "run", m.Request.RunID, "integration", m.Request.Integration, "delivery", m.Delivered(), "err", err)
-		if nerr := m.Nak(retryDelay(cfg.Backoff, m.Delivered())); nerr != nil {
+		delay, parked := cfg.failureDelay(m.Delivered())
+		if parked {
+			warn.Log(ctx, b.log, slog.LevelError, "run request parked: it failed on every delivery; it is offered again every park delay until it runs",
+				"run", m.Request.RunID, "integration", m.Request.Integration, "deliveries", m.Delivered(), "park_delay", delay, "err", err)
+		} else {
+			warn.Warn(ctx, b.log, "run handler failed; the request is offered again after a delay",
+				"run", m.Request.RunID, "integration", m.Request.Integration, "delivery", m.Delivered(), "retry_in", delay, "err", err)
+		}
+		if nerr := m.Nak(delay); nerr != nil {
 			b.log.Warn("nak run request", "run", m.Request.RunID, "err", nerr)
 		}
 	}
@@ -266,9 +353,9 @@ type RunMessage struct {
 	settled atomic.Bool
 }
 
-// Delivered is how many times this message has been delivered, this time included: above 1
-// the run was started before (by a worker that died, failed or was stopped) and should resume
-// from its checkpoint.
+// Delivered is how many times this message has been delivered, this time included. It is
+// the broker's count, which starts again when a NATS server restarts: whether a run resumes
+// is for the run's own record to say, not for this.
 func (m *RunMessage) Delivered() uint64 { return m.meta.NumDelivered }
 
 // Redelivered reports whether an earlier delivery of this run request was not acked.

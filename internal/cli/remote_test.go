@@ -395,6 +395,18 @@ func TestRunsCommandsAgainstServer(t *testing.T) {
 	if !strings.Contains(errOut, "already ended") {
 		t.Errorf("cancel ended run: %s", errOut)
 	}
+	// resume: a run without a checkpoint is refused saying so; one with a checkpoint is
+	// queued again and followed to its end with --wait.
+	s.AddRun(client.Run{ID: "run-c", Status: "failed", StartedAt: time.Now(), Error: "cut"})
+	s.AddRun(client.Run{ID: "run-d", Status: "failed", StartedAt: time.Now(), Error: "cut", HasCheckpoint: true})
+	_, errOut = remoteRun(t, ExitFailed, "runs", "resume", "run-c")
+	if !strings.Contains(errOut, "no checkpoint") {
+		t.Errorf("resume without a checkpoint: %s", errOut)
+	}
+	out, errOut = remoteRun(t, 0, "runs", "resume", "run-d", "--wait", "--json")
+	if m := mustJSON(t, out); m["run_id"] != "run-d" || m["status"] != "succeeded" || !strings.Contains(errOut, "run run-d queued") {
+		t.Errorf("resume --wait: %s\n%s", out, errOut)
+	}
 	remoteRun(t, ExitFailed, "runs", "show", "run-zzz")
 	remoteRun(t, ExitUsage, "runs", "list", "--server", s.URL, "--data", t.TempDir())
 	remoteRun(t, ExitUsage, "runs", "cancel", "run-b", "--data", t.TempDir())

@@ -52,41 +52,7 @@ Exit status: 0 succeeded (or queued, without --wait), 1 failed or canceled, 2 us
 			if err != nil {
 				return failure(err)
 			}
-			if wait && !run.Final() {
-				waitCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-				defer stop()
-				if g.isTerminal {
-					_, _ = fmt.Fprintf(g.stderr, "run %s %s; waiting for its end (Ctrl-C stops waiting, not the run)\n", run.ID, run.Status)
-				}
-				last := run
-				run, err = c.WaitRun(waitCtx, run.ID, 0)
-				if err != nil && waitCtx.Err() != nil {
-					if run.ID == "" {
-						run = last
-					}
-					return &exitError{code: ExitFailed, err: fmt.Errorf(
-						"stopped waiting; run %s goes on on the server (%s when last seen)\nFollow it with: datahub runs show %s\nStop it with:   datahub runs cancel %s",
-						run.ID, run.Status, run.ID, run.ID)}
-				}
-				if err != nil {
-					return failure(err)
-				}
-			}
-			s := runSummary(run)
-			if jsonOut {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetEscapeHTML(false)
-				if err := enc.Encode(s); err != nil {
-					return err
-				}
-			} else {
-				printSummary(g.stdout, s)
-			}
-			if !run.Final() {
-				_, _ = fmt.Fprintf(g.stderr, "Follow it with: datahub runs show %s\n", run.ID)
-				return nil
-			}
-			return runExit(run)
+			return followRun(cmd, g, c, run, wait, jsonOut)
 		},
 	}
 	addRemoteFlags(cmd.Flags(), &r)
@@ -94,6 +60,53 @@ Exit status: 0 succeeded (or queued, without --wait), 1 failed or canceled, 2 us
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the run to end and exit with its status")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the summary as one JSON object (the fields of 'datahub copy --json')")
 	return cmd
+}
+
+// followRun reports a queued run: with wait it follows it to its end first (printing its id
+// at once on standard error), then prints the summary (or one JSON object) and exits as
+// 'datahub copy' does.
+func followRun(cmd *cobra.Command, g *globals, c *client.Client, run client.Run, wait, jsonOut bool) error {
+	ctx := cmd.Context()
+	var err error
+	if wait && !run.Final() {
+		waitCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		// The id first, on standard error whatever it is, so that a script that
+		// loses the wait (the server cut for longer than the patience) still has it
+		// and follows the run up rather than request a second one; standard output
+		// keeps the one summary (or JSON object).
+		_, _ = fmt.Fprintf(g.stderr, "run %s %s; waiting for its end (Ctrl-C stops waiting, not the run)\n", run.ID, run.Status)
+		last := run
+		run, err = c.WaitRun(waitCtx, run.ID, 0)
+		if err != nil && waitCtx.Err() != nil {
+			if run.ID == "" {
+				run = last
+			}
+			return &exitError{code: ExitFailed, err: fmt.Errorf(
+				"stopped waiting; run %s goes on on the server (%s when last seen)\nFollow it with: datahub runs show %s\nStop it with:   datahub runs cancel %s",
+				run.ID, run.Status, run.ID, run.ID)}
+		}
+		if err != nil {
+			return &exitError{code: ExitFailed, err: fmt.Errorf(
+				"stopped waiting for run %s: %w\nThe run goes on on the server; do not request it again.\nFollow it with: datahub runs show %s",
+				last.ID, err, last.ID)}
+		}
+	}
+	s := runSummary(run)
+	if jsonOut {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			return err
+		}
+	} else {
+		printSummary(g.stdout, s)
+	}
+	if !run.Final() {
+		_, _ = fmt.Fprintf(g.stderr, "Follow it with: datahub runs show %s\n", run.ID)
+		return nil
+	}
+	return runExit(run)
 }
 
 // runExit is the exit of a finished run, as 'datahub copy' exits.

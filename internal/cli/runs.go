@@ -20,10 +20,10 @@ func newRunsCmd(g *globals) *cobra.Command {
 	var r remote
 	cmd := &cobra.Command{
 		Use:   "runs",
-		Short: "List, show, cancel runs: of the local transaction log, or of a hub server",
+		Short: "List, show, cancel, resume runs: of the local transaction log, or of a hub server",
 		Long: `List and show runs. With --server (or DATAHUB_SERVER set) they are the hub server's runs;
 otherwise those of the transaction log in the local data folder (--data), which 'datahub copy'
-writes. 'cancel' and 'rejects' are about a server's runs only.`,
+writes. 'cancel', 'resume' and 'rejects' are about a server's runs only.`,
 	}
 	cmd.PersistentFlags().StringVar(&data, "data", "", "data folder (default ./datahub-data, env DATAHUB_DATA)")
 	cmd.PersistentFlags().BoolVar(&jsonOut, "json", false, "print JSON")
@@ -147,6 +147,32 @@ writes. 'cancel' and 'rejects' are about a server's runs only.`,
 		},
 	}
 
+	var resumeWait bool
+	resume := &cobra.Command{
+		Use:   "resume RUN_ID [--wait]",
+		Short: "Continue a failed or cancelled run on the hub server from its checkpoint",
+		Long: `Queue a failed or cancelled run of the hub server again: a worker continues it from its
+last checkpoint instead of copying everything again, after the same rights and policy checks
+as a new run (you need the right to run the integration in the run's environment). A run
+without a checkpoint, a replace, and a run whose integration changed since (source,
+destination, mode, key or mapping) are refused: request a new run with 'datahub run'.
+--wait follows it to its end as 'datahub run --wait' does.`,
+		Example: `  datahub runs resume 0193f0c2 --wait`,
+		Args:    oneRunID("resume"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := serverOnly(cmd, g, &r)
+			if err != nil {
+				return err
+			}
+			run, err := c.ResumeRun(cmd.Context(), args[0])
+			if err != nil {
+				return failure(err)
+			}
+			return followRun(cmd, g, c, run, resumeWait, jsonOut)
+		},
+	}
+	resume.Flags().BoolVar(&resumeWait, "wait", false, "wait for the run to end and exit with its status")
+
 	rejects := &cobra.Command{
 		Use:   "rejects RUN_ID",
 		Short: "Print the records a run on the hub server rejected, as NDJSON",
@@ -159,7 +185,7 @@ writes. 'cancel' and 'rejects' are about a server's runs only.`,
 			return failure(c.Rejects(cmd.Context(), args[0], g.stdout))
 		},
 	}
-	cmd.AddCommand(list, show, cancel, rejects)
+	cmd.AddCommand(list, show, cancel, resume, rejects)
 	return cmd
 }
 

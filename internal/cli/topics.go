@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/datahub-oss/datahub/internal/client"
@@ -23,16 +24,21 @@ func newPublishCmd(g *globals) *cobra.Command {
 	var r remote
 	var file, subject, key, idem, contentType string
 	var headers []string
+	var retryFor time.Duration
 	cmd := &cobra.Command{
 		Use:   "publish TOPIC",
 		Short: "Publish a message to a topic of the service bus",
 		Long: `Publish one message (a file, or standard input) to a Topic. Every Subscription of the
 topic whose filter matches delivers it. --id makes the publish idempotent: the same id again
-within 2 minutes stores nothing.`,
+within 2 minutes stores nothing. When the server or its bus is down (503, no connection), the
+publish is retried for --retry-for (default 1m) with the same id, so it is stored once.`,
 		Example: `  echo '{"id": 42}' | datahub publish orders --subject eu.created --header Region=eu
   datahub publish orders --file order.json --key customer-7 --id order-42`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if retryFor < 0 || retryFor > 2*time.Minute {
+				return usageError("--retry-for %s: give 0 to 2m (a retry after the 2-minute duplicate window could store the message twice)", retryFor)
+			}
 			hdr := map[string]string{}
 			for _, h := range headers {
 				k, v, ok := strings.Cut(h, "=")
@@ -64,8 +70,13 @@ within 2 minutes stores nothing.`,
 			if err != nil {
 				return err
 			}
+			if idem == "" {
+				// Chosen once, before the first try: every retry carries it, so a try stored
+				// although unconfirmed makes the retries duplicates the bus drops.
+				idem = uuid.NewString()
+			}
 			res, err := c.Publish(cmd.Context(), args[0], data, client.PublishOptions{Subject: subject, IdempotencyKey: idem, Key: key,
-				Headers: hdr, ContentType: contentType})
+				Headers: hdr, ContentType: contentType, RetryFor: retryFor})
 			if err != nil {
 				return failure(err)
 			}
@@ -82,7 +93,8 @@ within 2 minutes stores nothing.`,
 	fl.StringVarP(&file, "file", "f", "", "the message's file (default: standard input)")
 	fl.StringVar(&subject, "subject", "", "subject suffix subscriptions filter on (default \"default\")")
 	fl.StringVar(&key, "key", "", "ordering key (X-DataHub-Key)")
-	fl.StringVar(&idem, "id", "", "message id / idempotency key (default: a random one)")
+	fl.StringVar(&idem, "id", "", "message id / idempotency key (default: a random one, the same for every retry)")
+	fl.DurationVar(&retryFor, "retry-for", time.Minute, "retry through 503s and connection failures this long, with the same id (0: no retry; at most 2m, the duplicate window)")
 	fl.StringVar(&contentType, "content-type", "", "content type (default application/json for .json files, else application/octet-stream)")
 	fl.StringArrayVar(&headers, "header", nil, "a message header NAME=VALUE (repeatable)")
 	return cmd

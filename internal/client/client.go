@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -37,6 +38,7 @@ type Client struct {
 	http      *http.Client
 	timeout   time.Duration
 	userAgent string
+	patience  time.Duration
 }
 
 // Option configures a Client.
@@ -48,6 +50,14 @@ func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h
 
 // WithTimeout sets the timeout of ordinary calls (DefaultTimeout when not given; 0 for none).
 func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
+
+// DefaultPatience is how long WaitRun polls through transient failures (the server restarting,
+// its store or bus down) before it gives up.
+const DefaultPatience = 10 * time.Minute
+
+// WithPatience sets how long WaitRun keeps polling through transient failures (503, no
+// connection) in a row before it returns the last one (DefaultPatience when not given).
+func WithPatience(d time.Duration) Option { return func(c *Client) { c.patience = d } }
 
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
@@ -79,7 +89,7 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	u.RawQuery, u.Fragment = "", ""
 	u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), APIPrefix)
 	u.RawPath = ""
-	c := &Client{base: u, token: strings.TrimSpace(token), http: http.DefaultClient, timeout: DefaultTimeout, userAgent: "datahub-client"}
+	c := &Client{base: u, token: strings.TrimSpace(token), http: http.DefaultClient, timeout: DefaultTimeout, userAgent: "datahub-client", patience: DefaultPatience}
 	for _, o := range opts {
 		o(c)
 	}
@@ -253,4 +263,42 @@ func redactURL(s string) string {
 	}
 	u.User = nil
 	return u.String()
+}
+
+// retryBase and retryMax bound the pause between two tries through transient errors.
+const (
+	retryBase = 250 * time.Millisecond
+	retryMax  = 5 * time.Second
+)
+
+// retrying calls fn until it succeeds, fails with an error that is not Transient, or keeps
+// failing transiently for longer than patience (then the last error is returned). The pause
+// between tries doubles from retryBase to retryMax, with jitter. onRetry, if set, hears of
+// every transient failure.
+func retrying(ctx context.Context, patience time.Duration, onRetry func(error), fn func() error) error {
+	var since time.Time
+	pause := retryBase
+	for {
+		err := fn()
+		if err == nil || !Transient(err) || ctx.Err() != nil {
+			return err
+		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		if time.Since(since) >= patience {
+			return err
+		}
+		if onRetry != nil {
+			onRetry(err)
+		}
+		t := time.NewTimer(pause/2 + rand.N(pause/2+1)) //nolint:gosec // jitter, not security
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		pause = min(pause*2, retryMax)
+	}
 }

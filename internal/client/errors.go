@@ -225,3 +225,17 @@ func (e *ConnError) Error() string {
 }
 
 func (e *ConnError) Unwrap() error { return e.Err }
+
+// Transient reports whether err is worth retrying as it is: the server could not be reached,
+// or answered that it (or a proxy in front of it) cannot serve now (502, 503, 504).
+func Transient(err error) bool {
+	var ce *ConnError
+	if errors.As(err, &ce) {
+		return true
+	}
+	switch StatusOf(err) {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}

@@ -40,13 +40,20 @@ func (c *Client) GetRun(ctx context.Context, id string) (Run, error) {
 const maxPoll = 2 * time.Second
 
 // WaitRun polls a run until it has ended and returns it; every is the first pause (it grows
-// to 2 s), 200 ms when 0. Only ctx stops it.
+// to 2 s), 200 ms when 0. It polls on through transient failures (the server restarting, its
+// store or bus cut: 502, 503, 504, no connection) with back-off, giving up only when they
+// last longer than the client's patience (WithPatience); otherwise only ctx stops it.
 func (c *Client) WaitRun(ctx context.Context, id string, every time.Duration) (Run, error) {
 	if every <= 0 {
 		every = 200 * time.Millisecond
 	}
 	for {
-		r, err := c.GetRun(ctx, id)
+		var r Run
+		err := retrying(ctx, c.patience, nil, func() error {
+			var err error
+			r, err = c.GetRun(ctx, id)
+			return err
+		})
 		if err != nil {
 			return r, err
 		}
@@ -94,6 +101,14 @@ func (c *Client) ListRuns(ctx context.Context, f RunFilter) (RunPage, error) {
 func (c *Client) CancelRun(ctx context.Context, id string) (Run, error) {
 	var r Run
 	err := c.do(ctx, request{method: http.MethodPost, path: "/runs/" + seg(id) + "/cancel"}, nil, &r)
+	return r, err
+}
+
+// ResumeRun queues a failed or cancelled run again, to continue from its checkpoint, and
+// returns it (status queued).
+func (c *Client) ResumeRun(ctx context.Context, id string) (Run, error) {
+	var r Run
+	err := c.do(ctx, request{method: http.MethodPost, path: "/runs/" + seg(id) + "/resume"}, nil, &r)
 	return r, err
 }
 

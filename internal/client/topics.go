@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // PublishOptions are a published message's subject, id, key, headers and content type.
@@ -20,6 +22,12 @@ type PublishOptions struct {
 	// Headers become the message's headers (sent as X-DataHub-Header-<name>).
 	Headers     map[string]string
 	ContentType string
+	// RetryFor, when set, retries through transient failures (the server or its bus is
+	// down: 503, no connection) for that long, every try with the same message id: one is
+	// chosen before the first try when IdempotencyKey is empty, so a try that was stored
+	// although it was not confirmed makes the retries duplicates the bus drops. Keep it under
+	// the duplicate window (2 minutes).
+	RetryFor time.Duration
 }
 
 // PublishResult is where a message was stored.
@@ -29,8 +37,24 @@ type PublishResult struct {
 	MessageID string `json:"message_id"`
 }
 
-// Publish stores a message on a topic.
+// Publish stores a message on a topic (see PublishOptions.RetryFor for retries).
 func (c *Client) Publish(ctx context.Context, topic string, data []byte, o PublishOptions) (PublishResult, error) {
+	if o.RetryFor <= 0 {
+		return c.publishOnce(ctx, topic, data, o)
+	}
+	if o.IdempotencyKey == "" {
+		o.IdempotencyKey = uuid.NewString()
+	}
+	var res PublishResult
+	err := retrying(ctx, o.RetryFor, nil, func() error {
+		var err error
+		res, err = c.publishOnce(ctx, topic, data, o)
+		return err
+	})
+	return res, err
+}
+
+func (c *Client) publishOnce(ctx context.Context, topic string, data []byte, o PublishOptions) (PublishResult, error) {
 	q := url.Values{}
 	if o.Subject != "" {
 		q.Set("subject", o.Subject)

@@ -139,6 +139,10 @@ type Engine struct {
 	checkpointStats Stats
 	// start is the counters this invocation started from.
 	start Stats
+	// committed is set once this invocation has flushed (or tried to: a failed flush may have
+	// committed): a position the destination saved after that is its own, not where it
+	// started.
+	committed bool
 }
 
 // New prepares a transfer.
@@ -400,6 +404,10 @@ func (e *Engine) attempt(ctx context.Context, resume, noFast bool) (err error) {
 			if withStats {
 				// The destination committed more than the transaction log heard of.
 				e.checkpointStats = savedStats
+				if !e.committed {
+					// This invocation starts from there: its part is what it adds to that.
+					e.start = savedStats
+				}
 			}
 			if err := e.rewind(ctx); err != nil {
 				return err
@@ -711,6 +719,7 @@ func (e *Engine) finish(ctx context.Context, sink connector.Sink, lastPos connec
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	e.committed = true
 	if err := sink.Flush(ctx, encodeCheckpoint(lastPos, e.Stats())); err != nil {
 		return fmt.Errorf("flush destination: %w", err)
 	}
@@ -734,6 +743,7 @@ func (e *Engine) finish(ctx context.Context, sink connector.Sink, lastPos connec
 // flush commits the sink and records the checkpoint.
 func (e *Engine) flush(ctx context.Context, sink connector.Sink, pos connector.Position) error {
 	s := e.Stats()
+	e.committed = true // even a flush that fails may have committed
 	if err := sink.Flush(ctx, encodeCheckpoint(pos, s)); err != nil {
 		return fmt.Errorf("flush destination: %w", err)
 	}

@@ -70,6 +70,11 @@ func RequestedBy(actor, trig, author string) string {
 
 // Request records a queued run and puts it on the work queue. Secrets are not resolved here:
 // the worker resolves them when it runs, so a queued run holds none.
+//
+// The writes are ordered so that a failure leaves no run that nothing will execute: the audit
+// entry first (an attempt is audited even if it goes no further), then the run record, then
+// the request on the queue; a run whose request could not be queued is recorded as failed, and
+// if even that cannot be written (the store went down meanwhile) the reconciler settles it.
 func (s *Service) Request(ctx context.Context, r Request) (txlog.Run, error) {
 	p, err := Resolve(ctx, s.Catalog, nil, r.Integration, r.Env)
 	if err != nil {
@@ -80,31 +85,48 @@ func (s *Service) Request(ctx context.Context, r Request) (txlog.Run, error) {
 	by := RequestedBy(r.Actor, r.Trigger, p.Author)
 	run := txlog.Run{ID: txlog.NewID(), Kind: "integration", Integration: p.Integration, Env: p.Env, RequestedBy: by,
 		Source: src, Destination: dst, Mode: string(p.Mode), Options: string(opts), Status: StatusQueued, StartedAt: time.Now()}
+	if err := s.audit(ctx, r.Actor, "run.request", p.Integration, r.Remote, map[string]string{"run_id": run.ID, "env": p.Env}); err != nil {
+		return txlog.Run{}, fmt.Errorf("audit run request: %w", err)
+	}
 	if err := s.Log.Start(ctx, &run); err != nil {
 		return txlog.Run{}, err
-	}
-	if s.Audit != nil {
-		details, _ := json.Marshal(map[string]string{"run_id": run.ID, "env": p.Env})
-		if _, err := s.Audit.Append(ctx, audit.Entry{Actor: r.Actor, Action: "run.request", TargetKind: string(catalog.KindIntegration),
-			TargetName: p.Integration, Remote: r.Remote, Details: string(details)}); err != nil {
-			return txlog.Run{}, fmt.Errorf("audit run request: %w", err)
-		}
 	}
 	req := bus.RunRequest{RunID: run.ID, Integration: p.Integration, Env: p.Env,
 		RequestedBy: by, Trigger: r.Trigger, RequestedAt: run.StartedAt, Params: r.Params}
 	if r.Trigger == "" {
 		req.Requester = r.Actor
 	}
-	err = s.Bus.EnqueueRun(ctx, req)
-	if err != nil {
-		// Nothing will run it: say so in the log rather than leave it queued forever.
-		fin := time.Now()
-		run.Status, run.Error, run.FinishedAt = "failed", "could not queue the run: "+err.Error(), &fin
-		_ = s.Log.Finish(context.WithoutCancel(ctx), &run)
+	if err := s.enqueue(ctx, &run, req); err != nil {
 		return txlog.Run{}, err
 	}
 	Publish(ctx, s.Bus, s.Logger, RunEvent(ctx, s.Catalog, event.RunQueued, run))
 	return run, nil
+}
+
+// enqueue puts a recorded run's request on the work queue; when it cannot, the run is recorded
+// as failed rather than left queued with nothing to run it.
+func (s *Service) enqueue(ctx context.Context, run *txlog.Run, req bus.RunRequest) error {
+	err := s.Bus.EnqueueRun(ctx, req)
+	if err == nil {
+		return nil
+	}
+	fin := time.Now()
+	run.Status, run.Error, run.FinishedAt = "failed", "could not queue the run: "+err.Error(), &fin
+	if ferr := s.Log.Finish(context.WithoutCancel(ctx), run); ferr != nil && s.Logger != nil {
+		s.Logger.Warn("a run that could not be queued could not be recorded as failed either; the reconciler will", "run_id", run.ID, "err", ferr)
+	}
+	return err
+}
+
+// audit appends an entry about an integration's run when the service audits.
+func (s *Service) audit(ctx context.Context, actor, action, integration, remote string, details map[string]string) error {
+	if s.Audit == nil {
+		return nil
+	}
+	d, _ := json.Marshal(details)
+	_, err := s.Audit.Append(ctx, audit.Entry{Actor: actor, Action: action, TargetKind: string(catalog.KindIntegration),
+		TargetName: integration, Remote: remote, Details: string(d)})
+	return err
 }
 
 // Cancel asks for a run to stop: a queued run is cancelled when a worker picks it up, a
@@ -117,15 +139,12 @@ func (s *Service) Cancel(ctx context.Context, id, actor, remote string) (txlog.R
 	if txlog.Final(run.Status) {
 		return run, fmt.Errorf("%w: run %s already finished (%s)", ErrInvalid, run.ID, run.Status)
 	}
+	// Audited first: a cancellation that cannot be audited changes nothing.
+	if err := s.audit(ctx, actor, "run.cancel", run.Integration, remote, map[string]string{"run_id": run.ID}); err != nil {
+		return txlog.Run{}, fmt.Errorf("audit run cancel: %w", err)
+	}
 	if _, err := s.Log.SetStatus(ctx, run.ID, StatusCancelRequested, StatusQueued, StatusRunning); err != nil {
 		return txlog.Run{}, err
-	}
-	if s.Audit != nil {
-		details, _ := json.Marshal(map[string]string{"run_id": run.ID})
-		if _, err := s.Audit.Append(ctx, audit.Entry{Actor: actor, Action: "run.cancel", TargetKind: string(catalog.KindIntegration),
-			TargetName: run.Integration, Remote: remote, Details: string(details)}); err != nil {
-			return txlog.Run{}, fmt.Errorf("audit run cancel: %w", err)
-		}
 	}
 	return s.Log.Get(ctx, run.ID)
 }

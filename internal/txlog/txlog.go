@@ -455,3 +455,52 @@ func (l *Log) FailAbandoned(ctx context.Context, kind, host string, alive func(p
 	}
 	return n, nil
 }
+
+// Requeue puts a failed or cancelled run back in the queue for a resume: it is queued again,
+// with no outcome, keeping its counters and checkpoint. It reports whether the run was in one
+// of those states.
+func (l *Log) Requeue(ctx context.Context, id string) (bool, error) {
+	res, err := l.db.Exec(ctx, `UPDATE runs SET status = 'queued', finished_at = NULL, error = '', error_code = ''
+	WHERE id = ? AND status IN ('failed', 'canceled')`, id)
+	if err != nil {
+		return false, fmt.Errorf("queue run %s again: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// Unsettled returns the integration runs not in a final state (queued, running,
+// cancel_requested) that started before before: those the reconciler checks for an owner.
+func (l *Log) Unsettled(ctx context.Context, before time.Time, limit int) ([]Run, error) {
+	rows, err := l.db.Query(ctx, `SELECT `+cols+` FROM runs WHERE status IN ('queued', 'running', 'cancel_requested')
+	AND kind = 'integration' AND started_at < ? ORDER BY started_at LIMIT ?`, ts(before), limit)
+	if err != nil {
+		return nil, fmt.Errorf("list unsettled runs: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []Run
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list unsettled runs: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list unsettled runs: %w", err)
+	}
+	return out, nil
+}
+
+// Settle records the outcome of a run that no process owns any more (its request is gone from
+// the queue), only while it is still in status from: canceled for a cancellation nobody
+// carried out, failed with msg otherwise. It reports whether it did.
+func (l *Log) Settle(ctx context.Context, id, from, to, msg, code string) (bool, error) {
+	res, err := l.db.Exec(ctx, `UPDATE runs SET status = ?, finished_at = ?, error = ?, error_code = ? WHERE id = ? AND status = ?`,
+		to, ts(time.Now()), connector.CapText(msg, MaxError), code, id, from)
+	if err != nil {
+		return false, fmt.Errorf("settle run %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}

@@ -43,6 +43,10 @@ type Worker struct {
 	// CheckpointRows is how many rows a run copies between two commits (0: the engine's
 	// default); a run taken over from a dead worker restarts from its last commit.
 	CheckpointRows int64
+	// RetryBase is the first delay before a request whose handling failed is offered again
+	// (default 1 s; it doubles per failure up to a minute); ParkDelay how often a parked one is
+	// (default 5 minutes).
+	RetryBase, ParkDelay time.Duration
 	// Owner names this worker in leases and logs.
 	Owner string
 	// Policy is the policy step every run passes before the engine opens anything: the
@@ -73,6 +77,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	return w.Bus.ConsumeRuns(ctx, bus.ConsumerConfig{
 		AckWait: w.AckWait, MaxDeliver: -1, Concurrency: max(w.Parallel, 1), MaxAckPending: 1000, Heartbeat: true,
+		// A request that cannot be handled (the store is down) backs off rather than spin,
+		// and is parked, never dropped: it runs once the store is back.
+		RetryBase: w.retryBase(), RetryMax: time.Minute, ParkAfter: parkAfter, ParkDelay: w.ParkDelay,
 	}, w.handle)
 }
 
@@ -110,7 +117,7 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 	}
 	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
 
-	resume := m.Redelivered() && (run.HasCheckpoint || run.Status == runs.StatusRunning)
+	resume := resumes(run)
 	if ok, err := w.Log.SetStatus(ctx, run.ID, runs.StatusRunning, runs.StatusQueued, runs.StatusRunning); err != nil {
 		return err
 	} else if !ok {
@@ -159,6 +166,14 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 	return w.finish(context.WithoutCancel(ctx), &run, res, rejects.Path())
 }
 
+// resumes tells from the run's own record whether it continues an earlier start: it was
+// running (a worker died or was stopped), or it has a checkpoint (it was resumed on request).
+// The broker's delivery count says nothing about it: it starts again at 1 when a NATS server
+// restarts, which would copy a cut run again from row 1.
+func resumes(run txlog.Run) bool {
+	return run.HasCheckpoint || run.Status == runs.StatusRunning
+}
+
 // plan resolves a run request into its plan, passes it through the policy step and only then
 // resolves its secrets, so that a refused reference is never read.
 func (w *Worker) plan(ctx context.Context, req bus.RunRequest) (*runs.Plan, error) {
@@ -190,6 +205,17 @@ func requesterOf(req bus.RunRequest) policy.Requester {
 		return policy.Requester{Trigger: t}
 	}
 	return policy.Requester{User: req.RequestedBy}
+}
+
+// parkAfter is how many failed deliveries park a run request (with the default back-off,
+// about ten minutes of failures).
+const parkAfter = 15
+
+func (w *Worker) retryBase() time.Duration {
+	if w.RetryBase > 0 {
+		return w.RetryBase
+	}
+	return time.Second
 }
 
 // shutdownRedelivery is how soon a run interrupted by a shutdown is offered again.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/datahub-oss/datahub/internal/audit"
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	_ "github.com/datahub-oss/datahub/internal/connectors/all"
@@ -15,6 +16,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/policy"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/secret"
+	"github.com/datahub-oss/datahub/internal/store"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
 	"github.com/datahub-oss/datahub/internal/txlog"
 	"github.com/datahub-oss/datahub/internal/worker"
@@ -25,12 +27,26 @@ type env struct {
 	runs *runs.Service
 	bus  *bus.Bus
 	dir  string
+	db   *store.DB
+	cat  *catalog.Service
 }
 
 func newEnv(t *testing.T, resources string) *env {
 	t.Helper()
+	return newEnvWith(t, resources, nil)
+}
+
+// newEnvWith is newEnv with the worker set up by mod before it starts (nil: as is; a mod
+// that sets its Bus to nil starts no worker).
+func newEnvWith(t *testing.T, resources string, mod func(*worker.Worker)) *env {
+	t.Helper()
+	return newEnvOn(t, storetest.SQLite(t), resources, mod)
+}
+
+// newEnvOn is newEnvWith on a given, migrated store.
+func newEnvOn(t *testing.T, db *store.DB, resources string, mod func(*worker.Worker)) *env {
+	t.Helper()
 	ctx := context.Background()
-	db := storetest.SQLite(t)
 	dir := t.TempDir()
 	cat := catalog.New(db, catalog.Options{})
 	docs, err := catalog.Parse([]byte(resources), "test.yaml")
@@ -40,7 +56,7 @@ func newEnv(t *testing.T, resources string) *env {
 	if _, err := cat.Apply(ctx, docs, catalog.ApplyOptions{Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	b, err := bus.Open(ctx, bus.Config{DataDir: filepath.Join(dir, "nats")})
+	b, err := bus.Open(ctx, bus.Config{DataDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,11 +77,16 @@ func newEnv(t *testing.T, resources string) *env {
 		t.Fatal(err)
 	}
 	w := &worker.Worker{Bus: b, Catalog: cat, Secrets: secret.New(db, ring), Log: log, DataDir: dir, CancelPoll: 50 * time.Millisecond, Policy: pol}
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = w.Run(wctx) }()
-	t.Cleanup(func() { stop(); <-done })
-	return &env{runs: &runs.Service{Catalog: cat, Log: log, Bus: b}, bus: b, dir: dir}
+	if mod != nil {
+		mod(w)
+	}
+	if w.Bus != nil { // a mod that takes the bus away wants no worker
+		wctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = w.Run(wctx) }()
+		t.Cleanup(func() { stop(); <-done })
+	}
+	return &env{runs: &runs.Service{Catalog: cat, Log: log, Bus: b, Audit: audit.New(db)}, bus: b, dir: dir, db: db, cat: cat}
 }
 
 func TestQuickstartRunThroughTheQueue(t *testing.T) {

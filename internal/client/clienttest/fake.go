@@ -210,6 +210,7 @@ func (s *Server) handler() http.Handler {
 	route("GET /api/v1/runs", false, s.listRuns)
 	route("GET /api/v1/runs/{id}", false, s.getRun)
 	route("POST /api/v1/runs/{id}/cancel", true, s.cancelRun)
+	route("POST /api/v1/runs/{id}/resume", true, s.resumeRun)
 	route("GET /api/v1/runs/{id}/rejects", false, s.rejects)
 	route("GET /api/v1/secrets", false, s.listSecrets)
 	route("PUT /api/v1/secrets/{name}", true, s.putSecret)
@@ -760,6 +761,24 @@ func (s *Server) cancelRun(c *call) (int, any, error) {
 	r.Status = "canceled"
 	s.record(c.who.Name, "run.cancel", "Run", r.ID)
 	return 200, r.Run, nil
+}
+
+// resumeRun queues a failed or cancelled run with a checkpoint again, as the server does (422
+// for the others); reading it then moves it on to its end.
+func (s *Server) resumeRun(c *call) (int, any, error) {
+	r, err := s.findRun(c.r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	switch {
+	case r.Status != "failed" && r.Status != "canceled":
+		return 0, nil, fail(http.StatusUnprocessableEntity, client.CodeInvalid, "run %s is %s: only a failed or cancelled run can be resumed", r.ID, r.Status)
+	case !r.HasCheckpoint:
+		return 0, nil, fail(http.StatusUnprocessableEntity, client.CodeInvalid, "run %s has no checkpoint to resume from", r.ID)
+	}
+	r.Status, r.FinishedAt, r.Error, r.reads = "queued", nil, "", 0
+	s.record(c.who.Name, "run.resume", "Run", r.ID)
+	return http.StatusAccepted, r.Run, nil
 }
 
 func (s *Server) rejects(c *call) (int, any, error) {
