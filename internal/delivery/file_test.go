@@ -123,13 +123,17 @@ func setupFile(t *testing.T, pathTmpl string, failFirst int) *fileFixture {
 	return f
 }
 
-// files returns every file under dir by slash path relative to dir, with its content.
+// files returns every file a delivery finished under dir, by slash path relative to dir, with
+// its content.
 func files(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
+		}
+		if strings.Contains(d.Name(), ".datahub-tmp-") {
+			return nil // a delivery still writing: not a delivered file yet
 		}
 		b, err := os.ReadFile(p) // #nosec G304 -- a test's own temporary folder
 		if err != nil {
