@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // DirName is the embedded server's folder inside the data folder.
@@ -257,7 +258,7 @@ func (b *Bus) setup(ctx context.Context) error {
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
 			return connector.Errorf(connector.CodeConfig, b.where, "start nats-server with -js, or enable JetStream for this account", errors.New("JetStream is not enabled on this NATS server"))
 		}
-		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("JetStream does not answer: %w", err))
+		return errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("JetStream does not answer: %w", err))
 	}
 	streams := []jetstream.StreamConfig{{
 		Name:        b.names.runs,
@@ -291,10 +292,10 @@ func (b *Bus) Ready(ctx context.Context) error {
 		return ErrClosed
 	}
 	if st := b.nc.Status(); st != nats.CONNECTED {
-		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("NATS connection is %s", st))
+		return errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("NATS connection is %s", st))
 	}
 	if _, err := b.js.AccountInfo(ctx); err != nil {
-		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("JetStream does not answer: %w", err))
+		return errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("JetStream does not answer: %w", err))
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // readyTimeout bounds the embedded server's start (JetStream recovers its streams from disk
@@ -69,7 +70,7 @@ func (b *Bus) startEmbedded() error {
 	if !srv.ReadyForConnections(readyTimeout) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
-		return connector.Errorf(connector.CodeUnavailable, b.cfg.DataDir, "see the log for the server's reason", errors.New("bus: embedded NATS did not start"))
+		return errcode.Errorf(errcode.Unavailable, b.cfg.DataDir, "see the log for the server's reason", errors.New("bus: embedded NATS did not start"))
 	}
 	b.srv = srv
 	b.where = "embedded NATS"
