@@ -46,10 +46,9 @@
 //   - fatal: anything else (CodeInternal, and any code the connector does not know).
 //
 // The finer codes (CodePermission, CodeTooLarge, CodeInvalidData, CodeDiskFull with DiskFull,
-// CodeConflict, CodeUnsupported, CodeConfig, and CodeCanceled, which CodeOf gives a context
-// error) say more to people. Every class but retryable fails the run at once; the class tells
+// CodeConflict, CodeUnsupported, and CodeCanceled, which CodeOf gives a context error) say more to people. Every class but retryable fails the run at once; the class tells
 // people (and the API's status and the CLI's exit status) what to fix. The hub raises codes of its own
-// (unavailable, interrupted) and maps every code to its HTTP status and exit status in its
+// (unavailable, interrupted, config) and maps every code to its HTTP status and exit status in its
 // internal catalogue: a connector never needs those. Messages carry Endpoint.Redacted, never
 // the URL itself.
 //
@@ -96,12 +95,11 @@
 //   - provisional, expected to change before v1.0.0: Option (options are becoming typed, with
 //     parsed values handed to the connector), the optional capabilities (PositionStore,
 //     RawSource/RawSink, NULRefuser, Meter, AckPacer), the finer codes above (they may fold
-//     into the classification; CodeConfig, which only the hub raises today, may leave the SDK
-//     as CodeUnavailable and CodeInterrupted have), IsDiskFull and DiskFull, and the helpers
-//     CapText, CapError and CheckNameLengths.
+//     into the classification), IsDiskFull and DiskFull, and the helpers CapText, CapError
+//     and CheckNameLengths.
 //
-// Removed in this minor release (v0): CodeUnavailable and CodeInterrupted (the hub's own
-// codes, now in its internal catalogue), and Secrets and Scrub (the hub's redaction helpers,
+// Removed in this minor release (v0): CodeUnavailable, CodeInterrupted and CodeConfig (the
+// hub's own codes, now in its internal catalogue), and Secrets and Scrub (the hub's redaction helpers,
 // now internal; a connector redacts with Endpoint.Redacted and Redact).
 //
 // Everything under internal/ (engine, formats, the built-in connectors, the server) is not

@@ -31,7 +31,6 @@ const (
 	CodeCanceled    Code = "canceled"     // the run was cancelled
 	CodeTransient   Code = "transient"    // a failure worth retrying (deadlock, connection reset)
 	CodePermission  Code = "permission"   // the endpoint refused the operation
-	CodeConfig      Code = "config"       // the hub's own configuration is wrong
 	CodeConflict    Code = "conflict"     // a concurrent change prevented the operation
 	CodeTooLarge    Code = "too_large"    // a value or object exceeds a limit
 	CodeInvalidData Code = "invalid_data" // input that cannot be parsed at all

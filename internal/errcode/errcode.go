@@ -42,7 +42,8 @@ const (
 	TooLarge    = Code(connector.CodeTooLarge)
 	InvalidData = Code(connector.CodeInvalidData)
 	DiskFull    = Code(connector.CodeDiskFull)
-	Config      = Code(connector.CodeConfig)
+	// Config: the hub's own configuration is wrong (the hub raises it).
+	Config Code = "config"
 	// Interrupted: the process running a run ended without recording its outcome (the hub
 	// raises it; connectors never do).
 	Interrupted Code = "interrupted"

@@ -86,7 +86,7 @@ func TestTableSound(t *testing.T) {
 func TestSDKCodesInTable(t *testing.T) {
 	sdk := []connector.Code{connector.CodeUsage, connector.CodeUnreachable, connector.CodeAuth, connector.CodeNotFound,
 		connector.CodeSchema, connector.CodeData, connector.CodeUnsupported, connector.CodeInternal, connector.CodeCanceled,
-		connector.CodeTransient, connector.CodePermission, connector.CodeConfig, connector.CodeConflict, connector.CodeTooLarge,
+		connector.CodeTransient, connector.CodePermission, connector.CodeConflict, connector.CodeTooLarge,
 		connector.CodeInvalidData, connector.CodeDiskFull}
 	for _, c := range sdk {
 		e, ok := Lookup(Code(c))
