@@ -9,6 +9,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/auth"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/errcode"
@@ -170,8 +171,8 @@ func (s *server) toError(ctx context.Context, err error) *Error {
 }
 
 // codeOf is the catalogue's code of a service error: the services' sentinel errors that carry
-// no code of their own, then the code in err's chain (errcode.Of). Statuses come from the
-// catalogue only.
+// no code of their own, a timeout and a full disk anywhere in the chain, then the code in
+// err's chain (errcode.Of). Statuses come from the catalogue only.
 func codeOf(err error) errcode.Code {
 	switch {
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, txlog.ErrNotFound), errors.Is(err, auth.ErrNotFound),
@@ -185,6 +186,11 @@ func codeOf(err error) errcode.Code {
 		return errcode.Unauthenticated
 	case errors.Is(err, auth.ErrForbidden):
 		return errcode.Forbidden
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		// Whatever code a wrapping error gives: the request ran out of time or was cut.
+		return errcode.Canceled
+	case connector.IsDiskFull(err):
+		return errcode.DiskFull
 	}
 	return errcode.Of(err)
 }

@@ -29,6 +29,7 @@ func TestDiskFullIs507(t *testing.T) {
 		err  error
 	}{
 		{"ENOSPC", fmt.Errorf("record run: %w", &fs.PathError{Op: "write", Path: "/srv/data/datahub.db-wal", Err: syscall.ENOSPC})},
+		{"under another code", connector.Errorf(connector.CodeInternal, "", "", fmt.Errorf("flush: %w", syscall.ENOSPC))},
 		{"named", fmt.Errorf("apply: %w", connector.DiskFull("", "the hub's metadata store /srv/data/datahub.db", errors.New("database or disk is full")))},
 	}
 	for _, tc := range tests {
