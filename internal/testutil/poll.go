@@ -34,6 +34,15 @@ func Eventually(t testing.TB, timeout, interval time.Duration, cond func() error
 	}
 }
 
+// WaitFor is Eventually for a condition that has no error to tell: it fails the test,
+// naming what it waited for, unless cond holds within timeout (checked every 20ms).
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if err := Poll(timeout, 20*time.Millisecond, func() error { return Checkf(cond(), "%s", what) }); err != nil {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	}
+}
+
 // Never fails the test as soon as cond returns an error during d, checking it every
 // interval (and once at the end). cond returns an error when what must not happen did.
 //
