@@ -13,6 +13,7 @@ import (
 
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 // Fault 4: a publish during a bus outage (a private nats-server, stopped) answers 503 naming
@@ -57,13 +58,10 @@ func TestPublishDuringBusOutage(t *testing.T) {
 
 	srv = start()
 	headers["Idempotency-Key"] = key
-	deadline := time.Now().Add(20 * time.Second)
-	for r = h.sendWith(http.MethodPost, path, []byte(`{"n":1}`), headers); r.status != http.StatusAccepted; r = h.sendWith(http.MethodPost, path, []byte(`{"n":1}`), headers) {
-		if time.Now().After(deadline) {
-			t.Fatalf("publish after the outage: %d %s", r.status, r)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
+		r = h.sendWith(http.MethodPost, path, []byte(`{"n":1}`), headers)
+		return testutil.Checkf(r.status == http.StatusAccepted, "publish after the outage: %d %s", r.status, r)
+	})
 	var res bus.PublishResult
 	if err := json.Unmarshal(r.body, &res); err != nil || res.MessageID != key {
 		t.Fatalf("retry answered %s (%v)", r, err)

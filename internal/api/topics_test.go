@@ -13,6 +13,7 @@ import (
 
 	"github.com/datahub-oss/datahub/internal/auth"
 	"github.com/datahub-oss/datahub/internal/bus"
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 const topicYAML = `apiVersion: datahub/v1
@@ -85,16 +86,14 @@ func TestTopicsContract(t *testing.T) {
 			func(context.Context, bus.TopicMessage) error { return errors.New("nope") })
 	}()
 	defer func() { cancel(); <-done }()
-	waitForConsumer := time.Now().Add(5 * time.Second)
+	// The consumer starts with the messages published after it: publish until one is
+	// dead-lettered.
 	var dl itemsJSON[bus.DeadLetter]
-	for {
+	testutil.Eventually(t, 5*time.Second, 200*time.Millisecond, func() error {
 		h.must(http.StatusAccepted, publish(`{"id":2}`, "order-2-"+time.Now().String(), nil), "publish 2")
-		time.Sleep(200 * time.Millisecond)
 		h.must(http.StatusOK, h.do(http.MethodGet, BasePath+"/subscriptions/orders-pull/dlq", admin, nil), "list dlq").json(t, &dl)
-		if len(dl.Items) > 0 || time.Now().After(waitForConsumer) {
-			break
-		}
-	}
+		return testutil.Checkf(len(dl.Items) > 0, "no dead letter yet")
+	})
 	if len(dl.Items) == 0 || dl.Items[0].Error != "nope" || dl.Items[0].Data != nil {
 		t.Fatalf("dlq %+v", dl)
 	}

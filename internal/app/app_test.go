@@ -22,6 +22,7 @@ import (
 	_ "github.com/datahub-oss/datahub/internal/connectors/all"
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 func repoRoot(t *testing.T) string {
@@ -226,23 +227,16 @@ spec:
 		_ = json.Unmarshal(body, &r)
 		ids = append(ids, r["run_id"].(string))
 	}
-	deadline := time.Now().Add(2 * time.Minute)
 	for _, id := range ids {
-		for {
+		testutil.Eventually(t, 2*time.Minute, 100*time.Millisecond, func() error {
 			_, body := c.do("GET", "/api/v1/runs/"+id, "", nil)
 			var r map[string]any
 			_ = json.Unmarshal(body, &r)
-			if r["status"] == "succeeded" {
-				break
-			}
 			if s, _ := r["status"].(string); s == "failed" || s == "canceled" || s == "partial" {
 				t.Fatalf("run %s: %s", id, body)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("run %s not done: %s", id, body)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return testutil.Checkf(r["status"] == "succeeded", "run %s not done: %s", id, body)
+		})
 	}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, target)
@@ -316,33 +310,27 @@ spec:
 	var run map[string]any
 	_ = json.Unmarshal(body, &run)
 	id := run["run_id"].(string)
-	for deadline := time.Now().Add(time.Minute); ; {
+	testutil.Eventually(t, time.Minute, 20*time.Millisecond, func() error {
 		_, body := c.do("GET", "/api/v1/runs/"+id, "", nil)
-		if strings.Contains(string(body), `"status":"running"`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("run never started: %s", body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond)
+		return testutil.Checkf(strings.Contains(string(body), `"status":"running"`), "run never started: %s", body)
+	})
+	time.Sleep(300 * time.Millisecond) // the scenario, not a wait: stop it some way into the copy
 	stop()
 	restarted := time.Now()
 
 	h, _ = start(t, cfg)
 	c.base = "http://" + h.Addr
-	for deadline := time.Now().Add(2 * time.Minute); ; {
+	testutil.Eventually(t, 2*time.Minute, 50*time.Millisecond, func() error {
 		_, body := c.do("GET", "/api/v1/runs/"+id, "", nil)
-		if strings.Contains(string(body), `"status":"succeeded"`) {
-			t.Logf("finished %s after the restart: %s", time.Since(restarted), body)
-			break
-		}
-		if strings.Contains(string(body), `"status":"failed"`) || time.Now().After(deadline) {
+		if strings.Contains(string(body), `"status":"failed"`) {
 			t.Fatalf("after restart: %s", body)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		if !strings.Contains(string(body), `"status":"succeeded"`) {
+			return fmt.Errorf("after restart: %s", body)
+		}
+		t.Logf("finished %s after the restart: %s", time.Since(restarted), body)
+		return nil
+	})
 	conn, err = pgx.Connect(ctx, dst)
 	if err != nil {
 		t.Fatal(err)
@@ -403,14 +391,21 @@ spec:
 	}
 	waitRuns := func(want int, what string) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for succeeded() < want {
-			if time.Now().After(deadline) {
+		testutil.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
+			if n := succeeded(); n < want {
 				_, body := c.do("GET", "/api/v1/runs?integration=inbox", "", nil)
-				t.Fatalf("%s: %d succeeded runs, want %d: %s", what, succeeded(), want, body)
+				return fmt.Errorf("%s: %d succeeded runs, want %d: %s", what, n, want, body)
 			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return nil
+		})
+	}
+	// A file seen again unchanged leaves no trace the API shows (no run, no event), so
+	// "not again" is a watch for longer than the trigger's stableFor and pollEvery.
+	runsStay := func(d time.Duration, want int, what string) {
+		t.Helper()
+		testutil.Never(t, d, 100*time.Millisecond, func() error {
+			return testutil.Checkf(succeeded() == want, "%s: %d runs, want %d", what, succeeded(), want)
+		})
 	}
 	if err := os.WriteFile(file, []byte("id,name\n1,a\n2,b\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -420,16 +415,10 @@ spec:
 	if err := os.WriteFile(file, []byte("id,name\n1,a\n2,b\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
-	if n := succeeded(); n != 1 {
-		t.Fatalf("unchanged file ran again: %d runs", n)
-	}
+	runsStay(1500*time.Millisecond, 1, "unchanged file ran again")
 	if err := os.WriteFile(file, []byte("id,name\n3,c\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	waitRuns(2, "changed file")
-	time.Sleep(500 * time.Millisecond)
-	if n := succeeded(); n != 2 {
-		t.Fatalf("%d runs after the change, want 2", n)
-	}
+	runsStay(500*time.Millisecond, 2, "after the change")
 }

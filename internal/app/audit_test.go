@@ -13,6 +13,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/config"
 	"github.com/datahub-oss/datahub/internal/event"
 	"github.com/datahub-oss/datahub/internal/store"
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 // A hub started on a store with a plain audit chain re-keys it, anchors the head in its anchor
@@ -40,7 +41,7 @@ func TestAuditChainKeyedAndAnchored(t *testing.T) {
 
 	file := filepath.Join(data, audit.AnchorFileName)
 	var anchor audit.Anchor
-	waitFor(t, 10*time.Second, "the anchor file", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the anchor file", func() bool {
 		af, err := audit.ReadAnchorFile(file)
 		var ok bool
 		anchor, ok = af.Latest("")

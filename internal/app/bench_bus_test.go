@@ -31,6 +31,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/bus/bustest"
 	"github.com/datahub-oss/datahub/internal/config"
 	"github.com/datahub-oss/datahub/internal/delivery"
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 const (
@@ -220,16 +221,12 @@ spec:
 	if res.StatusCode != http.StatusOK {
 		b.Fatalf("apply: %d %s", res.StatusCode, body)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for h.rcv.count("probe") == 0 {
-		if time.Now().After(deadline) {
-			b.Fatal("no probe message delivered")
-		}
+	testutil.Eventually(b, 30*time.Second, 200*time.Millisecond, func() error {
 		if err := h.publish(ctx, "probe", false); err != nil {
 			b.Fatal(err)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return testutil.Checkf(h.rcv.count("probe") > 0, "no probe message delivered")
+	})
 	return h
 }
 

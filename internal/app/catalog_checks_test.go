@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/datahub-oss/datahub/internal/config"
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 // TestApplyChecksTriggerSettings: the server checks trigger settings when resources are
@@ -83,12 +84,9 @@ spec:
 	}
 	// The subscription's consumer starts with the messages published after it: publish until
 	// one arrives.
-	deadline := time.Now().Add(30 * time.Second)
 	var got []os.DirEntry
-	for i := 0; len(got) == 0; i++ {
-		if time.Now().After(deadline) {
-			t.Fatal("no message delivered")
-		}
+	i := 0
+	testutil.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
 		req, _ := http.NewRequest(http.MethodPost, c.base+"/api/v1/topics/orders/messages", strings.NewReader(fmt.Sprintf(`{"id":%d}`, i)))
 		req.Header.Set("Authorization", "Bearer "+c.token)
 		req.Header.Set("Content-Type", "application/json")
@@ -101,9 +99,10 @@ spec:
 		if resp.StatusCode != http.StatusAccepted {
 			t.Fatalf("publish: %d", resp.StatusCode)
 		}
-		time.Sleep(200 * time.Millisecond)
+		i++
 		got = deliveredFiles(t, filepath.Join(outbox, "orders"))
-	}
+		return testutil.Checkf(len(got) > 0, "none of %d messages delivered", i)
+	})
 	for _, e := range got {
 		var i int
 		if _, err := fmt.Sscanf(e.Name(), "order-%d.json", &i); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/config"
 	"github.com/datahub-oss/datahub/internal/notify"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
+	"github.com/datahub-oss/datahub/internal/testutil"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
@@ -300,21 +301,21 @@ func TestDowngradedAuthorsTriggerStops(t *testing.T) {
 	ctx := context.Background()
 	wait := func(what string, ok func(txlog.Run) bool) txlog.Run {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for time.Now().Before(deadline) {
+		var found txlog.Run
+		testutil.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
 			p, err := ph.h.Log.List(ctx, txlog.Filter{Integration: "nightly", Limit: 100})
 			if err != nil {
-				t.Fatal(err)
+				return err
 			}
 			for _, r := range p.Runs {
 				if ok(r) {
-					return r
+					found = r
+					return nil
 				}
 			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatalf("no run %s", what)
-		return txlog.Run{}
+			return fmt.Errorf("no run %s among %d", what, len(p.Runs))
+		})
+		return found
 	}
 	first := wait("succeeded", func(r txlog.Run) bool { return r.Status == "succeeded" })
 	if first.RequestedBy != "schedule (by ann)" {
@@ -364,7 +365,7 @@ spec:
 			Error string `json:"error"`
 		} `json:"items"`
 	}
-	waitFor(t, 30*time.Second, "a dead letter", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "a dead letter", func() bool {
 		if code, b := ivan.do("POST", "/api/v1/topics/orders/messages", "application/json", []byte(`{"id":1}`)); code != 202 {
 			t.Fatalf("publish: %d %s", code, b)
 		}
@@ -421,7 +422,7 @@ spec:
 			Error string `json:"error"`
 		} `json:"items"`
 	}
-	waitFor(t, 30*time.Second, "a dead letter", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "a dead letter", func() bool {
 		if code, b := ph.admin.do("POST", "/api/v1/topics/orders/messages", "application/json", []byte(`{"id":1}`)); code != 202 {
 			t.Fatalf("publish: %d %s", code, b)
 		}
@@ -488,7 +489,7 @@ spec:
 		t.Fatalf("run: %v", run)
 	}
 	var failed []notify.Record
-	waitFor(t, 30*time.Second, "a failed notification", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "a failed notification", func() bool {
 		failed = listNotifications(t, ph.admin, "status=failed")
 		return len(failed) > 0
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/datahub-oss/datahub/internal/config"
 	"github.com/datahub-oss/datahub/internal/notify"
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 // TestPublishThousandDelivered: apply a Topic and an http Subscription, publish 1,000
@@ -77,16 +78,12 @@ spec:
 	}
 	// The subscription's consumer starts with the messages published after it: probe until
 	// one arrives.
-	deadline := time.Now().Add(15 * time.Second)
-	for count("") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no probe message delivered")
-		}
+	testutil.Eventually(t, 15*time.Second, 200*time.Millisecond, func() error {
 		if code, b := c.do("POST", "/api/v1/topics/orders/messages", "application/json", []byte(`{"probe":true}`)); code != http.StatusAccepted {
 			t.Fatalf("publish probe: %d %s", code, b)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return testutil.Checkf(count("") > 0, "no probe message delivered")
+	})
 	const n = 1000
 	for i := range n {
 		req, _ := http.NewRequest(http.MethodPost, c.base+"/api/v1/topics/orders/messages?subject=created", strings.NewReader(fmt.Sprintf(`{"n":%d}`, i)))
@@ -102,7 +99,7 @@ spec:
 			t.Fatalf("publish %d: %d", i, resp.StatusCode)
 		}
 	}
-	waitFor(t, 60*time.Second, "1,000 deliveries", func() bool { return count("m-") == n })
+	testutil.WaitFor(t, 60*time.Second, "1,000 deliveries", func() bool { return count("m-") == n })
 	mu.Lock()
 	defer mu.Unlock()
 	if badSig != 0 {

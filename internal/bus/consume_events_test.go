@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 // TestConsumeEventsSharedDurable: two processes sharing a durable consumer handle each event
@@ -42,16 +44,10 @@ func TestConsumeEventsSharedDurable(t *testing.T) {
 			})
 		}
 		// Wait for the consumer to exist: it starts with the events published after it.
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			if _, err := b1.js.Consumer(ctx, b1.names.events, "test-notify"); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the consumer was not created")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() error {
+			_, err := b1.js.Consumer(ctx, b1.names.events, "test-notify")
+			return err
+		})
 		const n = 10
 		for i := range n {
 			if err := b1.Publish(ctx, "run.failed", fmt.Appendf(nil, "e%d", i), nil); err != nil {
@@ -61,20 +57,25 @@ func TestConsumeEventsSharedDurable(t *testing.T) {
 		if err := b1.Publish(ctx, "resource.changed", []byte("other"), nil); err != nil {
 			t.Fatal(err)
 		}
-		deadline = time.Now().Add(10 * time.Second)
-		for {
+		handled := func() (int, int) {
 			mu.Lock()
-			got := len(seen)
-			mu.Unlock()
-			if got >= n {
-				break
+			defer mu.Unlock()
+			all := 0
+			for _, c := range seen {
+				all += c
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("handled %d of %d events", got, n)
-			}
-			time.Sleep(20 * time.Millisecond)
+			return len(seen), all
 		}
-		time.Sleep(200 * time.Millisecond)
+		testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+			got, _ := handled()
+			return testutil.Checkf(got >= n, "handled %d of %d events", got, n)
+		})
+		// The second process's consumer shares the durable: a duplicate would be a
+		// redelivery, with no later event to show it. A short watch.
+		testutil.Never(t, 200*time.Millisecond, 20*time.Millisecond, func() error {
+			_, all := handled()
+			return testutil.Checkf(all == n, "%d handlings of %d events", all, n)
+		})
 		cancel()
 		wg.Wait()
 		mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/datahub-oss/datahub/internal/store/storetest"
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 // privateNATS is a JetStream server of the test's own, in process, that the test can stop and
@@ -77,14 +78,15 @@ func TestRunHandlerFailureBacksOff(t *testing.T) {
 	began := <-first
 	// 200 ms, 400 ms, 800 ms: the fourth delivery comes about 1.4 s after the first, and then the
 	// request is parked for an hour. A tight loop would have made thousands by then.
-	waitFor(t, 10*time.Second, "four deliveries", func() bool { return deliveries.Load() >= 4 })
+	testutil.WaitFor(t, 10*time.Second, "four deliveries", func() bool { return deliveries.Load() >= 4 })
 	if took := time.Since(began); took < time.Second {
 		t.Errorf("four deliveries within %s: no back-off", took)
 	}
-	time.Sleep(time.Second) // a fifth delivery would be due now without parking
-	if n := deliveries.Load(); n != 4 {
-		t.Errorf("%d deliveries, want 4 then parked", n)
-	}
+	// A fifth delivery would be due within a second without parking; a parked request gives
+	// no signal of its own, so watch for that long.
+	testutil.Never(t, time.Second, 50*time.Millisecond, func() error {
+		return testutil.Checkf(deliveries.Load() == 4, "%d deliveries, want 4 then parked", deliveries.Load())
+	})
 	_ = stop()
 	if q := queued(t, b); q != 1 {
 		t.Errorf("a parked request left the queue: %d queued", q)
@@ -145,7 +147,7 @@ func TestPublishRetriedWithSameIDAcrossOutage(t *testing.T) {
 	}
 	p.start()
 	var res PublishResult
-	waitFor(t, 20*time.Second, "a publish after the outage", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "a publish after the outage", func() bool {
 		res, err = b.PublishTopic(ctx, "orders", "", []byte(`{"n":1}`), nil, "order-1")
 		return err == nil
 	})

@@ -128,18 +128,6 @@ func openBus(t *testing.T, cfg Config, mod ...func(*Config)) *Bus {
 	return b
 }
 
-// waitFor polls fn until it returns true or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, fn func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !fn() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // queued is the number of run requests in b's runs stream.
 func queued(t *testing.T, b *Bus) uint64 {
 	t.Helper()

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 func TestLease(t *testing.T) {
@@ -54,7 +57,7 @@ func TestLease(t *testing.T) {
 			a.stopRenewing() // the holder dies without releasing
 			died := time.Now()
 			var c *Lease
-			waitFor(t, 5*time.Second, "lease to expire", func() bool {
+			testutil.WaitFor(t, 5*time.Second, "lease to expire", func() bool {
 				c, err = b2.AcquireLease(ctx, "run.orders.0", "worker-2", ttl)
 				return err == nil
 			})
@@ -166,14 +169,13 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 			t.Fatal(err)
 		}
 		const slack = 2
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before+slack {
-			if time.Now().After(deadline) {
+		testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() error {
+			if n := runtime.NumGoroutine(); n > before+slack {
 				buf := make([]byte, 1<<20)
-				t.Fatalf("%d goroutines before Open, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+				return fmt.Errorf("%d goroutines before Open, %d after Close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	t.Run("embedded", func(t *testing.T) { check(t, Config{DataDir: t.TempDir()}) })
 	t.Run("external", func(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 // received records the successful deliveries of ordered subscriptions.
@@ -120,8 +122,11 @@ func TestOrderedSubscriptionKeepsKeyOrder(t *testing.T) {
 			got.add("", k, i)
 			return nil
 		})
-		waitFor(t, 30*time.Second, "every delivery", func() bool { return got.count() >= len(keys)*per })
-		time.Sleep(100 * time.Millisecond) // a duplicate would show now
+		testutil.WaitFor(t, 30*time.Second, "every delivery", func() bool { return got.count() >= len(keys)*per })
+		// A duplicate has no later message to wait for (every key is done): a short watch.
+		testutil.Never(t, 100*time.Millisecond, 20*time.Millisecond, func() error {
+			return testutil.Checkf(got.count() == len(keys)*per, "%d deliveries, want %d", got.count(), len(keys)*per)
+		})
 		want := map[string]int{}
 		for _, k := range keys {
 			want[k] = per
@@ -172,15 +177,21 @@ func TestOrderedSubscriptionAfterOutage(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		time.Sleep(2500 * time.Millisecond) // more than twice AckWait
+		// Down for a few attempts (more than twice AckWait): the lane waits, nothing skips ahead.
+		testutil.WaitFor(t, 30*time.Second, "three attempts while down", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return attempts >= 3
+		})
 		mu.Lock()
 		down = false
-		if attempts < 3 {
-			t.Errorf("%d attempts while down", attempts)
-		}
 		mu.Unlock()
-		waitFor(t, 30*time.Second, "every delivery", func() bool { return got.count() >= 100 })
-		time.Sleep(1500 * time.Millisecond) // a redelivered duplicate would show now
+		testutil.WaitFor(t, 30*time.Second, "every delivery", func() bool { return got.count() >= 100 })
+		// A redelivered duplicate would come after AckWait (1 s) and no later message can
+		// show it sooner: watch for longer than that.
+		testutil.Never(t, 1500*time.Millisecond, 50*time.Millisecond, func() error {
+			return testutil.Checkf(got.count() == 100, "%d deliveries, want 100", got.count())
+		})
 		got.inOrder(t, map[string]int{"all": 100})
 		if dl, err := b.ListDeadLetters(ctx, "books", 0, 10); err != nil || len(dl) != 0 {
 			t.Errorf("dead letters after an outage: %v %v", dl, err)
@@ -224,7 +235,7 @@ func TestOrderedSubscriptionOneHolderAndTakeover(t *testing.T) {
 		keys := []string{"k1", "k2", "k3"}
 		publishKeyed(ctx, t, b1, "events", keys, 0, 60)
 		// The holder stops in the middle: what it held goes to the other, before the rest.
-		waitFor(t, 30*time.Second, "the first deliveries", func() bool { return got.count() >= 90 })
+		testutil.WaitFor(t, 30*time.Second, "the first deliveries", func() bool { return got.count() >= 90 })
 		got.mu.Lock()
 		first := maps.Clone(got.by)
 		got.mu.Unlock()
@@ -242,8 +253,11 @@ func TestOrderedSubscriptionOneHolderAndTakeover(t *testing.T) {
 		got.by = map[string]int{}
 		got.mu.Unlock()
 		publishKeyed(ctx, t, b1, "events", keys, 60, 30)
-		waitFor(t, 30*time.Second, "the deliveries after the takeover", func() bool { return got.count() >= 270 })
-		time.Sleep(200 * time.Millisecond)
+		testutil.WaitFor(t, 30*time.Second, "the deliveries after the takeover", func() bool { return got.count() >= 270 })
+		// Every key is done, so no later message can show a duplicate: a short watch.
+		testutil.Never(t, 200*time.Millisecond, 20*time.Millisecond, func() error {
+			return testutil.Checkf(got.count() == 270, "%d deliveries, want 270", got.count())
+		})
 		want := map[string]int{}
 		for _, k := range keys {
 			want[k] = 90
@@ -291,7 +305,7 @@ func TestOrderedSubscriptionDeadLettersAndGoesOn(t *testing.T) {
 			got.add("", k, i)
 			return nil
 		})
-		waitFor(t, 30*time.Second, "the other nine", func() bool { return got.count() >= 9 })
+		testutil.WaitFor(t, 30*time.Second, "the other nine", func() bool { return got.count() >= 9 })
 		got.mu.Lock()
 		if fmt.Sprint(got.byKey["k"]) != "[0 1 2 3 5 6 7 8 9]" {
 			t.Errorf("delivered %v", got.byKey["k"])

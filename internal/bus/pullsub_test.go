@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 // pullSetup creates topic orders and a pull subscription on it.
@@ -67,7 +68,7 @@ func bodies(ms []PulledMessage) string {
 func fetchUntil(t *testing.T, b *Bus, cfg SubscriptionConfig, what string) PulledMessage {
 	t.Helper()
 	var got []PulledMessage
-	waitFor(t, 20*time.Second, what, func() bool {
+	testutil.WaitFor(t, 20*time.Second, what, func() bool {
 		got = fetch(t, b, cfg, 1, 200*time.Millisecond)
 		return len(got) == 1
 	})
@@ -227,7 +228,7 @@ func TestPullDeadLetter(t *testing.T) {
 			settle(t, b, cfg, SettleNak, 0, m)
 		}
 		var dl []DeadLetter
-		waitFor(t, 10*time.Second, "the dead letter", func() bool {
+		testutil.WaitFor(t, 10*time.Second, "the dead letter", func() bool {
 			if got := fetch(t, b, cfg, 1, 100*time.Millisecond); len(got) != 0 {
 				t.Fatalf("delivered past MaxDeliver: %+v", got[0])
 			}

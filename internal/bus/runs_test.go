@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 func TestEnqueueConsumeExactlyOnce(t *testing.T) {
@@ -44,12 +46,12 @@ func TestEnqueueConsumeExactlyOnce(t *testing.T) {
 		cfg := ConsumerConfig{AckWait: 2 * time.Second, Concurrency: 2, Heartbeat: true}
 		stop1 := consume(t, b1, cfg, handler(b1))
 		stop2 := consume(t, b2, cfg, handler(b2))
-		waitFor(t, 10*time.Second, "all runs handled", func() bool {
+		testutil.WaitFor(t, 10*time.Second, "all runs handled", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return len(seen) == n
 		})
-		waitFor(t, 5*time.Second, "queue empty", func() bool { return queued(t, b1) == 0 })
+		testutil.WaitFor(t, 5*time.Second, "queue empty", func() bool { return queued(t, b1) == 0 })
 		if err := stop1(); !errors.Is(err, context.Canceled) {
 			t.Errorf("ConsumeRuns returned %v, want context.Canceled", err)
 		}
@@ -133,7 +135,7 @@ func TestRedeliveryAfterWorkerDies(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("run request was not redelivered")
 		}
-		waitFor(t, 5*time.Second, "queue empty", func() bool { return queued(t, b1) == 0 })
+		testutil.WaitFor(t, 5*time.Second, "queue empty", func() bool { return queued(t, b1) == 0 })
 	})
 }
 
@@ -165,12 +167,10 @@ func TestKeepAlivePreventsRedelivery(t *testing.T) {
 		case <-time.After(6 * time.Second):
 			t.Fatal("long run did not finish")
 		}
-		time.Sleep(200 * time.Millisecond) // a late redelivery would show up here
+		// Acked and gone from the work queue: nothing is left to redeliver.
+		testutil.WaitFor(t, 5*time.Second, "queue empty", func() bool { return queued(t, b1) == 0 })
 		if c := calls.Load(); c != 1 {
 			t.Errorf("handler called %d times", c)
-		}
-		if q := queued(t, b1); q != 0 {
-			t.Errorf("%d messages left", q)
 		}
 	})
 }
@@ -206,7 +206,7 @@ func TestHandlerFailureIsRetried(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("run was not retried to success")
 		}
-		waitFor(t, 5*time.Second, "queue empty", func() bool { return queued(t, b) == 0 })
+		testutil.WaitFor(t, 5*time.Second, "queue empty", func() bool { return queued(t, b) == 0 })
 		mu.Lock()
 		defer mu.Unlock()
 		if fmt.Sprint(counts) != "[1 2 3]" {
@@ -250,14 +250,14 @@ func TestConcurrencyLimitWithRunLease(t *testing.T) {
 		cfg := ConsumerConfig{AckWait: 5 * time.Second, MaxDeliver: -1, Concurrency: 2}
 		consume(t, b1, cfg, handler(b1, "w1"))
 		consume(t, b2, cfg, handler(b2, "w2"))
-		waitFor(t, 10*time.Second, "three runs", func() bool { return finished.Load() == 3 })
+		testutil.WaitFor(t, 10*time.Second, "three runs", func() bool { return finished.Load() == 3 })
 		if m := maxRunning.Load(); m != 1 {
 			t.Errorf("%d runs of one integration at once, want 1", m)
 		}
 		if deferred.Load() == 0 {
 			t.Error("no run request waited for the lease")
 		}
-		waitFor(t, 5*time.Second, "queue empty", func() bool { return queued(t, b1) == 0 })
+		testutil.WaitFor(t, 5*time.Second, "queue empty", func() bool { return queued(t, b1) == 0 })
 	})
 }
 
@@ -341,7 +341,18 @@ func TestReadyAndClose(t *testing.T) {
 		go func() {
 			errc <- b.ConsumeRuns(t.Context(), ConsumerConfig{}, func(context.Context, *RunMessage) error { return nil })
 		}()
-		time.Sleep(100 * time.Millisecond)
+		// Close while it consumes: once its consumer is on the server.
+		testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
+			s, err := b.js.Stream(t.Context(), b.names.runs)
+			if err != nil {
+				return err
+			}
+			info, err := s.Info(t.Context())
+			if err != nil {
+				return err
+			}
+			return testutil.Checkf(info.State.Consumers > 0, "no consumer on the runs stream")
+		})
 		if err := b.Close(t.Context()); err != nil {
 			t.Fatalf("Close: %v", err)
 		}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/txlog"
@@ -195,19 +194,6 @@ func TestQuickstartCopy(t *testing.T) {
 			t.Errorf("first row %s lacks %s", first, want)
 		}
 	}
-}
-
-// waitFor polls fn until it returns true or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, fn func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if fn() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
 }
 
 func mustJSON(t *testing.T, s string) map[string]any {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/bus/bustest"
+	"github.com/datahub-oss/datahub/internal/testutil"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
@@ -73,18 +74,18 @@ func (c *clusterHubs) killLeader(t *testing.T, stream string) []*hubProc {
 		onNode[s] = append(onNode[s], h)
 	}
 	var leader string
-	waitFor(t, 30*time.Second, "a leader of "+stream+" that a hub is connected to", func() bool {
+	// Polled at the election's own pace: each miss asks for another election.
+	testutil.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
 		l, err := c.nats.StreamLeader(ctx, stream)
 		if err != nil || l == "" {
-			return false
+			return fmt.Errorf("no leader of %s: %v", stream, err)
 		}
 		if len(onNode[l]) > 0 {
 			leader = l
-			return true
+			return nil
 		}
 		_ = c.nats.StepDown(ctx, stream)
-		time.Sleep(200 * time.Millisecond) // the election's own pace; the loop polls the result
-		return false
+		return fmt.Errorf("the leader of %s is %s, which no hub is connected to", stream, l)
 	})
 	c.nats.Node(leader).Kill()
 	t.Logf("killed nats-server %s (leader of %s), the server of %s", leader, stream, names(onNode[leader]))
@@ -103,7 +104,7 @@ func names(hs []*hubProc) string {
 func waitReconnected(t *testing.T, hubs []*hubProc) {
 	t.Helper()
 	for _, h := range hubs {
-		waitFor(t, 30*time.Second, h.name+" to log its reconnection to NATS", func() bool {
+		testutil.WaitFor(t, 30*time.Second, h.name+" to log its reconnection to NATS", func() bool {
 			b, _ := os.ReadFile(h.log)
 			return strings.Contains(string(b), `msg="reconnected to NATS"`)
 		})
@@ -175,7 +176,7 @@ spec:
 		return m
 	}
 	var before map[string]int
-	waitFor(t, 60*time.Second, "the first run to finish", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the first run to finish", func() bool {
 		before = statuses()
 		return before["succeeded"] > 0
 	})
@@ -184,7 +185,7 @@ spec:
 	}
 	cut := c.killLeader(t, bus.RunsStream)
 	t.Logf("runs at the kill: %v", before)
-	waitFor(t, 90*time.Second, "every run to finish", func() bool {
+	testutil.WaitFor(t, 90*time.Second, "every run to finish", func() bool {
 		s := statuses()
 		n := 0
 		for st, k := range s {
@@ -266,7 +267,7 @@ spec:
 	}
 	// The subscription's consumer takes the messages published after it: probe until it delivers.
 	probes := 0
-	waitFor(t, 30*time.Second, "the subscription to deliver a probe", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the subscription to deliver a probe", func() bool {
 		probes++
 		publish(c.hubs[probes%2], fmt.Sprintf("probe-%d", probes))
 		r := tableRows("message_id LIKE 'probe-%'")
@@ -293,7 +294,7 @@ spec:
 		})
 	}
 	var before string
-	waitFor(t, 60*time.Second, "the first rows in the table", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the first rows in the table", func() bool {
 		before = tableRows("message_id LIKE 'm-%'")
 		return before != "" && !strings.HasPrefix(before, "0/")
 	})
@@ -305,7 +306,7 @@ spec:
 	wg.Wait()
 	t.Logf("published %d messages in %s (%d publishes retried)", n, time.Since(start).Round(time.Millisecond), retries.Load())
 	want := fmt.Sprintf("%d/%d", n, n)
-	waitFor(t, 90*time.Second, "every message in the table", func() bool {
+	testutil.WaitFor(t, 90*time.Second, "every message in the table", func() bool {
 		return tableRows("message_id LIKE 'm-%'") == want
 	})
 	t.Logf("all in the table %s after the first publish", time.Since(start).Round(time.Millisecond))

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 // serveAt starts `datahub serve` on addr with data folder data (SQLite store, embedded NATS),
@@ -131,15 +133,14 @@ spec:
 		return pgQueryMaybe(dst, "SELECT count(*)||'/'||count(DISTINCT message_id) FROM public.orders_log WHERE "+where)
 	}
 	probes := 0
-	waitFor(t, 30*time.Second, "both subscriptions to deliver a probe", func() bool {
+	testutil.Eventually(t, 30*time.Second, 300*time.Millisecond, func() error {
 		probes++
 		publish(fmt.Sprintf("probe-%d", probes))
-		time.Sleep(300 * time.Millisecond)
 		mu.Lock()
 		posted := len(got) > 0
 		mu.Unlock()
 		r := tableRows("message_id LIKE 'probe-%'")
-		return posted && r != "" && !strings.HasPrefix(r, "0/")
+		return testutil.Checkf(posted && r != "" && !strings.HasPrefix(r, "0/"), "after %d probes: posted %t, table %q", probes, posted, r)
 	})
 
 	// Publish in parallel; a publish that fails (the server is down) is retried with the same
@@ -163,7 +164,7 @@ spec:
 	}
 	// Kill once some rows are in the table, restart on the same data folder.
 	var before string
-	waitFor(t, 60*time.Second, "the first rows in the table", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the first rows in the table", func() bool {
 		before = tableRows("message_id LIKE 'm-%'")
 		return before != "" && !strings.HasPrefix(before, "0/")
 	})
@@ -181,7 +182,7 @@ spec:
 	if n > 10000 {
 		timeout = 10 * time.Minute
 	}
-	waitFor(t, timeout, "every message received and in the table", func() bool {
+	testutil.WaitFor(t, timeout, "every message received and in the table", func() bool {
 		return received() == n && tableRows("message_id LIKE 'm-%'") == want
 	})
 	t.Logf("all delivered %s after the first publish", time.Since(start).Round(time.Millisecond))

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 // TestFileAppendKillAndResume kills a CSV → NDJSON append copy with SIGKILL part-way and
@@ -60,7 +62,7 @@ func TestFileAppendKillAndResume(t *testing.T) {
 	}
 	// Kill once a few checkpoints' worth of rows are in the file (about 75 bytes a row), well
 	// before the end, preferably while rows after the last Flush are in it.
-	waitFor(t, 30*time.Second, "the first rows in the destination", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the first rows in the destination", func() bool {
 		info, err := os.Stat(out)
 		return err == nil && info.Size() > 3*20000*75 && info.Size() > flushed()
 	})

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 // pgURL returns the URL of a fresh database named db on the test PostgreSQL server, failing
@@ -179,7 +181,7 @@ func TestKillAndResume(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Kill once some rows are committed but well before the end.
-			waitFor(t, 60*time.Second, "the first committed rows", func() bool {
+			testutil.WaitFor(t, 60*time.Second, "the first committed rows", func() bool {
 				c := pgQueryMaybe(dst, "SELECT count(*)::text FROM "+table)
 				return c != "" && c != "0"
 			})

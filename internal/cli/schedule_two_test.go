@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 // TestScheduleTwoServes is issue 4's check: an "@every 2s" schedule with two `datahub serve`
@@ -26,7 +29,7 @@ func TestScheduleTwoServes(t *testing.T) {
 	}
 	env := []string{fmt.Sprintf("DATAHUB_NATS_PREFIX=sched%d", time.Now().UnixNano()%1e9), "DATAHUB_LEASE_TTL=3s"}
 	a := startServe(t, "server A", store, natsURL, env...)
-	b := startServe(t, "server B", store, natsURL, env...)
+	startServe(t, "server B", store, natsURL, env...)
 	raw, err := os.ReadFile(filepath.Join(a.data, "admin.token"))
 	if err != nil {
 		t.Fatal(err)
@@ -58,13 +61,27 @@ spec:
 	if code, body := api(t, a.base, token, "POST", "/api/v1/apply", "application/yaml", resources); code != 200 {
 		t.Fatalf("apply: %d %s", code, body)
 	}
-	time.Sleep(11 * time.Second)
+	ticksWithRun := func() int {
+		n, _ := strconv.Atoi(strings.TrimSpace(pgQuery(t, store, `SELECT count(*) FROM trigger_ticks WHERE integration = 'every2s' AND run_id <> ''`)))
+		return n
+	}
+	testutil.Eventually(t, time.Minute, 250*time.Millisecond, func() error {
+		return testutil.Checkf(ticksWithRun() >= 5, "%d ticks with a run so far", ticksWithRun())
+	})
 	// Stop firing, so that the ticks and the runs can be compared at rest. A tick claimed
 	// after the delete has no run ("not found").
 	if code, body := api(t, a.base, token, "DELETE", "/api/v1/resources/Integration/every2s", "", ""); code != 200 && code != 204 {
 		t.Logf("delete the integration: %d %s (the ticks are compared anyway)", code, body)
 	}
-	time.Sleep(3 * time.Second)
+	// At rest: no tick for longer than the schedule's 2 s.
+	testutil.Eventually(t, 30*time.Second, 250*time.Millisecond, func() error {
+		last := strings.TrimSpace(pgQuery(t, store, `SELECT coalesce(max(tick_time), '') FROM trigger_ticks WHERE integration = 'every2s'`))
+		at, err := time.Parse(time.RFC3339Nano, last)
+		if err != nil {
+			return fmt.Errorf("last tick %q: %w", last, err)
+		}
+		return testutil.Checkf(time.Since(at) > 3*time.Second, "the last tick %s is %s old", last, time.Since(at).Round(time.Millisecond))
+	})
 
 	rows := strings.Fields(pgQuery(t, store, `SELECT coalesce(string_agg(tick_time||'|'||run_id, ' ' ORDER BY tick_time), '') FROM trigger_ticks WHERE integration = 'every2s'`))
 	tickOf := map[string]string{} // run id → tick
@@ -90,7 +107,7 @@ spec:
 		}
 	}
 	if len(tickOf) < 3 {
-		t.Fatalf("%d ticks with a run in 11 s of an @every 2s schedule: %v", len(tickOf), rows)
+		t.Fatalf("%d ticks with a run of an @every 2s schedule: %v", len(tickOf), rows)
 	}
 	// Every run belongs to its own tick: no tick fired twice, by either process.
 	code, body := api(t, a.base, token, "GET", "/api/v1/runs?integration=every2s&limit=100", "", "")
@@ -123,14 +140,6 @@ spec:
 	}
 	if len(page.Items) != len(tickOf) {
 		t.Errorf("%d runs for %d ticks with a run: %s", len(page.Items), len(tickOf), body)
-	}
-	fired := 0
-	for _, p := range []*hubProc{a, b} {
-		lg, _ := os.ReadFile(p.log)
-		fired += strings.Count(string(lg), `"schedule fired"`)
-	}
-	if fired != len(tickOf) {
-		t.Errorf("the two servers logged %d firings for %d ticks with a run", fired, len(tickOf))
 	}
 	t.Logf("%d ticks, %d runs: %v", len(ticks), len(page.Items), rows)
 }

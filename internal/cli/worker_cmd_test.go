@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 // TestWorkerCommand: a hub without workers (roles api and scheduler) and a `datahub worker`
@@ -78,7 +80,7 @@ spec:
 	var queued runView
 	_ = json.Unmarshal(body, &queued)
 	var r runView
-	waitFor(t, 60*time.Second, "the worker to run it", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the worker to run it", func() bool {
 		select {
 		case <-worker.done:
 			b, _ := os.ReadFile(worker.log)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/datahub-oss/datahub/internal/secret"
+	"github.com/datahub-oss/datahub/internal/testutil"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
@@ -87,7 +88,7 @@ func storeKey(t *testing.T, store string) string {
 func launch(t *testing.T, p *hubProc, env []string, args ...string) *hubProc {
 	t.Helper()
 	runProc(t, p, env, append([]string{"serve"}, args...)...)
-	waitFor(t, 30*time.Second, p.name+" to serve", func() bool {
+	testutil.WaitFor(t, 30*time.Second, p.name+" to serve", func() bool {
 		select {
 		case <-p.done:
 			b, _ := os.ReadFile(p.log)
@@ -271,7 +272,7 @@ spec:
 			// Find the process executing the run, and kill it once some rows are committed.
 			var victim *hubProc
 			var committed string
-			waitFor(t, 60*time.Second, "the run to commit its first rows", func() bool {
+			testutil.WaitFor(t, 60*time.Second, "the run to commit its first rows", func() bool {
 				r, raw := getRun(t, a.base, token, id)
 				if txlog.Final(r.Status) {
 					t.Fatalf("the run finished (%s) before it could be killed; make the source bigger: %s", r.Status, raw)
@@ -295,21 +296,18 @@ spec:
 			t.Logf("killed %s (pid %d) with %s rows committed", victim.name, victim.cmd.Process.Pid, committed)
 
 			var r runView
-			for deadline := time.Now().Add(2 * time.Minute); ; {
+			testutil.Eventually(t, 2*time.Minute, 100*time.Millisecond, func() error {
 				var raw []byte
 				r, raw = getRun(t, survivor.base, token, id)
 				if r.Status == "succeeded" {
 					t.Logf("%s finished the run %s after the kill: %s", survivor.name, time.Since(killed).Round(time.Millisecond), raw)
-					break
+					return nil
 				}
 				if txlog.Final(r.Status) {
 					t.Fatalf("after the kill the run ended %s: %s", r.Status, raw)
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the run was not taken over within 2 minutes of the kill: %s", raw)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+				return fmt.Errorf("the run was not taken over after the kill: %s", raw)
+			})
 			// The takeover as the survivor saw it: lease waits, then the resumed start.
 			if lg, err := os.ReadFile(survivor.log); err == nil {
 				for _, l := range strings.Split(string(lg), "\n") {

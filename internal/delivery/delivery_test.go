@@ -17,6 +17,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/delivery"
 	"github.com/datahub-oss/datahub/internal/notify"
 	"github.com/datahub-oss/datahub/internal/outbound"
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 // loopback is a guard that allows the test receivers, which listen on 127.0.0.1.
@@ -198,17 +199,6 @@ func (f *fixture) publish(t *testing.T, n int, headers map[string]string) {
 	}
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, fn func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !fn() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestRetriedUntilDelivered: a receiver failing the first deliveries gets every message (at
 // least once; deduped by message id, exactly the published set), signed; messages without
 // the filter's header are not delivered; the topic delivery copies everything. Unless ordering
@@ -223,8 +213,12 @@ func TestRetriedUntilDelivered(t *testing.T) {
 			if _, err := f.b.PublishTopic(t.Context(), "orders", "created", []byte("us"), map[string]string{"Region": "us"}, "us-1"); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 20*time.Second, "every message", func() bool { return f.rcv.count() >= n })
-			time.Sleep(100 * time.Millisecond)
+			testutil.WaitFor(t, 20*time.Second, "every message", func() bool { return f.rcv.count() >= n })
+			// A duplicate, or the us message the filter drops, has no later message to show
+			// it: a short watch.
+			testutil.Never(t, 100*time.Millisecond, 20*time.Millisecond, func() error {
+				return testutil.Checkf(f.rcv.count() == n, "%d messages, want %d", f.rcv.count(), n)
+			})
 			f.rcv.mu.Lock()
 			defer f.rcv.mu.Unlock()
 			if len(f.rcv.got) != n || f.rcv.badSig != 0 {
@@ -266,7 +260,7 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	f.rcv.down.Store(true)
 	f.publish(t, 2, map[string]string{"Region": "eu"})
 	var dl []bus.DeadLetter
-	waitFor(t, 20*time.Second, "two dead letters", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "two dead letters", func() bool {
 		dl, _ = f.b.ListDeadLetters(t.Context(), "erp", 0, 10)
 		return len(dl) == 2
 	})
@@ -282,12 +276,19 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	if n, err := f.b.ReplayAll(t.Context(), "erp"); err != nil || n != 2 {
 		t.Fatalf("replay: %d, %v", n, err)
 	}
-	waitFor(t, 10*time.Second, "the replayed messages", func() bool { return f.rcv.count() == 2 })
-	time.Sleep(200 * time.Millisecond)
-	copied, err := f.b.ReadTopic(t.Context(), "orders-copy", 0, 100, time.Second)
-	if err != nil || len(copied) != 2 {
-		t.Errorf("the copy subscription forwarded %d messages (want 2: replays are for erp only), %v", len(copied), err)
+	testutil.WaitFor(t, 10*time.Second, "the replayed messages", func() bool { return f.rcv.count() == 2 })
+	copiedIs := func(ok func(int) bool) func() error {
+		return func() error {
+			copied, err := f.b.ReadTopic(t.Context(), "orders-copy", 0, 100, time.Second)
+			if err != nil {
+				return err
+			}
+			return testutil.Checkf(ok(len(copied)), "the copy subscription forwarded %d messages (want 2: replays are for erp only)", len(copied))
+		}
 	}
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, copiedIs(func(n int) bool { return n >= 2 }))
+	// A replay that reached the copy subscription has no later message to show it: a short watch.
+	testutil.Never(t, 200*time.Millisecond, 50*time.Millisecond, copiedIs(func(n int) bool { return n == 2 }))
 }
 
 // TestPermanentAndRetryAfter: a 400 dead-letters at once; Retry-After delays the retry.
@@ -341,14 +342,14 @@ spec:
 	if _, err := b.PublishTopic(t.Context(), "t1", "", []byte("probe"), nil, "bad"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the dead letter", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the dead letter", func() bool {
 		dl, _ := b.ListDeadLetters(t.Context(), "s1", 0, 10)
 		return len(dl) == 1 && dl[0].Deliveries == 1 && strings.Contains(dl[0].Error, "400")
 	})
 	if _, err := b.PublishTopic(t.Context(), "t1", "", []byte("x"), nil, "ok"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the retry", func() bool { return second.Load() != 0 })
+	testutil.WaitFor(t, 5*time.Second, "the retry", func() bool { return second.Load() != 0 })
 	if gap := second.Load() - first.Load(); gap < 900 {
 		t.Errorf("retried after %dms despite Retry-After: 1", gap)
 	}
@@ -365,13 +366,13 @@ func TestOutageIsNotCounted(t *testing.T) {
 	f.rcv.down.Store(true)
 	const n = 10
 	f.publish(t, n, map[string]string{"Region": "eu"})
-	waitFor(t, 20*time.Second, "attempts beyond maxDeliver", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "attempts beyond maxDeliver", func() bool {
 		f.rcv.mu.Lock()
 		defer f.rcv.mu.Unlock()
 		return f.rcv.requests >= 6
 	})
 	f.rcv.down.Store(false)
-	waitFor(t, 20*time.Second, "every message", func() bool { return f.rcv.count() >= n })
+	testutil.WaitFor(t, 20*time.Second, "every message", func() bool { return f.rcv.count() >= n })
 	f.rcv.mu.Lock()
 	for i, id := range f.rcv.order {
 		if id != fmt.Sprintf("m-%d", i) {

@@ -18,6 +18,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/catalog"
 	_ "github.com/datahub-oss/datahub/internal/connectors/file" // file deliveries open its store
 	"github.com/datahub-oss/datahub/internal/delivery"
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 func TestFilePath(t *testing.T) {
@@ -169,8 +170,11 @@ func TestFileDelivery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 20*time.Second, "20 files", func() bool { return len(files(t, f.root)) >= n })
-	time.Sleep(200 * time.Millisecond)
+	testutil.WaitFor(t, 20*time.Second, "20 files", func() bool { return len(files(t, f.root)) >= n })
+	// A stray or temporary file has no later message to show it: a short watch.
+	testutil.Never(t, 200*time.Millisecond, 20*time.Millisecond, func() error {
+		return testutil.Checkf(len(files(t, f.root)) == n, "%d files, want %d", len(files(t, f.root)), n)
+	})
 	got := files(t, f.root)
 	if len(got) != n {
 		t.Fatalf("%d files, want %d: %v", len(got), n, keys(got))
@@ -231,7 +235,7 @@ func TestFileStaysInsideRoot(t *testing.T) {
 		}
 	}
 	want := map[string]string{"in/__": "..", "in/______escape": "../../escape", "in/___": "../", "in/_etc_x": "/etc/x", "in/a_______b": "a/../../b"}
-	waitFor(t, 20*time.Second, "5 files", func() bool { return len(files(t, f.root)) >= len(want) })
+	testutil.WaitFor(t, 20*time.Second, "5 files", func() bool { return len(files(t, f.root)) >= len(want) })
 	got := files(t, f.root)
 	if len(got) != len(want) {
 		t.Fatalf("files %v, want %v", keys(got), keys(want))

@@ -14,6 +14,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/delivery"
 	"github.com/datahub-oss/datahub/internal/outbound"
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 // runEngine runs an engine over one topic t1 and a subscription s1 posting to url, and
@@ -57,7 +58,7 @@ spec:
 func deadLetter(t *testing.T, b *bus.Bus) string {
 	t.Helper()
 	var msg string
-	waitFor(t, 10*time.Second, "the dead letter", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the dead letter", func() bool {
 		dl, _ := b.ListDeadLetters(t.Context(), "s1", 0, 10)
 		if len(dl) == 1 {
 			msg = dl[0].Error
@@ -93,7 +94,7 @@ func TestLoopbackNeedsAllowList(t *testing.T) {
 		t.Fatalf("%d deliveries reached the loopback listener", n)
 	}
 	runEngine(t, srv.URL+"/in", loopback(t))
-	waitFor(t, 10*time.Second, "the delivery", func() bool { return hits.Load() == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the delivery", func() bool { return hits.Load() == 1 })
 }
 
 // TestNoTargetBytesInDeadLetter: a receiver that is not HTTP (a NATS port answering with its

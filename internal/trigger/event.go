@@ -116,7 +116,7 @@ func (s *Scheduler) runEvents(ctx context.Context) {
 			<-r.done
 		}
 	}()
-	ticker := time.NewTicker(s.cfg.ReloadEvery)
+	ticker := s.cfg.Clock.NewTicker(s.cfg.ReloadEvery)
 	defer ticker.Stop()
 	for {
 		if want, err := s.loadEvents(ctx); err != nil {
@@ -147,7 +147,7 @@ func (s *Scheduler) runEvents(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-ticker.C:
+		case <-ticker.C():
 		}
 	}
 }
@@ -199,10 +199,7 @@ func (s *Scheduler) consumeEvents(ctx context.Context, name string, e eventEntry
 			return
 		}
 		s.log.Warn("event trigger consumer stopped, will retry", "integration", name, "topic", e.set.Topic, "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(s.cfg.RetryEvery * 5):
-		}
+		s.sleep(ctx, s.cfg.RetryEvery*5)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/store"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 func TestParseEvent(t *testing.T) {
@@ -113,11 +114,25 @@ func TestEventTrigger(t *testing.T) {
 			}
 			return out
 		}
-		waitFor(t, 10*time.Second, "the event run", func() bool { return len(all()) > 0 })
-		time.Sleep(1500 * time.Millisecond)
+		testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+			return testutil.Checkf(len(all()) > 0, "no event run requested")
+		})
+		// A later message makes the next batch: the consumer is ordered, so whatever the first
+		// batch requests (a split, a second consumer) is requested before this one's run.
+		if _, err := buses[0].PublishTopic(ctx, "orders", "created.eu", []byte(`{"id": 3}`), nil, ""); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+			for _, r := range all() {
+				if r.Params["messages"] == "1" {
+					return nil
+				}
+			}
+			return fmt.Errorf("the later message's run is not requested: %+v", all())
+		})
 		reqs := all()
-		if len(reqs) != 1 {
-			t.Fatalf("%d runs requested, want 1: %+v", len(reqs), reqs)
+		if len(reqs) != 2 || reqs[0].Params["messages"] != "3" {
+			t.Fatalf("%d runs requested, want the batch of 3 then the later one: %+v", len(reqs), reqs)
 		}
 		r := reqs[0]
 		if r.Env != "DEV" || r.Actor != ActorEvent || r.Params["messages"] != "3" {
@@ -140,8 +155,8 @@ func TestEventTrigger(t *testing.T) {
 		if err := scheds[0].fireEvent(ctx, "on-orders", set, again); err != nil {
 			t.Fatal(err)
 		}
-		if n := len(all()); n != 1 {
-			t.Fatalf("redelivery requested %d runs", n)
+		if n := len(all()); n != 2 {
+			t.Fatalf("redelivery requested %d more runs", n-2)
 		}
 	})
 }

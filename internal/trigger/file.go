@@ -83,7 +83,7 @@ func (s *Scheduler) poll(ctx context.Context, name string, fs FileSettings, w *w
 		return
 	}
 	w.lastErr = ""
-	now := time.Now()
+	now := s.cfg.Clock.Now()
 	pattern := fs.Pattern()
 	present := map[string]bool{}
 	for _, fe := range entries {
@@ -126,10 +126,10 @@ func (s *Scheduler) fireFile(ctx context.Context, name, env string, st connector
 	}
 	if v.size != fe.Size || !v.mtime.Equal(fe.ModTime) {
 		// Written again between the listing and the read: wait for it to settle.
-		f.size, f.mtime, f.since = v.size, v.mtime, time.Now()
+		f.size, f.mtime, f.since = v.size, v.mtime, s.cfg.Clock.Now()
 		return false
 	}
-	isNew, err := claimFile(ctx, s.cfg.DB, name, v, time.Now())
+	isNew, err := claimFile(ctx, s.cfg.DB, name, v, s.cfg.Clock.Now())
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Error("file trigger not fired", "integration", name, "path", fe.Path, "err", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
+	"github.com/datahub-oss/datahub/internal/clock"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/store"
 	"github.com/datahub-oss/datahub/internal/txlog"
@@ -84,7 +85,10 @@ type Config struct {
 	RetryEvery time.Duration
 	// Concurrency bounds the run requests made at once (default 16).
 	Concurrency int
-	Logger      *slog.Logger
+	// Clock times the schedules, polls, reloads and retries (default clock.Real); tests
+	// pass a clock.Fake. The leader lease keeps the bus's own time.
+	Clock  clock.Clock
+	Logger *slog.Logger
 }
 
 // Scheduler fires the schedule and file triggers of the catalog's Integrations while it is
@@ -119,6 +123,9 @@ func New(cfg Config) *Scheduler {
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 16
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real
 	}
 	return &Scheduler{cfg: cfg, log: cfg.Logger.With("owner", cfg.Owner),
 		reload: make(chan struct{}, 1), warned: map[string]int{}}
@@ -157,11 +164,21 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case ctx.Err() == nil:
 			s.log.Warn("take the scheduler lease, will retry", "err", err)
 		}
-		select {
-		case <-ctx.Done():
+		if !s.sleep(ctx, s.cfg.RetryEvery) {
 			return nil
-		case <-time.After(s.cfg.RetryEvery):
 		}
+	}
+}
+
+// sleep waits d on the scheduler's clock and reports false when ctx ended first.
+func (s *Scheduler) sleep(ctx context.Context, d time.Duration) bool {
+	t := s.cfg.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C():
+		return true
 	}
 }
 
@@ -192,14 +209,15 @@ func (s *Scheduler) lead(ctx context.Context, lease *bus.Lease) {
 	t := &term{s: s, entries: map[string]*entry{}}
 	defer t.wg.Wait()
 	t.refresh(ctx)
-	timer := time.NewTimer(time.Hour)
+	clk := s.cfg.Clock
+	timer := clk.NewTimer(time.Hour)
 	defer timer.Stop()
-	reload := time.NewTicker(s.cfg.ReloadEvery)
+	reload := clk.NewTicker(s.cfg.ReloadEvery)
 	defer reload.Stop()
 	for {
 		wait := time.Hour
 		if len(t.heap) > 0 {
-			wait = max(time.Until(t.heap[0].next), 0)
+			wait = max(t.heap[0].next.Sub(clk.Now()), 0)
 		}
 		timer.Reset(wait)
 		select {
@@ -207,9 +225,9 @@ func (s *Scheduler) lead(ctx context.Context, lease *bus.Lease) {
 			return
 		case <-s.reload:
 			t.refresh(ctx)
-		case <-reload.C:
+		case <-reload.C():
 			t.refresh(ctx)
-		case <-timer.C:
+		case <-timer.C():
 			t.due(ctx)
 		}
 	}
@@ -319,7 +337,7 @@ func (t *term) refresh(ctx context.Context) {
 		}
 		return
 	}
-	now := time.Now()
+	now := t.s.cfg.Clock.Now()
 	var last map[string]time.Time
 	var catchUps []tick
 	for name, e := range fresh {
@@ -373,7 +391,7 @@ func (t *term) refresh(ctx context.Context) {
 
 // due fires the ticks that are due and starts the polls that are due.
 func (t *term) due(ctx context.Context) {
-	now := time.Now()
+	now := t.s.cfg.Clock.Now()
 	var ticks []tick
 	for len(t.heap) > 0 && !t.heap[0].next.After(now) {
 		e := t.heap[0]
@@ -416,7 +434,7 @@ const requestTimeout = 30 * time.Second
 // so nobody else will.
 func (t *term) fire(ctx context.Context, ticks []tick) {
 	s := t.s
-	won, err := claimTicks(ctx, s.cfg.DB, s.cfg.Owner, ticks, time.Now())
+	won, err := claimTicks(ctx, s.cfg.DB, s.cfg.Owner, ticks, s.cfg.Clock.Now())
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Error("schedule ticks not fired", "ticks", len(ticks), "err", err)

@@ -17,10 +17,12 @@ import (
 
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
+	"github.com/datahub-oss/datahub/internal/clock"
 	_ "github.com/datahub-oss/datahub/internal/connectors/all" // the connectors Endpoint types name
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/store"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
+	"github.com/datahub-oss/datahub/internal/testutil"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
@@ -162,15 +164,85 @@ func started(t testing.TB, cfg Config) (*Scheduler, func()) {
 	return s, stop
 }
 
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+// fakeClock returns a fake clock at the start of the current second. It starts from the
+// real time because the catalog stamps its entries with it, and catch-up compares the two.
+func fakeClock() *clock.Fake { return clock.NewFake(time.Now().Truncate(time.Second)) }
+
+// clocked fills in what a scheduler on a fake clock needs. Reloads are an hour apart, so
+// that only a schedule (or poll) timer wakes the leader's loop: then the number of armed
+// timers tells when every scheduler waits again (see idle).
+func clocked(cfg Config, fc *clock.Fake) Config {
+	cfg.Clock, cfg.ReloadEvery = fc, time.Hour
+	return cfg
+}
+
+// Timers armed on the fake clock by a scheduler that leads (its next tick and its reload
+// ticker) and by one that does not (its next try of the lease).
+const (
+	leaderTimers   = 2
+	followerTimers = 1
+)
+
+// idle waits until n timers are armed on fc: every scheduler has done what the last
+// Advance made due and waits on its clock again, so the next Advance cannot race it.
+func idle(t testing.TB, fc *clock.Fake, n int) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	idleWhen(t, fc, func() int { return n })
+}
+
+// idleWhen is idle for a number of timers that depends on the schedulers' state.
+func idleWhen(t testing.TB, fc *clock.Fake, want func() int) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, time.Millisecond, func() error {
+		n := want()
+		return testutil.Checkf(fc.Waiters() == n, "%d timers armed, want %d", fc.Waiters(), n)
+	})
+}
+
+// step moves fc on by d once the schedulers wait on it (n timers armed).
+func step(t testing.TB, fc *clock.Fake, n int, d time.Duration) {
+	t.Helper()
+	idle(t, fc, n)
+	fc.Advance(d)
+}
+
+// fires waits until the fakes hold n requests between them (the run requests of a tick are
+// made after the leader's loop waits again).
+func fires(t testing.TB, n int, fakes ...*fakeRequester) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
+		got := 0
+		for _, f := range fakes {
+			got += len(f.requests())
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return testutil.Checkf(got == n, "%d run requests, want %d", got, n)
+	})
+}
+
+// leads waits until s is the leader.
+func leads(t testing.TB, s *Scheduler, who string) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
+		return testutil.Checkf(s.IsLeader(), "%s does not lead", who)
+	})
+}
+
+// anyTimers tells takesOver to advance whatever is armed.
+const anyTimers = -1
+
+// takesOver moves fc on by the follower's RetryEvery each time it waits to try the lease
+// again (n timers armed then, or anyTimers when the others are in flux), until s leads.
+func takesOver(t testing.TB, fc *clock.Fake, n int, retry time.Duration, s *Scheduler, who string) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if s.IsLeader() {
+			return nil
+		}
+		if n == anyTimers || fc.Waiters() == n {
+			fc.Advance(retry)
+		}
+		return fmt.Errorf("%s does not lead (%d timers armed)", who, fc.Waiters())
+	})
 }
 
 // recordedTicks returns the tick table of an integration.
@@ -225,30 +297,36 @@ func checkTicks(t *testing.T, db *store.DB, name string, fakes ...*fakeRequester
 	return ticks
 }
 
+// TestScheduleTwoSchedulers: of two schedulers on one store and one bus, one leads and fires
+// each tick of an "@every 1s" schedule once, as its clock reaches it.
 func TestScheduleTwoSchedulers(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		buses := testBuses(t, 2)
-		cat := catalog.New(db, catalog.Options{})
+		fc := fakeClock()
+		start := fc.Now()
+		cat := catalog.New(db, catalog.Options{Now: fc.Now})
 		dir := t.TempDir()
 		applyAll(t, cat, resources(dir, filepath.Join(dir, "x.db"), integration("every", `{type: schedule, cron: "@every 1s", env: DEV}`)))
 		fa, fb := &fakeRequester{}, &fakeRequester{}
-		_, stopA := started(t, Config{DB: db, Catalog: cat, Leases: buses[0], Requester: fa, Owner: "a"})
-		_, stopB := started(t, Config{DB: db, Catalog: cat, Leases: buses[1], Requester: fb, Owner: "b"})
-		time.Sleep(5200 * time.Millisecond)
+		_, stopA := started(t, clocked(Config{DB: db, Catalog: cat, Leases: buses[0], Requester: fa, Owner: "a"}, fc))
+		_, stopB := started(t, clocked(Config{DB: db, Catalog: cat, Leases: buses[1], Requester: fb, Owner: "b"}, fc))
+		for i := 1; i <= 5; i++ {
+			step(t, fc, leaderTimers+followerTimers, time.Second)
+			fires(t, i, fa, fb)
+		}
 		stopA()
 		stopB()
 		ticks := checkTicks(t, db, "every", fa, fb)
-		t.Logf("%d fires (a %d, b %d)", len(ticks), len(fa.requests()), len(fb.requests()))
-		if len(ticks) < 4 || len(ticks) > 7 {
-			t.Errorf("%d fires in ~5 s, want about 5", len(ticks))
+		if len(ticks) != 5 {
+			t.Errorf("%d fires in 5 s, want 5", len(ticks))
 		}
 		if len(fa.requests()) > 0 && len(fb.requests()) > 0 {
 			t.Errorf("both schedulers fired without a leader change")
 		}
-		for i := 1; i < len(ticks); i++ {
-			if d := ticks[i].Sub(ticks[i-1]); d != time.Second {
-				t.Errorf("ticks %s and %s are %s apart", ticks[i-1], ticks[i], d)
+		for i, tk := range ticks {
+			if want := start.Add(time.Duration(i+1) * time.Second); !tk.Equal(want) {
+				t.Errorf("fire %d is tick %s, want %s", i+1, tk, want)
 			}
 		}
 	})
@@ -258,27 +336,33 @@ func TestLeaderTakeover(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		buses := testBuses(t, 2)
-		cat := catalog.New(db, catalog.Options{})
+		fc := fakeClock()
+		cat := catalog.New(db, catalog.Options{Now: fc.Now})
 		dir := t.TempDir()
 		applyAll(t, cat, resources(dir, filepath.Join(dir, "x.db"), integration("every", `{type: schedule, cron: "@every 1s", env: DEV}`)))
 		fa, fb := &fakeRequester{}, &fakeRequester{}
-		a, stopA := started(t, Config{DB: db, Catalog: cat, Leases: buses[0], Requester: fa, Owner: "a"})
-		waitFor(t, 5*time.Second, "a to lead", a.IsLeader)
-		b, _ := started(t, Config{DB: db, Catalog: cat, Leases: buses[1], Requester: fb, Owner: "b"})
-		time.Sleep(2200 * time.Millisecond)
-		if b.IsLeader() {
+		a, stopA := started(t, clocked(Config{DB: db, Catalog: cat, Leases: buses[0], Requester: fa, Owner: "a"}, fc))
+		leads(t, a, "a")
+		b, _ := started(t, clocked(Config{DB: db, Catalog: cat, Leases: buses[1], Requester: fb, Owner: "b"}, fc))
+		// b tries the lease at each step and finds it held.
+		for i := 1; i <= 2; i++ {
+			step(t, fc, leaderTimers+followerTimers, time.Second)
+			fires(t, i, fa, fb)
+		}
+		if b.IsLeader() || len(fb.requests()) != 0 {
 			t.Fatal("b leads while a does")
 		}
 		stopA()
-		killed := time.Now()
-		waitFor(t, 3*time.Second, "b to take over", b.IsLeader)
-		t.Logf("b took over %s after a stopped", time.Since(killed).Round(time.Millisecond))
-		time.Sleep(2200 * time.Millisecond)
-		ticks := checkTicks(t, db, "every", fa, fb)
-		if len(fa.requests()) < 2 || len(fb.requests()) < 2 {
-			t.Errorf("a fired %d, b %d: want both to have fired", len(fa.requests()), len(fb.requests()))
+		takesOver(t, fc, followerTimers, 100*time.Millisecond, b, "b")
+		for i := 3; i <= 4; i++ {
+			step(t, fc, leaderTimers, time.Second)
+			fires(t, i, fa, fb)
 		}
-		t.Logf("%d fires over ~4.5 s", len(ticks))
+		ticks := checkTicks(t, db, "every", fa, fb)
+		if len(fa.requests()) != 2 || len(fb.requests()) != 2 {
+			t.Errorf("a fired %d, b %d: want 2 each", len(fa.requests()), len(fb.requests()))
+		}
+		t.Logf("ticks %v", ticks)
 	})
 }
 
@@ -288,7 +372,8 @@ func TestLeaseLostOverlap(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		buses := testBuses(t, 2)
-		cat := catalog.New(db, catalog.Options{})
+		fc := fakeClock()
+		cat := catalog.New(db, catalog.Options{Now: fc.Now})
 		dir := t.TempDir()
 		var docs []string
 		for i := range 20 {
@@ -296,10 +381,11 @@ func TestLeaseLostOverlap(t *testing.T) {
 		}
 		applyAll(t, cat, resources(dir, filepath.Join(dir, "x.db"), docs...))
 		fa, fb := &fakeRequester{}, &fakeRequester{}
-		a, _ := started(t, Config{DB: db, Catalog: cat, Leases: buses[0], Requester: fa, Owner: "a"})
-		waitFor(t, 5*time.Second, "a to lead", a.IsLeader)
-		b, _ := started(t, Config{DB: db, Catalog: cat, Leases: buses[1], Requester: fb, Owner: "b", RetryEvery: 10 * time.Millisecond})
-		time.Sleep(1500 * time.Millisecond)
+		a, _ := started(t, clocked(Config{DB: db, Catalog: cat, Leases: buses[0], Requester: fa, Owner: "a"}, fc))
+		leads(t, a, "a")
+		b, _ := started(t, clocked(Config{DB: db, Catalog: cat, Leases: buses[1], Requester: fb, Owner: "b", RetryEvery: 10 * time.Millisecond}, fc))
+		step(t, fc, leaderTimers+followerTimers, time.Second)
+		fires(t, 20, fa, fb)
 
 		nc, err := nats.Connect(buses[0].ClientURL())
 		if err != nil {
@@ -317,13 +403,30 @@ func TestLeaseLostOverlap(t *testing.T) {
 		if err := kv.Delete(t.Context(), LeaderKey); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 3*time.Second, "b to lead", b.IsLeader)
-		waitFor(t, 3*time.Second, "a to notice", func() bool { return !a.IsLeader() })
-		time.Sleep(1500 * time.Millisecond)
+		// a notices at its next renewal, on the bus's time; until then both lead.
+		takesOver(t, fc, anyTimers, 10*time.Millisecond, b, "b")
+		// The next tick is due in both while a has not noticed: both fire it, one claims it.
+		overlap := false
+		idleWhen(t, fc, func() int {
+			overlap = a.IsLeader()
+			if overlap {
+				return 2 * leaderTimers
+			}
+			return leaderTimers + followerTimers
+		})
+		fc.Advance(time.Second)
+		fires(t, 40, fa, fb)
+		testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
+			return testutil.Checkf(!a.IsLeader(), "a has not noticed it lost the lease")
+		})
+		step(t, fc, leaderTimers+followerTimers, time.Second)
+		fires(t, 60, fa, fb)
 		for i := range 20 {
-			checkTicks(t, db, fmt.Sprintf("every-%02d", i), fa, fb)
+			if ticks := checkTicks(t, db, fmt.Sprintf("every-%02d", i), fa, fb); len(ticks) != 3 {
+				t.Errorf("every-%02d fired %d ticks, want 3", i, len(ticks))
+			}
 		}
-		t.Logf("a fired %d, b %d", len(fa.requests()), len(fb.requests()))
+		t.Logf("a fired %d, b %d; both led at the second tick: %t", len(fa.requests()), len(fb.requests()), overlap)
 	})
 }
 
@@ -331,33 +434,37 @@ func TestCatchUp(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		buses := testBuses(t, 1)
-		past := time.Now().Add(-72 * time.Hour)
+		fc := fakeClock()
+		past := fc.Now().Add(-72 * time.Hour)
 		cat := catalog.New(db, catalog.Options{Now: func() time.Time { return past }})
 		dir := t.TempDir()
 		applyAll(t, cat, resources(dir, filepath.Join(dir, "x.db"),
 			integration("nightly", `{type: schedule, cron: "0 2 * * *", timezone: Europe/Zurich, env: DEV}`),
 			integration("no-catch-up", `{type: schedule, cron: "0 2 * * *", env: DEV, catchUp: false}`)))
-		for round := range 2 {
-			f := &fakeRequester{}
-			s, stop := started(t, Config{DB: db, Catalog: cat, Leases: buses[0], Requester: f, Owner: "a"})
-			waitFor(t, 5*time.Second, "leader", s.IsLeader)
-			time.Sleep(500 * time.Millisecond)
-			stop()
-			reqs := f.requests()
-			if round == 1 {
-				if len(reqs) != 0 {
-					t.Errorf("restart fired again: %+v", reqs)
-				}
-				continue
-			}
-			if len(reqs) != 1 || reqs[0].Integration != "nightly" || reqs[0].Params["catchUp"] != "true" {
-				t.Fatalf("want one catch-up run of nightly, got %+v", reqs)
-			}
-			sch, _ := ParseCron("0 2 * * *", "Europe/Zurich")
-			want := sch.Last(time.Now().Add(-25*time.Hour), time.Now())
-			if got := reqs[0].Params["tick"]; got != want.Format(time.RFC3339) {
-				t.Errorf("catch-up tick %s, want the last one %s", got, want)
-			}
+
+		// The leader catches up on start: one run, of the last missed tick.
+		f := &fakeRequester{}
+		_, stop := started(t, clocked(Config{DB: db, Catalog: cat, Leases: buses[0], Requester: f, Owner: "a"}, fc))
+		fires(t, 1, f)
+		stop() // waits for the requests of the catch-up
+		reqs := f.requests()
+		if len(reqs) != 1 || reqs[0].Integration != "nightly" || reqs[0].Params["catchUp"] != "true" {
+			t.Fatalf("want one catch-up run of nightly, got %+v", reqs)
+		}
+		sch, _ := ParseCron("0 2 * * *", "Europe/Zurich")
+		want := sch.Last(fc.Now().Add(-25*time.Hour), fc.Now())
+		if got := reqs[0].Params["tick"]; got != want.Format(time.RFC3339) {
+			t.Errorf("catch-up tick %s, want the last one %s", got, want)
+		}
+
+		// A restarted leader (nothing in memory) reads the tick table and fires nothing. The
+		// test makes its first read of the catalog itself and waits for what that fires.
+		f2 := &fakeRequester{}
+		tm := &term{s: New(clocked(Config{DB: db, Catalog: cat, Leases: buses[0], Requester: f2, Owner: "a"}, fc)), entries: map[string]*entry{}}
+		tm.refresh(t.Context())
+		tm.wg.Wait()
+		if reqs := f2.requests(); len(reqs) != 0 {
+			t.Errorf("restart fired again: %+v", reqs)
 		}
 	})
 }
@@ -365,8 +472,10 @@ func TestCatchUp(t *testing.T) {
 func TestFileTrigger(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
 		buses := testBuses(t, 1)
-		cat := catalog.New(db, catalog.Options{})
+		fc := fakeClock()
+		cat := catalog.New(db, catalog.Options{Now: fc.Now})
 		dir := t.TempDir()
 		inbox := filepath.Join(dir, "inbox")
 		if err := os.MkdirAll(inbox, 0o750); err != nil {
@@ -375,9 +484,7 @@ func TestFileTrigger(t *testing.T) {
 		applyAll(t, cat, resources(dir, filepath.Join(t.TempDir(), "x.db"),
 			integration("files", `{type: file, env: DEV, path: "inbox/*.csv", stableFor: 300ms, pollEvery: 100ms}`)))
 		f, pub := &fakeRequester{}, &fakePublisher{}
-		cfg := Config{DB: db, Catalog: cat, Leases: buses[0], Requester: f, Publisher: pub, Owner: "a"}
-		s, stop := started(t, cfg)
-		waitFor(t, 5*time.Second, "leader", s.IsLeader)
+		cfg := clocked(Config{DB: db, Catalog: cat, Leases: buses[0], Requester: f, Publisher: pub, Owner: "a"}, fc)
 		write := func(name, content string) {
 			t.Helper()
 			if err := os.WriteFile(filepath.Join(inbox, name), []byte(content), 0o600); err != nil {
@@ -394,19 +501,52 @@ func TestFileTrigger(t *testing.T) {
 			return n
 		}
 
+		// The leader polls every 100 ms of its clock; a.csv fires once stable for 300 ms.
+		s, stop := started(t, cfg)
+		leads(t, s, "a")
 		write("a.csv", "id\n1\n")
 		write("ignored.txt", "x")
-		waitFor(t, 5*time.Second, "a.csv to fire", func() bool { return count("inbox/a.csv") == 1 })
+		testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
+			if n := count("inbox/a.csv"); n > 0 {
+				return nil
+			}
+			if fc.Waiters() == leaderTimers {
+				fc.Advance(100 * time.Millisecond)
+			}
+			return fmt.Errorf("a.csv has not fired by %s", fc.Now().Format(time.StampMilli))
+		})
+		stop() // waits for the poll that fired, and its event
+		if n := count("inbox/a.csv"); n != 1 {
+			t.Fatalf("a.csv fired %d times", n)
+		}
 		r := f.requests()[0]
 		if r.Integration != "files" || r.Env != "DEV" || r.Actor != ActorFile {
 			t.Errorf("request %+v", r)
 		}
-		waitFor(t, time.Second, "the event", func() bool { pub.mu.Lock(); defer pub.mu.Unlock(); return len(pub.events) > 0 })
 		pub.mu.Lock()
 		if len(pub.events) != 1 || !strings.HasPrefix(pub.events[0], "object.received ") || !strings.Contains(pub.events[0], `"object":"inbox/a.csv"`) {
 			t.Errorf("events %q", pub.events)
 		}
 		pub.mu.Unlock()
+
+		// From here the test makes the polls itself, one at a time, as a restarted leader
+		// (nothing in memory) would every 100 ms: each poll has finished when it returns.
+		s2 := New(cfg)
+		es, err := s2.load(ctx)
+		if err != nil || es["files"] == nil {
+			t.Fatalf("load: %v %v", es, err)
+		}
+		fs := es["files"].file
+		w := &watch{files: map[string]*fileState{}}
+		pollOnce := func() {
+			s2.poll(ctx, "files", fs, w)
+			fc.Advance(fs.PollEvery)
+		}
+		pollFor := func(d time.Duration) {
+			for end := fc.Now().Add(d); fc.Now().Before(end); {
+				pollOnce()
+			}
+		}
 
 		// The same bytes again, with a new time: not a new version.
 		write("a.csv", "id\n1\n")
@@ -414,16 +554,19 @@ func TestFileTrigger(t *testing.T) {
 		if err := os.Chtimes(filepath.Join(inbox, "a.csv"), later, later); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(800 * time.Millisecond)
+		pollFor(time.Second)
 		if n := count("inbox/a.csv"); n != 1 {
 			t.Fatalf("unchanged a.csv fired again (%d)", n)
 		}
 
-		// Changed content fires again.
+		// Changed content fires again, once.
 		write("a.csv", "id\n1\n2\n")
-		waitFor(t, 5*time.Second, "changed a.csv to fire", func() bool { return count("inbox/a.csv") == 2 })
+		pollFor(time.Second)
+		if n := count("inbox/a.csv"); n != 2 {
+			t.Fatalf("changed a.csv fired %d times in all, want 2", n)
+		}
 
-		// A growing file waits until it is stable.
+		// A growing file waits until it is stable: each poll sees it bigger.
 		growing, err := os.Create(filepath.Join(inbox, "b.csv"))
 		if err != nil {
 			t.Fatal(err)
@@ -432,7 +575,7 @@ func TestFileTrigger(t *testing.T) {
 			if _, err := fmt.Fprintf(growing, "%d\n", i); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(100 * time.Millisecond)
+			pollOnce()
 			if count("inbox/b.csv") != 0 {
 				t.Fatal("b.csv fired while still growing")
 			}
@@ -440,16 +583,20 @@ func TestFileTrigger(t *testing.T) {
 		if err := growing.Close(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 5*time.Second, "b.csv to fire", func() bool { return count("inbox/b.csv") == 1 })
+		pollFor(time.Second)
+		if n := count("inbox/b.csv"); n != 1 {
+			t.Fatalf("b.csv fired %d times, want 1", n)
+		}
 
-		// A restarted scheduler (nothing in memory) knows the versions from the store.
-		stop()
-		f2 := &fakeRequester{}
-		cfg.Requester = f2
-		s2, _ := started(t, cfg)
-		waitFor(t, 5*time.Second, "leader", s2.IsLeader)
-		time.Sleep(800 * time.Millisecond)
-		if reqs := f2.requests(); len(reqs) != 0 {
+		// Another restart knows the versions from the store.
+		f3 := &fakeRequester{}
+		cfg.Requester = f3
+		s3, w3 := New(cfg), &watch{files: map[string]*fileState{}}
+		for range 10 {
+			s3.poll(ctx, "files", fs, w3)
+			fc.Advance(fs.PollEvery)
+		}
+		if reqs := f3.requests(); len(reqs) != 0 {
 			t.Errorf("restart fired known files again: %+v", reqs)
 		}
 		if n := count("inbox/ignored.txt"); n != 0 {

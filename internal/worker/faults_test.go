@@ -21,6 +21,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/store"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
+	"github.com/datahub-oss/datahub/internal/testutil"
 	"github.com/datahub-oss/datahub/internal/txlog"
 	"github.com/datahub-oss/datahub/internal/worker"
 )
@@ -214,7 +215,7 @@ func TestResumeDecidedByTheRunRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	var final txlog.Run
-	waitUntil(t, 30*time.Second, "the run to finish again", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the run to finish again", func() bool {
 		r, err := e.runs.Log.Get(ctx, failed.ID)
 		final = r
 		return err == nil && txlog.Final(r.Status)
@@ -222,18 +223,6 @@ func TestResumeDecidedByTheRunRecord(t *testing.T) {
 	rows, distinct := tableRows(t, db)
 	if final.Status != "succeeded" || rows != resumeRows || distinct != resumeRows || final.Resumes != 1 {
 		t.Fatalf("run %s (resumes %d), table %d rows (%d distinct): %s", final.Status, final.Resumes, rows, distinct, final.Error)
-	}
-}
-
-// waitUntil polls fn until it holds or timeout passes.
-func waitUntil(t *testing.T, timeout time.Duration, what string, fn func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !fn() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -343,7 +332,7 @@ func TestStoreCutUnderQueuedRun(t *testing.T) {
 	defer func() { stop(); <-done }()
 
 	began := time.Now()
-	waitUntil(t, 20*time.Second, "four deliveries of the request", func() bool { return deliveries(t, e.bus) >= 4 })
+	testutil.WaitFor(t, 20*time.Second, "four deliveries of the request", func() bool { return deliveries(t, e.bus) >= 4 })
 	// 100, 200 and 400 ms of back-off (plus jitter) separate the first four deliveries; a
 	// tight loop makes thousands a second.
 	if took := time.Since(began); took < 600*time.Millisecond {
@@ -351,7 +340,7 @@ func TestStoreCutUnderQueuedRun(t *testing.T) {
 	}
 	pg.Start()
 	var final txlog.Run
-	waitUntil(t, 60*time.Second, "the run to finish once the store is back", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the run to finish once the store is back", func() bool {
 		r, err := e.runs.Log.Get(ctx, run.ID)
 		final = r
 		return err == nil && txlog.Final(r.Status)
