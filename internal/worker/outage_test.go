@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,4 +311,120 @@ func TestStoreCutBetweenCommitAndCheckpoint(t *testing.T) {
 		t.Fatalf("resumed run: read %d, written %d, part %d, resumes %d; the table holds %d, %d of them before the resume (the record's checkpoint: %d)",
 			final.RowsRead, final.RowsWritten, final.Part.RowsWritten, final.Resumes, rows, committed, cut.RowsWritten)
 	}
+}
+
+// requests makes run requests from a few goroutines at once until stopped, and keeps the ids
+// of those answered and a count of those refused.
+type requests struct {
+	mu      sync.Mutex
+	ok      map[string]bool
+	refused int
+	stop    func()
+}
+
+func (q *requests) counts() (ok, refused int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.ok), q.refused
+}
+
+// makeRequests starts the requests. Stopping lets those under way finish: a request cut short
+// by the test rather than by the store would say nothing.
+func makeRequests(ctx context.Context, svc *runs.Service, workers int) *requests {
+	q := &requests{ok: map[string]bool{}}
+	var stopped atomic.Bool
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for !stopped.Load() && ctx.Err() == nil {
+				run, err := svc.Request(ctx, runs.Request{Integration: "numbers", Env: "dev", Actor: "tester"})
+				q.mu.Lock()
+				if err == nil {
+					q.ok[run.ID] = true
+				} else {
+					q.refused++
+				}
+				q.mu.Unlock()
+			}
+		})
+	}
+	q.stop = func() { stopped.Store(true); wg.Wait() }
+	return q
+}
+
+// allRuns lists every run of the integration numbers.
+func allRuns(t *testing.T, ctx context.Context, log *txlog.Log) []txlog.Run {
+	t.Helper()
+	var all []txlog.Run
+	f := txlog.Filter{Integration: "numbers", Limit: 1000}
+	for {
+		page, err := log.List(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page.Runs...)
+		if page.Next == "" {
+			return all
+		}
+		f.Cursor = page.Next
+	}
+}
+
+// Fault 2: the private store is stopped while run requests are being made. Each request
+// either completes (its run is queued, and runs once the store is back) or leaves no run that
+// anything will execute; a run recorded by a request that was answered with an error (the
+// commit went through, its answer did not) is settled by the reconciler once the store is
+// back, so no run stays queued for ever.
+func TestStoreCutUnderRunRequests(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	pg, db := privateStore(t, ctx)
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "numbers.csv")
+	writeRows(t, csv, 10)
+	e := newEnvOn(t, db, copyResources(csv, "sqlite", "sqlite:"+filepath.Join(dir, "numbers.db")), func(w *worker.Worker) {
+		w.RetryBase = 100 * time.Millisecond
+	})
+	q := makeRequests(ctx, e.runs, 4)
+	defer q.stop()
+	waitUntil(t, 30*time.Second, "requests answered before the cut", func() bool { ok, _ := q.counts(); return ok >= 5 })
+	pg.Stop()
+	okAtCut, _ := q.counts()
+	waitUntil(t, 30*time.Second, "requests refused while the store is down", func() bool { _, refused := q.counts(); return refused >= 20 })
+	pg.Start()
+	waitUntil(t, 30*time.Second, "requests answered once the store is back", func() bool { ok, _ := q.counts(); return ok >= okAtCut+5 })
+	q.stop()
+
+	// Every answered request's run executes; the runs no request answered for are settled.
+	rec := &runs.Reconciler{Service: e.runs, Grace: time.Nanosecond}
+	waitUntil(t, 60*time.Second, "every run to be settled", func() bool {
+		if _, err := rec.Once(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range allRuns(t, ctx, e.runs.Log) {
+			if !txlog.Final(r.Status) {
+				return false
+			}
+		}
+		return true
+	})
+	ok, refused := q.counts()
+	orphans := 0
+	for _, r := range allRuns(t, ctx, e.runs.Log) {
+		switch {
+		case q.ok[r.ID]:
+			if r.Status != "succeeded" || r.RowsWritten != 10 {
+				t.Errorf("answered request's run %s: %s, %d rows: %s", r.ID, r.Status, r.RowsWritten, r.Error)
+			}
+			delete(q.ok, r.ID)
+		case r.Status == "failed" && strings.Contains(r.Error, "runs resume "+r.ID):
+			orphans++ // recorded, but its request was refused: settled, never executed
+		default:
+			t.Errorf("run %s of a refused request: %s, %d rows written: %s", r.ID, r.Status, r.RowsWritten, r.Error)
+		}
+	}
+	if len(q.ok) > 0 {
+		t.Errorf("%d answered requests have no run", len(q.ok))
+	}
+	t.Logf("%d requests answered, %d refused, %d runs of refused requests settled by the reconciler", ok, refused, orphans)
 }
