@@ -76,9 +76,10 @@
 //     Batch, Reject, Position, AckFunc and ErrEndOfInput, the Source and Sink interfaces and
 //     their contracts, SinkOptions and the write modes, RecordError(s), Entry and Store, Spec,
 //     Endpoint, Register, Resolve, NewSource and NewSink, Errorf, Error, CodeOf, Retryable,
-//     and the value helpers (Parse*, Format*, Convert, Equal);
-//   - provisional, expected to change before v1.0.0: Option (options are becoming typed, with
-//     parsed values handed to the connector), the optional capabilities (PositionStore,
+//     the value helpers (Parse*, Format*, Convert, Equal), and the typed options: Option with
+//     its OptionType, Default, Required, Enum and Range, Spec.ParseOptions and OptionsOf, the
+//     Options getters and OptionError (an option type or a field of Option may be added);
+//   - provisional, expected to change before v1.0.0: the optional capabilities (PositionStore,
 //     RawSource/RawSink, NULRefuser, Meter, AckPacer), the codes beyond the classification above (the
 //     finer CodePermission, CodeTooLarge, CodeInvalidData, CodeDiskFull, CodeConflict,
 //     CodeConfig and CodeCanceled may fold into it; CodeUnavailable and CodeInterrupted, which
