@@ -33,11 +33,24 @@
 // writes local files must keep to Endpoint.Root when it is set, as the file connector does, and
 // one that dials hosts must expect the URL to come from an integrator, not an administrator.
 //
-// Errors a connector returns are classified with a Code (Errorf): CodeUnreachable or
-// CodeTransient for what may succeed when tried again (Retryable), CodeAuth for refused
-// credentials, CodeNotFound for a missing database, table, file or column, CodeUsage,
-// CodeSchema or CodeData for bad input, and anything else is fatal to the run. Messages
-// carry Endpoint.Redacted, never the URL itself.
+// Errors a connector returns are classified with a Code (Errorf). The classification the
+// engine acts on is small:
+//
+//   - retryable: CodeUnreachable or CodeTransient (and dropped connections, see Retryable):
+//     the engine tries again, with back-off, from the last checkpoint;
+//   - authentication: CodeAuth, the endpoint refused the credentials (the hub raises a
+//     connection-failed event for it, as for CodeUnreachable);
+//   - not found: CodeNotFound, a missing database, table, file or column;
+//   - bad input: CodeUsage (a bad URL, option or flag), CodeSchema (columns that do not fit)
+//     or CodeData (a refused value);
+//   - fatal: anything else (CodeInternal, and any code the connector does not know).
+//
+// The finer codes (CodePermission, CodeTooLarge, CodeInvalidData, CodeDiskFull with DiskFull,
+// CodeConflict, CodeUnsupported, and CodeCanceled, which CodeOf gives a context error) say more to people. Every class but retryable fails the run at once; the class tells
+// people (and the API's status and the CLI's exit status) what to fix. The hub raises codes of its own
+// (unavailable, interrupted, config) and maps every code to its HTTP status and exit status in its
+// internal catalogue: a connector never needs those. Messages carry Endpoint.Redacted, never
+// the URL itself.
 //
 // # Acknowledgements
 //
@@ -75,17 +88,20 @@
 //     may be added: a connector meeting an unknown Type refuses the column), Column, Schema,
 //     Batch, Reject, Position, AckFunc and ErrEndOfInput, the Source and Sink interfaces and
 //     their contracts, SinkOptions and the write modes, RecordError(s), Entry and Store, Spec,
-//     Endpoint, Register, Resolve, NewSource and NewSink, Errorf, Error, CodeOf, Retryable,
+//     Endpoint, Register, Resolve, NewSource and NewSink, Redact and SecretParam, Errorf,
+//     Error, CodeOf, Retryable, the codes of the classification above (CodeUnreachable,
+//     CodeTransient, CodeAuth, CodeNotFound, CodeUsage, CodeSchema, CodeData, CodeInternal),
 //     the value helpers (Parse*, Format*, Convert, Equal), and the typed options: Option with
 //     its OptionType, Default, Required, Enum and Range, Spec.ParseOptions and OptionsOf, the
 //     Options getters and OptionError (an option type or a field of Option may be added);
 //   - provisional, expected to change before v1.0.0: the optional capabilities (PositionStore,
-//     RawSource/RawSink, NULRefuser, Meter, AckPacer), the codes beyond the classification above (the
-//     finer CodePermission, CodeTooLarge, CodeInvalidData, CodeDiskFull, CodeConflict,
-//     CodeConfig and CodeCanceled may fold into it; CodeUnavailable and CodeInterrupted, which
-//     only the hub raises, are to move to the hub's own error catalogue with its HTTP statuses
-//     and exit codes), and the hub's helpers Secrets, Scrub, CapText, CapError and
-//     CheckNameLengths.
+//     RawSource/RawSink, NULRefuser, Meter, AckPacer), the finer codes above (they may fold
+//     into the classification), IsDiskFull and DiskFull, and the helpers CapText, CapError
+//     and CheckNameLengths.
+//
+// Removed in this minor release (v0): CodeUnavailable, CodeInterrupted and CodeConfig (the
+// hub's own codes, now in its internal catalogue), and Secrets and Scrub (the hub's redaction helpers,
+// now internal; a connector redacts with Endpoint.Redacted and Redact).
 //
 // Everything under internal/ (engine, formats, the built-in connectors, the server) is not
 // part of the SDK and cannot be imported from another module.

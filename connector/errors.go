@@ -10,10 +10,15 @@ import (
 	"unicode/utf8"
 )
 
-// Code classifies an error for people and programs; codes are stable and shown by the CLI and API.
+// Code classifies an error for people and programs; codes are stable and shown by the CLI,
+// the API and the transaction log. The hub raises a few codes of its own (its catalogue maps
+// every code to an HTTP status and an exit status): a connector meeting a Code it does not
+// know treats it as fatal.
 type Code string
 
-// The error codes.
+// The error codes connectors use: CodeUnreachable and CodeTransient are retryable, CodeAuth
+// is refused credentials, CodeNotFound a missing object, CodeUsage, CodeSchema and CodeData
+// bad input; anything else is fatal to the run.
 const (
 	CodeUsage       Code = "usage"        // a bad URL, option or flag
 	CodeUnreachable Code = "unreachable"  // the endpoint cannot be reached (retryable)
@@ -26,13 +31,10 @@ const (
 	CodeCanceled    Code = "canceled"     // the run was cancelled
 	CodeTransient   Code = "transient"    // a failure worth retrying (deadlock, connection reset)
 	CodePermission  Code = "permission"   // the endpoint refused the operation
-	CodeConfig      Code = "config"       // the hub's own configuration is wrong
 	CodeConflict    Code = "conflict"     // a concurrent change prevented the operation
-	CodeUnavailable Code = "unavailable"  // a dependency of the hub is down
 	CodeTooLarge    Code = "too_large"    // a value or object exceeds a limit
 	CodeInvalidData Code = "invalid_data" // input that cannot be parsed at all
 	CodeDiskFull    Code = "disk_full"    // a disk, a quota or a database is full
-	CodeInterrupted Code = "interrupted"  // the process running it ended without recording an outcome
 )
 
 // Error is an error with a code, the endpoint it concerns (already redacted) and a hint

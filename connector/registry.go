@@ -222,9 +222,10 @@ func SecretOption(sc, name string) bool {
 	return o != nil && o.IsSecret()
 }
 
-// looksSecret reports whether query parameter k of a URL with scheme sc holds a secret: by
-// its name (password, secret, token, key, sig) or by its connector's declaration.
-func looksSecret(sc, k string) bool {
+// SecretParam reports whether query parameter k of a URL with scheme sc holds a secret: by
+// its name (password, secret, token, key, sig) or by its connector's declaration. Redact
+// masks the values of exactly these.
+func SecretParam(sc, k string) bool {
 	lk := strings.ToLower(k)
 	if lk != "key_columns" {
 		for _, w := range []string{"password", "passwd", "secret", "token", "key", "sig"} {
@@ -308,59 +309,9 @@ func Redact(raw string) string {
 		if err != nil {
 			dk = k
 		}
-		if looksSecret(sc, dk) {
+		if SecretParam(sc, dk) {
 			parts[i] = k + "=xxxxx"
 		}
 	}
 	return base + "?" + strings.Join(parts, "&")
-}
-
-// Secrets returns the secret strings in raw (the URL password and secret-looking query
-// values), decoded, so callers can scrub them from text they did not produce themselves.
-func Secrets(raw string) []string {
-	var out []string
-	if Scheme(raw) == "" {
-		return nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		// Fall back to the text between "user:" and "@" so a malformed URL still gets scrubbed.
-		if i := strings.Index(raw, "://"); i >= 0 {
-			auth := raw[i+3:]
-			if at := strings.LastIndexByte(auth, '@'); at >= 0 {
-				if c := strings.IndexByte(auth[:at], ':'); c >= 0 && c+1 < at {
-					out = append(out, auth[c+1:at])
-				}
-			}
-		}
-		return out
-	}
-	if u.User != nil {
-		if p, ok := u.User.Password(); ok && p != "" {
-			out = append(out, p)
-			if esc := url.QueryEscape(p); esc != p {
-				out = append(out, esc)
-			}
-		}
-	}
-	for k, vs := range u.Query() {
-		if looksSecret(u.Scheme, k) {
-			for _, v := range vs {
-				if v != "" {
-					out = append(out, v)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// Scrub replaces every secret in s with "xxxxx".
-func Scrub(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 3 {
-			s = strings.ReplaceAll(s, sec, "xxxxx")
-		}
-	}
-	return s
 }

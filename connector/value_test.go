@@ -161,11 +161,6 @@ func TestRedact(t *testing.T) {
 			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
-	secrets := Secrets("postgres://u:p%40ss@h/db?api_token=tok123")
-	s := Scrub("failed for p@ss with tok123", secrets)
-	if strings.Contains(s, "p@ss") || strings.Contains(s, "tok123") {
-		t.Errorf("Scrub left a secret: %s (secrets %v)", s, secrets)
-	}
 }
 
 func TestScheme(t *testing.T) {

@@ -12,22 +12,23 @@ import (
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/auth"
 	"github.com/datahub-oss/datahub/internal/catalog"
+	"github.com/datahub-oss/datahub/internal/errcode"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
-// The stable error codes of the contract.
+// The stable error codes of the contract: the API codes of the hub's catalogue (errcode).
 const (
-	CodeUnauthenticated = "unauthenticated"
-	CodeForbidden       = "forbidden"
-	CodeNotFound        = "not_found"
-	CodeInvalid         = "invalid"
-	CodeConflict        = "conflict"
-	CodeInternal        = "internal"
-	CodeUnavailable     = "unavailable"
-	CodeThrottled       = "throttled"
-	CodeStorageFull     = "storage_full"
+	CodeUnauthenticated = string(errcode.Unauthenticated)
+	CodeForbidden       = string(errcode.Forbidden)
+	CodeNotFound        = string(errcode.NotFound)
+	CodeInvalid         = string(errcode.Invalid)
+	CodeConflict        = string(errcode.Conflict)
+	CodeInternal        = string(errcode.Internal)
+	CodeUnavailable     = string(errcode.Unavailable)
+	CodeThrottled       = string(errcode.Throttled)
+	CodeStorageFull     = string(errcode.StorageFull)
 )
 
 // Error is every error response's body: a stable code, a message for people and, for
@@ -35,7 +36,7 @@ const (
 // has one error shape whether huma (validation) or a handler produced it.
 type Error struct {
 	status  int
-	Code    string   `json:"code" enum:"unauthenticated,forbidden,not_found,invalid,conflict,internal,unavailable,throttled,storage_full" doc:"Stable error code"`
+	Code    string   `json:"code" doc:"Stable error code"` // its enum is the catalogue's: see TransformSchema
 	Message string   `json:"message" doc:"What went wrong, for people"`
 	Details *Details `json:"details,omitempty" doc:"Field errors of a validation failure"`
 	// headers go with the response (huma.HeadersError), e.g. a 429's Retry-After.
@@ -65,29 +66,20 @@ func (e *Error) GetHeaders() http.Header { return e.headers }
 // GetStatus is the HTTP status (huma.StatusError).
 func (e *Error) GetStatus() int { return e.status }
 
-// codeFor is the contract's code for an HTTP status.
-func codeFor(status int) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return CodeUnauthenticated
-	case status == http.StatusForbidden:
-		return CodeForbidden
-	case status == http.StatusNotFound:
-		return CodeNotFound
-	case status == http.StatusConflict || status == http.StatusPreconditionFailed:
-		return CodeConflict
-	case status == http.StatusServiceUnavailable:
-		return CodeUnavailable
-	case status == http.StatusTooManyRequests:
-		return CodeThrottled
-	case status == http.StatusInsufficientStorage:
-		return CodeStorageFull
-	case status >= 500:
-		return CodeInternal
-	default:
-		return CodeInvalid
+// TransformSchema fills the enum of the body's code from the catalogue, so that the OpenAPI
+// document lists exactly the codes the API answers with (huma.SchemaTransformer).
+func (e *Error) TransformSchema(_ huma.Registry, s *huma.Schema) *huma.Schema {
+	if p := s.Properties["code"]; p != nil {
+		p.Enum = nil
+		for _, c := range errcode.APICodes() {
+			p.Enum = append(p.Enum, string(c))
+		}
 	}
+	return s
 }
+
+// codeFor is the contract's code for an HTTP status.
+func codeFor(status int) string { return string(errcode.ForStatus(status)) }
 
 // apiError returns an error response; the message is shown as is, so it must hold nothing
 // secret.
@@ -162,49 +154,45 @@ func (s *server) toError(ctx context.Context, err error) *Error {
 	if errors.As(err, &ce) {
 		return validationError("the resources are not valid", catalog.Errors{ce}, false)
 	}
-	status := 0
-	switch {
-	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, txlog.ErrNotFound), errors.Is(err, auth.ErrNotFound),
-		errors.Is(err, secret.ErrNotFound):
-		status = http.StatusNotFound
-	case errors.Is(err, catalog.ErrInUse), errors.Is(err, auth.ErrNameTaken), errors.Is(err, auth.ErrLastAdmin):
-		status = http.StatusConflict
-	case errors.Is(err, runs.ErrInvalid):
-		status = http.StatusUnprocessableEntity
-	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrInvalidCredentials):
-		status = http.StatusUnauthorized
-	case errors.Is(err, auth.ErrForbidden):
-		status = http.StatusForbidden
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		status = http.StatusServiceUnavailable
-	case connector.IsDiskFull(err):
+	code := codeOf(err)
+	status := errcode.HTTPStatus(code)
+	if code == errcode.DiskFull || code == errcode.StorageFull {
 		// Not an internal error: an operator can act on it, so say what happened. Where (a
 		// path of the server) goes to the log only.
-		loggerFrom(ctx).ErrorContext(ctx, "request failed: storage full", "status", http.StatusInsufficientStorage, "err", err)
-		return apiError(http.StatusInsufficientStorage,
+		loggerFrom(ctx).ErrorContext(ctx, "request failed: storage full", "status", status, "err", err)
+		return apiError(status,
 			"insufficient storage: the hub could not write its data because a disk or database is full; an operator must free space (the server log says where), then retry")
-	default:
-		switch connector.CodeOf(err) {
-		case connector.CodeUsage, connector.CodeInvalidData, connector.CodeTooLarge:
-			status = http.StatusUnprocessableEntity
-		case connector.CodeAuth:
-			status = http.StatusUnauthorized
-		case connector.CodePermission:
-			status = http.StatusForbidden
-		case connector.CodeNotFound:
-			status = http.StatusNotFound
-		case connector.CodeConflict:
-			status = http.StatusConflict
-		}
 	}
-	if status == 0 || status >= 500 {
-		if status == 0 {
-			status = http.StatusInternalServerError
-		}
-		loggerFrom(ctx).ErrorContext(ctx, "request failed", "status", status, "err", err)
+	if status >= 500 {
+		loggerFrom(ctx).ErrorContext(ctx, "request failed", "status", status, "code", code, "err", err)
 		return apiError(status, genericMessage(status))
 	}
 	return apiError(status, err.Error())
+}
+
+// codeOf is the catalogue's code of a service error: the services' sentinel errors that carry
+// no code of their own, a timeout and a full disk anywhere in the chain, then the code in
+// err's chain (errcode.Of). Statuses come from the catalogue only.
+func codeOf(err error) errcode.Code {
+	switch {
+	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, txlog.ErrNotFound), errors.Is(err, auth.ErrNotFound),
+		errors.Is(err, secret.ErrNotFound):
+		return errcode.NotFound
+	case errors.Is(err, catalog.ErrInUse), errors.Is(err, auth.ErrNameTaken), errors.Is(err, auth.ErrLastAdmin):
+		return errcode.Conflict
+	case errors.Is(err, runs.ErrInvalid):
+		return errcode.Invalid
+	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrInvalidCredentials):
+		return errcode.Unauthenticated
+	case errors.Is(err, auth.ErrForbidden):
+		return errcode.Forbidden
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		// Whatever code a wrapping error gives: the request ran out of time or was cut.
+		return errcode.Canceled
+	case connector.IsDiskFull(err):
+		return errcode.DiskFull
+	}
+	return errcode.Of(err)
 }
 
 // validationError turns catalog problems into a 422. For JSON input the lines refer to text

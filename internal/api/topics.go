@@ -13,12 +13,12 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 
-	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/audit"
 	"github.com/datahub-oss/datahub/internal/auth"
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/delivery"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // maxMessageSize is the largest message body published through the API (NATS' default
@@ -271,7 +271,7 @@ func (s *server) publish(ctx context.Context, in *publishInput) (*publishOutput,
 		}
 		res, err = s.d.Bus.PublishTopic(ctx, in.Name, in.Subject, data, headers, id)
 	}
-	if err != nil && connector.CodeOf(err) == connector.CodeUnavailable {
+	if err != nil && errcode.Of(err) == errcode.Unavailable {
 		return nil, unconfirmedPublish(ctx, id, err)
 	}
 	if err != nil {

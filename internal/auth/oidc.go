@@ -17,6 +17,7 @@ import (
 
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/ctrlchar"
+	"github.com/datahub-oss/datahub/internal/errcode"
 	"github.com/datahub-oss/datahub/internal/outbound"
 	"github.com/datahub-oss/datahub/internal/store"
 )
@@ -63,13 +64,13 @@ type OIDC struct {
 // NewOIDC discovers the provider (/.well-known/openid-configuration) and returns the login.
 func NewOIDC(ctx context.Context, svc *Service, cfg OIDCConfig) (*OIDC, error) {
 	if cfg.IssuerURL == "" || cfg.ClientID == "" || cfg.RedirectURL == "" {
-		return nil, connector.Errorf(connector.CodeConfig, "", "", errors.New("OIDC needs an issuer URL, a client id and a redirect URL"))
+		return nil, errcode.Errorf(errcode.Config, "", "", errors.New("OIDC needs an issuer URL, a client id and a redirect URL"))
 	}
 	roleMap := make(map[string][]Role, len(cfg.RoleMap))
 	for group, roles := range cfg.RoleMap {
 		nr, err := normRoles(roles)
 		if err != nil {
-			return nil, connector.Errorf(connector.CodeConfig, "", "", fmt.Errorf("OIDC role map, group %q: %w", group, err))
+			return nil, errcode.Errorf(errcode.Config, "", "", fmt.Errorf("OIDC role map, group %q: %w", group, err))
 		}
 		roleMap[group] = nr
 	}
@@ -79,7 +80,7 @@ func NewOIDC(ctx context.Context, svc *Service, cfg OIDCConfig) (*OIDC, error) {
 	}
 	def, err := normRoles(cfg.DefaultRoles)
 	if err != nil {
-		return nil, connector.Errorf(connector.CodeConfig, "", "", fmt.Errorf("OIDC default roles: %w", err))
+		return nil, errcode.Errorf(errcode.Config, "", "", fmt.Errorf("OIDC default roles: %w", err))
 	}
 	cfg.DefaultRoles = def
 	if len(cfg.Scopes) == 0 {

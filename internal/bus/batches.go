@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // BatchConfig is a durable consumer on a topic that hands its messages over in batches (the
@@ -95,7 +96,7 @@ func (b *Bus) EnsureBatchConsumer(ctx context.Context, cfg BatchConfig) (jetstre
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, fmt.Errorf("consumer %s: %w %s", cfg.Name, ErrNoTopic, cfg.Topic)
 		}
-		return nil, connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("create consumer %s on %s: %w", cfg.Name, stream, err))
+		return nil, errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("create consumer %s on %s: %w", cfg.Name, stream, err))
 	}
 	return cons, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // DirName is the embedded server's folder inside the data folder.
@@ -146,14 +147,14 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		cfg.Replicas = 1
 	}
 	if cfg.Replicas > 5 || (cfg.Replicas > 1 && cfg.URL == "") {
-		return nil, connector.Errorf(connector.CodeConfig, "", "give 1 to 5 replicas, more than 1 only on an external cluster",
+		return nil, errcode.Errorf(errcode.Config, "", "give 1 to 5 replicas, more than 1 only on an external cluster",
 			fmt.Errorf("bus: %d replicas: JetStream keeps 1 to 5 copies, and the embedded server is one node", cfg.Replicas))
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL
 	}
 	if cfg.Prefix != "" && !prefixRE.MatchString(cfg.Prefix) {
-		return nil, connector.Errorf(connector.CodeConfig, "", "", fmt.Errorf("bus prefix %q: use 1-32 letters, digits, '_' or '-'", cfg.Prefix))
+		return nil, errcode.Errorf(errcode.Config, "", "", fmt.Errorf("bus prefix %q: use 1-32 letters, digits, '_' or '-'", cfg.Prefix))
 	}
 	b := &Bus{
 		cfg: cfg, log: cfg.Logger.With("component", "bus"), names: newNames(cfg.Prefix),
@@ -255,9 +256,9 @@ func (b *Bus) setup(ctx context.Context) error {
 	b.js = js
 	if _, err := js.AccountInfo(ctx); err != nil {
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
-			return connector.Errorf(connector.CodeConfig, b.where, "start nats-server with -js, or enable JetStream for this account", errors.New("JetStream is not enabled on this NATS server"))
+			return errcode.Errorf(errcode.Config, b.where, "start nats-server with -js, or enable JetStream for this account", errors.New("JetStream is not enabled on this NATS server"))
 		}
-		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("JetStream does not answer: %w", err))
+		return errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("JetStream does not answer: %w", err))
 	}
 	streams := []jetstream.StreamConfig{{
 		Name:        b.names.runs,
@@ -279,7 +280,7 @@ func (b *Bus) setup(ctx context.Context) error {
 	}}
 	for _, sc := range streams {
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return connector.Errorf(connector.CodeConfig, b.where, "", fmt.Errorf("create stream %s: %w", sc.Name, err))
+			return errcode.Errorf(errcode.Config, b.where, "", fmt.Errorf("create stream %s: %w", sc.Name, err))
 		}
 	}
 	return nil
@@ -291,10 +292,10 @@ func (b *Bus) Ready(ctx context.Context) error {
 		return ErrClosed
 	}
 	if st := b.nc.Status(); st != nats.CONNECTED {
-		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("NATS connection is %s", st))
+		return errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("NATS connection is %s", st))
 	}
 	if _, err := b.js.AccountInfo(ctx); err != nil {
-		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("JetStream does not answer: %w", err))
+		return errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("JetStream does not answer: %w", err))
 	}
 	return nil
 }

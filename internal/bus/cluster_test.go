@@ -8,8 +8,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/bus/bustest"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // On a three-node cluster with Replicas 3, every stream and KV bucket the hub creates (runs,
@@ -75,7 +75,7 @@ func TestReplicasRefused(t *testing.T) {
 		{URL: "nats://127.0.0.1:1", Replicas: 6},
 	} {
 		_, err := Open(t.Context(), cfg)
-		if err == nil || connector.CodeOf(err) != connector.CodeConfig || !strings.Contains(err.Error(), "replicas") {
+		if err == nil || errcode.Of(err) != errcode.Config || !strings.Contains(err.Error(), "replicas") {
 			t.Errorf("%+v: %v, want a configuration error naming the replicas", cfg, err)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // EventConsumerConfig sets up a durable pull consumer on the events stream.
@@ -87,7 +87,7 @@ func (b *Bus) ConsumeEvents(ctx context.Context, cfg EventConsumerConfig, handle
 		FilterSubject: b.names.eventSubj + "." + cfg.Filter,
 	})
 	if err != nil {
-		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, b.names.events, err))
+		return errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, b.names.events, err))
 	}
 	return b.pullLoop(ctx, cons, cfg.Concurrency, "pull event", func(ctx context.Context, msg jetstream.Msg) {
 		b.handleEvent(ctx, msg, cfg, handler)

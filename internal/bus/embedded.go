@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // readyTimeout bounds the embedded server's start (JetStream recovers its streams from disk
@@ -22,10 +22,10 @@ const readyTimeout = 30 * time.Second
 // startEmbedded runs nats-server inside this process and connects to it in-process.
 func (b *Bus) startEmbedded() error {
 	if b.cfg.DataDir == "" {
-		return connector.Errorf(connector.CodeConfig, "", "", errors.New("bus: the embedded NATS server needs a data folder"))
+		return errcode.Errorf(errcode.Config, "", "", errors.New("bus: the embedded NATS server needs a data folder"))
 	}
 	if b.cfg.CredsFile != "" {
-		return connector.Errorf(connector.CodeConfig, "", "", errors.New("bus: a creds file is for an external NATS; the embedded server takes a user and password or a token"))
+		return errcode.Errorf(errcode.Config, "", "", errors.New("bus: a creds file is for an external NATS; the embedded server takes a user and password or a token"))
 	}
 	opts := &server.Options{
 		ServerName: strings.ReplaceAll(b.cfg.Name, " ", "_"), // the server refuses spaces
@@ -45,11 +45,11 @@ func (b *Bus) startEmbedded() error {
 	} else {
 		host, port, err := net.SplitHostPort(b.cfg.Listen)
 		if err != nil {
-			return connector.Errorf(connector.CodeConfig, b.cfg.Listen, "use host:port", fmt.Errorf("bus listen address: %w", err))
+			return errcode.Errorf(errcode.Config, b.cfg.Listen, "use host:port", fmt.Errorf("bus listen address: %w", err))
 		}
 		p, err := strconv.Atoi(port)
 		if err != nil || p < 0 || p > 65535 {
-			return connector.Errorf(connector.CodeConfig, b.cfg.Listen, "use host:port", errors.New("bus listen address: bad port"))
+			return errcode.Errorf(errcode.Config, b.cfg.Listen, "use host:port", errors.New("bus listen address: bad port"))
 		}
 		if p == 0 {
 			p = server.RANDOM_PORT
@@ -62,14 +62,14 @@ func (b *Bus) startEmbedded() error {
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
-		return connector.Errorf(connector.CodeConfig, "", "", fmt.Errorf("bus: configure embedded NATS: %w", err))
+		return errcode.Errorf(errcode.Config, "", "", fmt.Errorf("bus: configure embedded NATS: %w", err))
 	}
 	srv.SetLoggerV2(&serverLog{log: b.log.With("nats", "server")}, false, false, false)
 	srv.Start()
 	if !srv.ReadyForConnections(readyTimeout) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
-		return connector.Errorf(connector.CodeUnavailable, b.cfg.DataDir, "see the log for the server's reason", errors.New("bus: embedded NATS did not start"))
+		return errcode.Errorf(errcode.Unavailable, b.cfg.DataDir, "see the log for the server's reason", errors.New("bus: embedded NATS did not start"))
 	}
 	b.srv = srv
 	b.where = "embedded NATS"

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // Publish stores an event on the DATAHUB_EVENTS stream (kept 7 days) under
@@ -28,7 +29,7 @@ func (b *Bus) Publish(ctx context.Context, subject string, data []byte, headers 
 		msg.Header.Set(k, v)
 	}
 	if _, err := b.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(b.names.events)); err != nil {
-		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("publish event %s: %w", subject, err))
+		return errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("publish event %s: %w", subject, err))
 	}
 	return nil
 }

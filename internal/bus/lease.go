@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // ErrLeaseHeld matches the error of AcquireLease (and AcquireRunLease) when someone else holds
@@ -77,7 +78,7 @@ func (b *Bus) AcquireLease(ctx context.Context, key, owner string, ttl time.Dura
 		return nil, connector.Errorf(connector.CodeConflict, "", "", fmt.Errorf("lease %s: %w by %s", key, ErrLeaseHeld, holder))
 	}
 	if err != nil {
-		return nil, connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("acquire lease %s: %w", key, err))
+		return nil, errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("acquire lease %s: %w", key, err))
 	}
 	l := &Lease{
 		b: b, kv: kv, key: key, owner: owner, ttl: ttl, rev: rev,
@@ -120,7 +121,7 @@ func (b *Bus) lockBucket(ctx context.Context, ttl time.Duration) (jetstream.KeyV
 		Replicas:    b.cfg.Replicas,
 	})
 	if err != nil {
-		return nil, connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("create lease bucket %s: %w", name, err))
+		return nil, errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("create lease bucket %s: %w", name, err))
 	}
 	b.mu.Lock()
 	b.locks[ttl] = kv

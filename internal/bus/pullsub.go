@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // MaxFetch is the most messages one FetchSubscription returns.
@@ -119,7 +120,7 @@ func (b *Bus) subscriptionConsumer(ctx context.Context, cfg SubscriptionConfig) 
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
 		return b.EnsureSubscription(ctx, cfg)
 	default:
-		return nil, connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("consumer %s: %w", cfg.Name, err))
+		return nil, errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("consumer %s: %w", cfg.Name, err))
 	}
 }
 
@@ -245,12 +246,12 @@ func (b *Bus) SettleSubscription(ctx context.Context, topic, sub string, tokens 
 			err = b.nc.Publish(subj, body)
 		}
 		if err != nil {
-			return i, connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("%s message of %s: %w", action, sub, err))
+			return i, errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("%s message of %s: %w", action, sub, err))
 		}
 	}
 	if action != SettleAck {
 		if err := b.nc.FlushWithContext(ctx); err != nil {
-			return len(subjects), connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("%s messages of %s: %w", action, sub, err))
+			return len(subjects), errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("%s messages of %s: %w", action, sub, err))
 		}
 	}
 	return len(subjects), nil

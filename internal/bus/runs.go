@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // RunRequest asks a worker to run an integration once. It is the JSON body of a message on
@@ -80,7 +81,7 @@ func (b *Bus) EnqueueRun(ctx context.Context, r RunRequest) error {
 	}
 	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(b.names.runs))
 	if err != nil {
-		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("enqueue run %s of %s: %w", r.RunID, r.Integration, err))
+		return errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("enqueue run %s of %s: %w", r.RunID, r.Integration, err))
 	}
 	if ack.Duplicate {
 		b.log.Debug("run already enqueued", "run", r.RunID, "integration", r.Integration)
@@ -101,7 +102,7 @@ func (b *Bus) QueuedRunIDs(ctx context.Context) (map[string]bool, error) {
 	}
 	st, err := b.js.Stream(ctx, b.names.runs)
 	if err != nil {
-		return nil, connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("runs stream: %w", err))
+		return nil, errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("runs stream: %w", err))
 	}
 	ids := map[string]bool{}
 	for seq := uint64(1); len(ids) < maxQueuedScan; {
@@ -110,7 +111,7 @@ func (b *Bus) QueuedRunIDs(ctx context.Context) (map[string]bool, error) {
 			return ids, nil
 		}
 		if err != nil {
-			return nil, connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("read the runs stream at %d: %w", seq, err))
+			return nil, errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("read the runs stream at %d: %w", seq, err))
 		}
 		var r RunRequest
 		if json.Unmarshal(m.Data, &r) == nil && r.RunID != "" {
@@ -237,7 +238,7 @@ func (b *Bus) ConsumeRuns(ctx context.Context, cfg ConsumerConfig, handler RunHa
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, b.names.runs, err))
+		return errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, b.names.runs, err))
 	}
 	// The server replaces AckWait with Backoff[0] when Backoff is set: heartbeat on that.
 	ackWait := cons.CachedInfo().Config.AckWait

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // Topic stream and subject names; Config.Prefix namespaces them like the others.
@@ -134,7 +135,7 @@ func (b *Bus) EnsureTopic(ctx context.Context, t TopicConfig) error {
 		sc.Description += ": " + t.Description
 	}
 	if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
-		return connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("create stream %s: %w", sc.Name, err))
+		return errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("create stream %s: %w", sc.Name, err))
 	}
 	b.mu.Lock()
 	b.topics[t.Name] = t
@@ -215,7 +216,7 @@ func (b *Bus) publishMsg(ctx context.Context, topic string, msg *nats.Msg, msgID
 			b.forgetTopic(topic)
 			return PublishResult{}, fmt.Errorf("publish to topic %s: %w", topic, ErrNoTopic)
 		}
-		return PublishResult{}, connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("publish to topic %s: %w", topic, err))
+		return PublishResult{}, errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("publish to topic %s: %w", topic, err))
 	}
 	return PublishResult{Seq: ack.Sequence, Duplicate: ack.Duplicate, MessageID: msgID}, nil
 }
@@ -422,7 +423,7 @@ func (b *Bus) EnsureSubscription(ctx context.Context, cfg SubscriptionConfig) (j
 		Duplicates:  DefaultDupWindow,
 		Replicas:    b.cfg.Replicas,
 	}); err != nil {
-		return nil, connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("create dead-letter stream of %s: %w", cfg.Name, err))
+		return nil, errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("create dead-letter stream of %s: %w", cfg.Name, err))
 	}
 	// The hub counts deliveries itself and dead-letters the last one; the server's cap is a
 	// backstop one above it, for a handler that dies on the last delivery. An ordered
@@ -456,7 +457,7 @@ func (b *Bus) EnsureSubscription(ctx context.Context, cfg SubscriptionConfig) (j
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, fmt.Errorf("subscription %s: %w %s", cfg.Name, ErrNoTopic, cfg.Topic)
 		}
-		return nil, connector.Errorf(connector.CodeUnavailable, b.where, "", fmt.Errorf("create consumer %s on %s: %w", cfg.Name, b.TopicStream(cfg.Topic), err))
+		return nil, errcode.Errorf(errcode.Unavailable, b.where, "", fmt.Errorf("create consumer %s on %s: %w", cfg.Name, b.TopicStream(cfg.Topic), err))
 	}
 	return cons, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/ctrlchar"
+	"github.com/datahub-oss/datahub/internal/redact"
 )
 
 var (
@@ -214,7 +215,7 @@ func (c *checker) url(p, raw string, spec *connector.Spec) {
 		c.fail(p, "missing")
 		return
 	}
-	if len(connector.Secrets(raw)) > 0 {
+	if len(redact.Secrets(raw)) > 0 {
 		if param := secretParam(raw); param != "" {
 			c.fail(p, "the URL carries a secret in its %q parameter; remove it and reference a secret instead: secrets: {%s: secret:NAME}", param, param)
 		} else {

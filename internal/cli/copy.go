@@ -16,6 +16,7 @@ import (
 
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/engine"
+	"github.com/datahub-oss/datahub/internal/errcode"
 	"github.com/datahub-oss/datahub/internal/transform"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
@@ -299,7 +300,7 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 	if res.Position != nil && mode == connector.ModeAppend {
 		hint = fmt.Sprintf("\nTo continue from the last checkpoint: datahub copy --resume %s ... (same arguments)", run.ID)
 	}
-	return &exitError{code: ExitFailed, err: fmt.Errorf("copy %s: %s%s", run.ID, run.Error, hint)}
+	return &exitError{code: errcode.ExitStatus(errcode.Code(run.ErrorCode)), err: fmt.Errorf("copy %s: %s%s", run.ID, run.Error, hint)}
 }
 
 func makeSummary(run *txlog.Run, res engine.Result) summary {

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/datahub-oss/datahub/internal/client"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // defaultServer is where the commands that talk to a hub server look without --server or
@@ -84,7 +85,8 @@ func plainRemote(base string) bool {
 	return ip == nil || !ip.IsLoopback()
 }
 
-// failure is the exit of a command that failed: status 1 unless err says otherwise.
+// failure is the exit of a command that failed: the exit status of err's code (1 for most)
+// unless err carries its own.
 func failure(err error) error {
 	if err == nil {
 		return nil
@@ -93,7 +95,7 @@ func failure(err error) error {
 	if errors.As(err, &ee) {
 		return err
 	}
-	return &exitError{code: ExitFailed, err: err}
+	return &exitError{code: errcode.ExitStatus(errcode.Of(err)), err: err}
 }
 
 // Output formats.

@@ -14,14 +14,15 @@ import (
 
 	_ "github.com/datahub-oss/datahub/internal/connectors/all" // the built-in connectors
 	"github.com/datahub-oss/datahub/internal/ctrlchar"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
-// Exit statuses.
+// Exit statuses (the catalogue's, errcode): a failure's status comes from its error code.
 const (
-	ExitOK       = 0
-	ExitFailed   = 1
-	ExitUsage    = 2
-	ExitRejected = 3
+	ExitOK       = errcode.ExitOK
+	ExitFailed   = errcode.ExitFailed
+	ExitUsage    = errcode.ExitUsage
+	ExitRejected = errcode.ExitRejected
 )
 
 // exitError carries an exit status out of a command; its message (if any) was printed already.
@@ -117,7 +118,7 @@ func exitStatus(err error, stderr io.Writer) int {
 		strings.Contains(err.Error(), "requires ") || strings.Contains(err.Error(), "flag") {
 		return ExitUsage
 	}
-	return ExitFailed
+	return errcode.ExitStatus(errcode.Of(err))
 }
 
 func envOr(name, def string) string {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/datahub-oss/datahub/internal/client"
+	"github.com/datahub-oss/datahub/internal/errcode"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
@@ -121,7 +122,7 @@ func runExit(run client.Run) error {
 	if msg == "" {
 		msg = "no error recorded"
 	}
-	return &exitError{code: ExitFailed, err: fmt.Errorf("run %s %s: %s", run.ID, run.Status, msg)}
+	return &exitError{code: errcode.ExitStatus(errcode.Code(run.ErrorCode)), err: fmt.Errorf("run %s %s: %s", run.ID, run.Status, msg)}
 }
 
 // runSummary is a server's run as 'datahub copy' reports its own.

@@ -9,20 +9,22 @@ import (
 	"strings"
 	"syscall"
 	"unicode"
+
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
-// The error codes of the API's error body.
+// The error codes of the API's error body: the API codes of the hub's catalogue (errcode).
 const (
-	CodeUnauthenticated = "unauthenticated"
-	CodeForbidden       = "forbidden"
-	CodeNotFound        = "not_found"
-	CodeInvalid         = "invalid"
-	CodeConflict        = "conflict"
-	CodeInternal        = "internal"
-	CodeUnavailable     = "unavailable"
-	CodeThrottled       = "throttled"
+	CodeUnauthenticated = string(errcode.Unauthenticated)
+	CodeForbidden       = string(errcode.Forbidden)
+	CodeNotFound        = string(errcode.NotFound)
+	CodeInvalid         = string(errcode.Invalid)
+	CodeConflict        = string(errcode.Conflict)
+	CodeInternal        = string(errcode.Internal)
+	CodeUnavailable     = string(errcode.Unavailable)
+	CodeThrottled       = string(errcode.Throttled)
 	// CodeStorageFull (HTTP 507): a disk or database of the hub is full.
-	CodeStorageFull = "storage_full"
+	CodeStorageFull = string(errcode.StorageFull)
 )
 
 // APIError is an answer of the server other than success: its HTTP status and the error body
@@ -45,6 +47,9 @@ type APIError struct {
 //
 //nolint:gosec // G101: it names where the token is, it holds none
 const tokenHint = "set DATAHUB_TOKEN or --token (see <data>/admin.token in the server's data folder for the first admin)"
+
+// ErrorCode is the body's code, for errcode.Of (and so the CLI's exit status).
+func (e *APIError) ErrorCode() string { return e.Code }
 
 func (e *APIError) Error() string {
 	msg := e.Message
@@ -183,23 +188,7 @@ func firstNonEmpty(ss ...string) string {
 }
 
 // codeFor is the contract's code of an HTTP status, for answers without one.
-func codeFor(status int) string {
-	switch status {
-	case http.StatusUnauthorized:
-		return CodeUnauthenticated
-	case http.StatusForbidden:
-		return CodeForbidden
-	case http.StatusNotFound:
-		return CodeNotFound
-	case http.StatusBadRequest, http.StatusUnprocessableEntity:
-		return CodeInvalid
-	case http.StatusConflict:
-		return CodeConflict
-	case http.StatusServiceUnavailable:
-		return CodeUnavailable
-	}
-	return CodeInternal
-}
+func codeFor(status int) string { return string(errcode.ForStatus(status)) }
 
 // oneLine makes text printable on one line, cut to n characters.
 func oneLine(s string, n int) string {

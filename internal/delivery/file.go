@@ -14,6 +14,7 @@ import (
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
+	"github.com/datahub-oss/datahub/internal/redact"
 )
 
 // maxFileElement bounds one substituted value, well under the 255 bytes file systems allow
@@ -84,7 +85,7 @@ func (e *Engine) deliverFile(ctx context.Context, name string, s *catalog.Subscr
 	}
 	ep, secrets, err := e.Endpoints(ctx, d.Endpoint, d.Env, "")
 	if err != nil {
-		return fmt.Errorf("subscription %s: resolve endpoint %s: %s", name, d.Endpoint, connector.Scrub(err.Error(), secrets))
+		return fmt.Errorf("subscription %s: resolve endpoint %s: %s", name, d.Endpoint, redact.Scrub(err.Error(), secrets))
 	}
 	// The endpoint has passed the hub's policy (Endpoints resolves it through it); any
 	// registered store opens it.

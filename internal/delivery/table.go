@@ -11,6 +11,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/event"
+	"github.com/datahub-oss/datahub/internal/redact"
 	"github.com/datahub-oss/datahub/internal/runs"
 )
 
@@ -148,7 +149,7 @@ func (w *tableWriter) write(ctx context.Context, batch []tableReq) []error {
 	out := make([]error, len(batch))
 	all := func(err error) []error {
 		w.close()
-		err = errors.New(connector.Scrub(err.Error(), w.secrets))
+		err = errors.New(redact.Scrub(err.Error(), w.secrets))
 		for i := range out {
 			out[i] = fmt.Errorf("subscription %s: %w", w.name, err)
 		}
@@ -176,7 +177,7 @@ func (w *tableWriter) write(ctx context.Context, batch []tableReq) []error {
 			}
 			for _, re := range rec {
 				if re.Index >= 0 && re.Index < len(idx) {
-					msg := connector.Scrub(re.Error(), w.secrets)
+					msg := redact.Scrub(re.Error(), w.secrets)
 					out[idx[re.Index]] = fmt.Errorf("subscription %s: %s: %w", w.name, msg, bus.ErrPermanent)
 				}
 			}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/redact"
 	"github.com/datahub-oss/datahub/internal/transform"
 )
 
@@ -167,7 +168,7 @@ func New(opts Options) *Engine {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{opts: opts, log: log.With("run_id", opts.RunID)}
-	e.secrets = append(connector.Secrets(opts.Source.URL), connector.Secrets(opts.Dest.URL)...)
+	e.secrets = append(redact.Secrets(opts.Source.URL), redact.Secrets(opts.Dest.URL)...)
 	e.secrets = append(e.secrets, opts.Secrets...)
 	initial := opts.Initial
 	pos, st, ok := decodeCheckpoint(opts.Position)
@@ -323,7 +324,7 @@ func (e *Engine) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter, not security
 }
 
-func (e *Engine) scrub(s string) string { return connector.Scrub(s, e.secrets) }
+func (e *Engine) scrub(s string) string { return redact.Scrub(s, e.secrets) }
 
 // scrubbed carries an error whose text had secrets removed, keeping the chain for codes.
 type scrubbed struct {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/catalog"
+	"github.com/datahub-oss/datahub/internal/redact"
 	"github.com/datahub-oss/datahub/internal/transform"
 )
 
@@ -80,7 +81,7 @@ func (p *Plan) InjectSecrets(ctx context.Context, resolver Resolver) error {
 
 // Redacted returns the plan's endpoints as they may be shown and stored.
 func (p *Plan) Redacted() (src, dst string) {
-	return connector.Scrub(p.Source.Redacted(), p.Secrets), connector.Scrub(p.Dest.Redacted(), p.Secrets)
+	return redact.Scrub(p.Source.Redacted(), p.Secrets), redact.Scrub(p.Dest.Redacted(), p.Secrets)
 }
 
 // ErrInvalid marks a request that cannot be planned (unknown environment, missing URL).

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // Reconciler settles the runs whose state no process owns any more: a run queued, running or
@@ -89,7 +89,7 @@ func (r *Reconciler) Once(ctx context.Context) (int, error) {
 			r.suspects[run.ID] = run.Status
 			continue
 		}
-		to, msg, code := "failed", Orphaned, string(connector.CodeInterrupted)
+		to, msg, code := "failed", Orphaned, string(errcode.Interrupted)
 		if run.Status == StatusCancelRequested {
 			to, msg, code = StatusCanceled, "canceled: nothing was running it when the cancellation was asked for", ""
 		}

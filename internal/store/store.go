@@ -22,6 +22,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // Dialect is the SQL flavour of a DB.
@@ -69,7 +70,7 @@ func Open(ctx context.Context, url, dataDir string) (*DB, error) {
 		return s, nil
 	}
 	if url != "" && !strings.HasPrefix(url, "sqlite:") {
-		return nil, connector.Errorf(connector.CodeConfig, connector.Redact(url), "", errors.New("the store must be a postgres:// URL or sqlite:PATH (default: SQLite in the data folder)"))
+		return nil, errcode.Errorf(errcode.Config, connector.Redact(url), "", errors.New("the store must be a postgres:// URL or sqlite:PATH (default: SQLite in the data folder)"))
 	}
 	path := strings.TrimPrefix(url, "sqlite:")
 	if path == "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/errcode"
 	"github.com/datahub-oss/datahub/internal/store"
 )
 
@@ -445,7 +446,7 @@ func (l *Log) FailAbandoned(ctx context.Context, kind, host string, alive func(p
 	for _, d := range gone {
 		res, err := l.db.Exec(ctx, `UPDATE runs SET status = 'failed', finished_at = ?, error = ?, error_code = ?
 	WHERE id = ? AND status = 'running' AND pid = ?`,
-			ts(time.Now()), fmt.Sprintf(Abandoned, host, d.pid, d.id), string(connector.CodeInterrupted), d.id, d.pid)
+			ts(time.Now()), fmt.Sprintf(Abandoned, host, d.pid, d.id), string(errcode.Interrupted), d.id, d.pid)
 		if err != nil {
 			return n, fmt.Errorf("record abandoned run %s as failed: %w", d.id, err)
 		}

@@ -32,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/redact"
 )
 
 // RawFormat is the name of the raw stream format: PostgreSQL's binary COPY.
@@ -191,7 +192,7 @@ func (p *endpoint) parse() error {
 			err = ue.Err
 		}
 		return connector.Errorf(connector.CodeUsage, red, "write postgres://user:password@host:5432/database?table=schema.name",
-			fmt.Errorf("invalid PostgreSQL URL: %s", connector.Scrub(err.Error(), connector.Secrets(p.ep.URL))))
+			fmt.Errorf("invalid PostgreSQL URL: %s", redact.Scrub(err.Error(), redact.Secrets(p.ep.URL))))
 	}
 	q := u.Query()
 	q.Del(optTable)
@@ -200,7 +201,7 @@ func (p *endpoint) parse() error {
 	cfg, err := pgx.ParseConfig(u.String())
 	if err != nil {
 		return connector.Errorf(connector.CodeUsage, red, "check the URL's host, port and options",
-			errors.New(connector.Scrub(err.Error(), connector.Secrets(p.ep.URL))))
+			errors.New(redact.Scrub(err.Error(), redact.Secrets(p.ep.URL))))
 	}
 	// Fixed session settings make the text forms we parse and write unambiguous.
 	rp := cfg.RuntimeParams
@@ -252,11 +253,11 @@ func (p *endpoint) wrap(ctx context.Context, err error, table string) error {
 		return ctx.Err()
 	}
 	red := p.ep.Redacted()
-	secrets := connector.Secrets(p.ep.URL)
+	secrets := redact.Secrets(p.ep.URL)
 	if p.cfg != nil && p.cfg.Password != "" {
 		secrets = append(secrets, p.cfg.Password)
 	}
-	scrub := func(s string) string { return connector.Scrub(s, secrets) }
+	scrub := func(s string) string { return redact.Scrub(s, secrets) }
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return classifyPgError(pe, red, p.hostPort(), p.databaseName(), table, scrub)

@@ -34,6 +34,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
 // The URL options.
@@ -227,7 +228,7 @@ func resolvePath(p, root string) (string, error) {
 	}
 	rootReal, err := filepath.EvalSymlinks(rootAbs)
 	if err != nil {
-		return "", connector.Errorf(connector.CodeConfig, "", "check the hub's data root", fmt.Errorf("root %s: %w", root, err))
+		return "", errcode.Errorf(errcode.Config, "", "check the hub's data root", fmt.Errorf("root %s: %w", root, err))
 	}
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(rootAbs, p)
