@@ -91,9 +91,10 @@
 //     Endpoint, Register, Resolve, NewSource and NewSink, Redact and SecretParam, Errorf,
 //     Error, CodeOf, Retryable, the codes of the classification above (CodeUnreachable,
 //     CodeTransient, CodeAuth, CodeNotFound, CodeUsage, CodeSchema, CodeData, CodeInternal),
-//     and the value helpers (Parse*, Format*, Convert, Equal);
-//   - provisional, expected to change before v1.0.0: Option (options are becoming typed, with
-//     parsed values handed to the connector), the optional capabilities (PositionStore,
+//     the value helpers (Parse*, Format*, Convert, Equal), and the typed options: Option with
+//     its OptionType, Default, Required, Enum and Range, Spec.ParseOptions and OptionsOf, the
+//     Options getters and OptionError (an option type or a field of Option may be added);
+//   - provisional, expected to change before v1.0.0: the optional capabilities (PositionStore,
 //     RawSource/RawSink, NULRefuser, Meter, AckPacer), the finer codes above (they may fold
 //     into the classification), IsDiskFull and DiskFull, and the helpers CapText, CapError
 //     and CheckNameLengths.

@@ -2,6 +2,7 @@ package connector
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -27,6 +28,40 @@ const (
 	// OptChar is one character, or the names tab, comma, semicolon, pipe and space.
 	OptChar OptionType = "char"
 )
+
+// IntRange is the values an int option allows, from Min to Max, both included; math.MinInt64
+// or math.MaxInt64 leaves that end open.
+type IntRange struct {
+	Min int64 `json:"min"`
+	Max int64 `json:"max"`
+}
+
+// Contains reports whether n is in the range.
+func (r *IntRange) Contains(n int64) bool { return n >= r.Min && n <= r.Max }
+
+// String shows the range: "0 to 100", "0 or more", "100 or less", "any".
+func (r *IntRange) String() string {
+	switch {
+	case r.Min == math.MinInt64 && r.Max == math.MaxInt64:
+		return "any"
+	case r.Max == math.MaxInt64:
+		return fmt.Sprintf("%d or more", r.Min)
+	case r.Min == math.MinInt64:
+		return fmt.Sprintf("%d or less", r.Max)
+	}
+	return fmt.Sprintf("%d to %d", r.Min, r.Max)
+}
+
+// describe is what a value in the range is, after "a whole number".
+func (r *IntRange) describe() string {
+	switch {
+	case r.Min == math.MinInt64 && r.Max == math.MaxInt64:
+		return ""
+	case r.Min == math.MinInt64 || r.Max == math.MaxInt64:
+		return ", " + r.String()
+	}
+	return " from " + r.String()
+}
 
 // Kind returns the option's type, string when none was declared and enum when only values were.
 func (o *Option) Kind() OptionType {
@@ -71,6 +106,9 @@ func (o *Option) parse(v string) (any, string) {
 	switch o.Kind() {
 	case OptInt:
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if o.Range != nil && (err != nil || !o.Range.Contains(n)) {
+			return nil, "a whole number" + o.Range.describe()
+		}
 		if err != nil {
 			return nil, "a whole number"
 		}
@@ -176,7 +214,7 @@ type Options struct {
 // ParseOptions reads e's options (the URL query, which wins, then e.Options) by the spec.
 // An undeclared option is refused unless the spec passes its URL query to a driver
 // (DriverParams); a value of the wrong type is refused naming the option, the value and what
-// is allowed.
+// is allowed; a required option that is not given (or given empty) is refused naming it.
 func (s *Spec) ParseOptions(e Endpoint) (Options, error) {
 	o := Options{spec: s, vals: make(map[string]any, len(s.Options)), set: map[string]bool{}}
 	given := map[string]string{}
@@ -208,6 +246,13 @@ func (s *Spec) ParseOptions(e Endpoint) (Options, error) {
 			v = opt.Default
 		} else {
 			o.set[opt.Name] = true
+		}
+		if opt.Required && v == "" {
+			hint := fmt.Sprintf("add %s=VALUE to the URL's query or %s under the endpoint's options", opt.Name, opt.Name)
+			if opt.IsSecret() {
+				hint = "set it under the endpoint's secrets: as secret:NAME or env:NAME"
+			}
+			return o, Errorf(CodeUsage, e.Redacted(), hint, &OptionError{Option: opt.Name, Problem: "required but not set"})
 		}
 		if v == "" && opt.Kind() != OptString && opt.Kind() != OptSecret {
 			continue // no default: the getter gives the zero value
@@ -273,6 +318,12 @@ func (s *Spec) checkOptions() {
 		seen[o.Name] = true
 		if o.Kind() == OptEnum && len(o.Enum) == 0 {
 			panic(fmt.Sprintf("connector %s: enum option %s has no values", s.Name, o.Name))
+		}
+		if o.Range != nil && (o.Kind() != OptInt || o.Range.Min > o.Range.Max) {
+			panic(fmt.Sprintf("connector %s: option %s: a range is for an int option, from its min to its max", s.Name, o.Name))
+		}
+		if o.Required && o.Default != "" {
+			panic(fmt.Sprintf("connector %s: option %s is required, so it has no default", s.Name, o.Name))
 		}
 		if o.Default != "" {
 			if _, err := o.Parse(o.Default); err != nil {

@@ -1,5 +1,7 @@
 package connector
 
+import "math"
+
 // OptionsSchema is a JSON Schema (draft 2020-12) of the options an Endpoint of this connector
 // may set in spec.options and in an environment's options. Values are strings in resource
 // files, so the typed ones also accept their YAML scalar (true, 10). Secret options are not
@@ -23,6 +25,15 @@ func (s *Spec) OptionsSchema() map[string]any {
 		case OptInt:
 			p["type"] = []string{"integer", "string"}
 			p["pattern"] = `^\s*[+-]?[0-9]+\s*$`
+			if r := o.Range; r != nil {
+				// For the YAML integer; a quoted number is checked at apply.
+				if r.Min != math.MinInt64 {
+					p["minimum"] = r.Min
+				}
+				if r.Max != math.MaxInt64 {
+					p["maximum"] = r.Max
+				}
+			}
 		case OptBool:
 			p["type"] = []string{"boolean", "string"}
 			p["enum"] = []any{true, false, "true", "false", "yes", "no", "on", "off", "1", "0"}
@@ -82,6 +93,7 @@ type OptionInfo struct {
 	Required bool       `json:"required,omitempty"`
 	Secret   bool       `json:"secret,omitempty"`
 	Enum     []string   `json:"enum,omitempty"`
+	Range    *IntRange  `json:"range,omitempty"`
 }
 
 // Info describes the connector.
@@ -95,7 +107,7 @@ func (s *Spec) Info() Info {
 	for i := range s.Options {
 		o := &s.Options[i]
 		oi := OptionInfo{Name: o.Name, Type: o.Kind(), Help: o.Help, Default: o.Default, Required: o.Required,
-			Secret: o.IsSecret(), Enum: o.Enum}
+			Secret: o.IsSecret(), Enum: o.Enum, Range: o.Range}
 		if oi.Secret {
 			oi.Default = ""
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -236,4 +237,102 @@ func TestOptionsOf(t *testing.T) {
 	if _, err := OptionsOf(Endpoint{URL: "nosuch:?rows=1"}); err == nil {
 		t.Fatal("an unknown scheme was taken")
 	}
+}
+
+// TestIntRange: an int option with a range takes the whole numbers in it and refuses the
+// others naming the option, the value and the range; the schema and Info carry the range.
+func TestIntRange(t *testing.T) {
+	s := &Spec{Name: "rt", Options: []Option{
+		{Name: "pct", Type: OptInt, Range: &IntRange{Min: 0, Max: 100}, Default: "0"},
+		{Name: "rows", Type: OptInt, Range: &IntRange{Min: 0, Max: math.MaxInt64}},
+		{Name: "temp", Type: OptInt, Range: &IntRange{Min: math.MinInt64, Max: 40}},
+	}}
+	s.checkOptions()
+	for _, c := range []struct {
+		opt, in string
+		want    any
+		err     string
+	}{
+		{"pct", "0", int64(0), ""},
+		{"pct", " 100 ", int64(100), ""},
+		{"pct", "101", nil, `option pct: "101" is not a whole number from 0 to 100`},
+		{"pct", "-1", nil, `option pct: "-1" is not a whole number from 0 to 100`},
+		{"pct", "half", nil, `option pct: "half" is not a whole number from 0 to 100`},
+		{"rows", "9223372036854775807", int64(math.MaxInt64), ""},
+		{"rows", "-5", nil, `option rows: "-5" is not a whole number, 0 or more`},
+		{"temp", "-300", int64(-300), ""},
+		{"temp", "41", nil, `option temp: "41" is not a whole number, 40 or less`},
+	} {
+		got, err := s.Option(c.opt).Parse(c.in)
+		if c.err != "" {
+			if err == nil || err.Error() != c.err {
+				t.Errorf("Parse %s=%q = %v, %v; want error %q", c.opt, c.in, got, err, c.err)
+			}
+		} else if err != nil || got != c.want {
+			t.Errorf("Parse %s=%q = %#v, %v; want %#v", c.opt, c.in, got, err, c.want)
+		}
+	}
+	props := s.OptionsSchema()["properties"].(map[string]any)
+	if p := props["pct"].(map[string]any); p["minimum"] != int64(0) || p["maximum"] != int64(100) {
+		t.Errorf("schema of pct: %v", p)
+	}
+	if p := props["rows"].(map[string]any); p["minimum"] != int64(0) || p["maximum"] != nil {
+		t.Errorf("schema of rows: %v", p)
+	}
+	if r := s.Info().Options[0].Range; r == nil || r.String() != "0 to 100" {
+		t.Errorf("Info of pct: %+v", s.Info().Options[0])
+	}
+	for name, o := range map[string]Option{
+		"range on a string": {Name: "s", Range: &IntRange{Min: 0, Max: 1}},
+		"empty range":       {Name: "n", Type: OptInt, Range: &IntRange{Min: 2, Max: 1}},
+		"default outside":   {Name: "n", Type: OptInt, Range: &IntRange{Min: 0, Max: 1}, Default: "2"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("no panic")
+				}
+			}()
+			(&Spec{Name: "x", Options: []Option{o}}).checkOptions()
+		})
+	}
+}
+
+// TestRequiredOptions: an endpoint without a required option (or with it empty) is refused
+// naming it and saying where to set it; given in the URL, the options or (a secret) the
+// secrets, it is taken. A required option cannot have a default.
+func TestRequiredOptions(t *testing.T) {
+	s := &Spec{Name: "rq", Options: []Option{
+		{Name: "bucket", Required: true, Help: "the bucket to read"},
+		{Name: "token", Type: OptSecret, Required: true, Help: "the API token"},
+		{Name: "region", Default: "eu"},
+	}}
+	s.checkOptions()
+	for _, c := range []struct {
+		e    Endpoint
+		want string // "" when taken
+	}{
+		{Endpoint{URL: "rq://h?bucket=b", Options: map[string]string{"token": "t0k3n-value"}}, ""},
+		{Endpoint{URL: "rq://h", Options: map[string]string{"bucket": "b", "token": "t"}}, ""},
+		{Endpoint{URL: "rq://h", Options: map[string]string{"token": "t"}},
+			"option bucket: required but not set (add bucket=VALUE to the URL's query or bucket under the endpoint's options)"},
+		{Endpoint{URL: "rq://h?bucket=", Options: map[string]string{"token": "t"}}, "option bucket: required"},
+		{Endpoint{URL: "rq://h?bucket=b"}, "option token: required but not set (set it under the endpoint's secrets: as secret:NAME or env:NAME)"},
+	} {
+		o, err := s.ParseOptions(c.e)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("ParseOptions(%s %v): %v", c.e.URL, c.e.Options, err)
+		case c.want == "" && (o.String("bucket") != "b" || o.String("region") != "eu"):
+			t.Errorf("ParseOptions(%s %v) = bucket %q region %q", c.e.URL, c.e.Options, o.String("bucket"), o.String("region"))
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || CodeOf(err) != CodeUsage):
+			t.Errorf("ParseOptions(%s %v) = %v (code %s); want a usage error with %q", c.e.URL, c.e.Options, err, CodeOf(err), c.want)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a required option with a default was declared")
+		}
+	}()
+	(&Spec{Name: "x", Options: []Option{{Name: "a", Required: true, Default: "1"}}}).checkOptions()
 }

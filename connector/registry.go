@@ -65,15 +65,20 @@ func QueryOption(raw, name string) (string, bool) {
 type Option struct {
 	Name string `json:"name"`
 	// Type is how the value is parsed and checked (string when empty; see OptionType).
-	Type     OptionType `json:"type,omitempty"`
-	Help     string     `json:"help"`
-	Default  string     `json:"default,omitempty"`
-	Required bool       `json:"required,omitempty"`
+	Type    OptionType `json:"type,omitempty"`
+	Help    string     `json:"help"`
+	Default string     `json:"default,omitempty"`
+	// Required options must be given (in the URL's query or the endpoint's options, or its
+	// secrets for a secret): ParseOptions refuses an endpoint without one. A required option
+	// has no default.
+	Required bool `json:"required,omitempty"`
 	// Secret options are set through the Endpoint's secrets: references and never shown;
 	// the same as Type secret.
 	Secret bool `json:"secret,omitempty"`
 	// Enum lists the allowed values of an enum option.
 	Enum []string `json:"enum,omitempty"`
+	// Range bounds the value of an int option (nil: any whole number).
+	Range *IntRange `json:"range,omitempty"`
 }
 
 // Spec declares a connector.

@@ -67,6 +67,9 @@ func connectorsText(all []connector.Info) string {
 			if len(o.Enum) > 0 {
 				extra = append(extra, "one of "+strings.Join(o.Enum, "|"))
 			}
+			if o.Range != nil {
+				extra = append(extra, o.Range.String())
+			}
 			if o.Default != "" {
 				extra = append(extra, "default "+o.Default)
 			}

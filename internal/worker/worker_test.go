@@ -46,6 +46,12 @@ func newEnvWith(t *testing.T, resources string, mod func(*worker.Worker)) *env {
 // newEnvOn is newEnvWith on a given, migrated store.
 func newEnvOn(t *testing.T, db *store.DB, resources string, mod func(*worker.Worker)) *env {
 	t.Helper()
+	return newEnvOnBus(t, db, "", resources, mod)
+}
+
+// newEnvOnBus is newEnvOn on the NATS server at natsURL ("": an embedded one of its own).
+func newEnvOnBus(t *testing.T, db *store.DB, natsURL, resources string, mod func(*worker.Worker)) *env {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	cat := catalog.New(db, catalog.Options{})
@@ -56,7 +62,11 @@ func newEnvOn(t *testing.T, db *store.DB, resources string, mod func(*worker.Wor
 	if _, err := cat.Apply(ctx, docs, catalog.ApplyOptions{Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	b, err := bus.Open(ctx, bus.Config{DataDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"})
+	cfg := bus.Config{DataDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"}
+	if natsURL != "" {
+		cfg = bus.Config{URL: natsURL, Name: t.Name()}
+	}
+	b, err := bus.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,8 @@ const (
 	defaultBatch = 1000
 )
 
+// init registers the connector with its options, which the registry parses and checks by
+// type: a bad value is refused naming the option, the value and what is allowed.
 func init() {
 	connector.Register(connector.Spec{
 		Name:    "gen",
@@ -35,9 +37,11 @@ func init() {
 		Summary: "Synthetic rows: an int64 key id and one column of every logical type, the same for the same seed",
 		Example: "gen:?rows=1000&seed=42",
 		Options: []connector.Option{
-			{Name: optRows, Help: "number of records to generate", Default: "1000"},
-			{Name: optSeed, Help: "seed of the values: the same seed gives the same records", Default: "1"},
-			{Name: optNulls, Help: "percentage (0-100) of NULLs in every column but id; 0 makes them NOT NULL", Default: "0"},
+			{Name: optRows, Type: connector.OptInt, Range: &connector.IntRange{Min: 0, Max: math.MaxInt64},
+				Help: "number of records to generate", Default: "1000"},
+			{Name: optSeed, Type: connector.OptInt, Help: "seed of the values: the same seed gives the same records", Default: "1"},
+			{Name: optNulls, Type: connector.OptInt, Range: &connector.IntRange{Min: 0, Max: 100},
+				Help: "percentage of NULLs in every column but id; 0 makes them NOT NULL", Default: "0"},
 		},
 		NewSource: func(_ context.Context, e connector.Endpoint) (connector.Source, error) {
 			return newSource(e)
@@ -78,56 +82,27 @@ var _ connector.Source = (*source)(nil)
 
 // newSource checks the endpoint's URL and options; nothing is generated before Open.
 func newSource(e connector.Endpoint) (*source, error) {
-	bad := func(format string, args ...any) error {
-		return connector.Errorf(connector.CodeUsage, e.Redacted(), "write e.g. gen:?rows=1000&seed=42; `datahub connectors` lists the options", fmt.Errorf(format, args...))
+	if base, _, _ := strings.Cut(e.URL, "?"); !strings.EqualFold(base, "gen:") && !strings.EqualFold(base, "gen://") {
+		return nil, connector.Errorf(connector.CodeUsage, e.Redacted(), "write e.g. gen:?rows=1000&seed=42; `datahub connectors` lists the options",
+			fmt.Errorf("a gen URL has nothing between gen: and its options, got %q", connector.CapText(base, 80)))
 	}
-	base, query, _ := strings.Cut(e.URL, "?")
-	if b := strings.ToLower(base); b != "gen:" && b != "gen://" {
-		return nil, bad("a gen URL has nothing between gen: and its options, got %q", connector.CapText(base, 80))
+	opts, err := connector.OptionsOf(e)
+	if err != nil {
+		return nil, err
 	}
-	for _, kv := range strings.Split(query, "&") {
-		k, _, _ := strings.Cut(kv, "=")
-		if k != "" && k != optRows && k != optSeed && k != optNulls {
-			return nil, bad("unknown option %q (known: rows, seed, nulls)", connector.CapText(k, 80))
-		}
+	s := &source{e: e, batch: e.BatchSize, rows: opts.Int(optRows),
+		seed:  uint64(opts.Int(optSeed)),  //nolint:gosec // any int64 is a seed; the bits are what count
+		nulls: uint64(opts.Int(optNulls)), //nolint:gosec // 0..100, the option's declared range
 	}
-	s := &source{e: e, batch: e.BatchSize}
 	if s.batch <= 0 {
 		s.batch = defaultBatch
 	}
-	var err error
-	if s.rows, err = intOption(e, optRows, "1000", 0, math.MaxInt64); err != nil {
-		return nil, bad("%v", err)
-	}
-	seed, err := intOption(e, optSeed, "1", math.MinInt64, math.MaxInt64)
-	if err != nil {
-		return nil, bad("%v", err)
-	}
-	s.seed = uint64(seed) //nolint:gosec // any int64 is a seed; the bits are what count
-	nulls, err := intOption(e, optNulls, "0", 0, 100)
-	if err != nil {
-		return nil, bad("%v", err)
-	}
-	s.nulls = uint64(nulls) //nolint:gosec // 0..100, checked above
 	s.schema = connector.Schema{Columns: make([]connector.Column, len(columns)), Key: []string{"id"}}
 	copy(s.schema.Columns, columns)
 	for i := 1; i < len(s.schema.Columns); i++ {
 		s.schema.Columns[i].Nullable = s.nulls > 0
 	}
 	return s, nil
-}
-
-// intOption reads a whole-number option between lo and hi, def when absent.
-func intOption(e connector.Endpoint, name, def string, lo, hi int64) (int64, error) {
-	v := e.Option(name)
-	if v == "" {
-		v = def
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("option %s=%q is not a whole number from %d to %d", name, connector.CapText(v, 40), lo, hi)
-	}
-	return n, nil
 }
 
 // Open starts after position from: the count of records already read, as text.

@@ -116,11 +116,11 @@ func TestSeedAndNulls(t *testing.T) {
 func TestRefused(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct{ url, pos, want string }{
-		{"gen:?rows=-1", "", `option rows="-1"`},
-		{"gen:?rows=many", "", `option rows="many"`},
-		{"gen:?seed=1.5", "", `option seed="1.5"`},
-		{"gen:?nulls=101", "", `option nulls="101" is not a whole number from 0 to 100`},
-		{"gen:?rows=10&colour=red", "", `unknown option "colour"`},
+		{"gen:?rows=-1", "", `option rows: "-1" is not a whole number, 0 or more`},
+		{"gen:?rows=many", "", `option rows: "many" is not a whole number, 0 or more`},
+		{"gen:?seed=1.5", "", `option seed: "1.5" is not a whole number`},
+		{"gen:?nulls=101", "", `option nulls: "101" is not a whole number from 0 to 100`},
+		{"gen:?rows=10&colour=red", "", `connector gen has no option "colour" (options: rows, seed, nulls)`},
 		{"gen:people?rows=10", "", `nothing between gen: and its options, got "gen:people"`},
 		{"gen:?rows=10", "11", `position "11" is not a record count from 0 to 10`},
 		{"gen:?rows=10", "x", `position "x"`},

@@ -66,7 +66,8 @@ func ServerBinary(t testing.TB) string {
 }
 
 // StartCluster starts n JetStream nodes (each with its own store folder, client and cluster
-// port) and returns once the cluster has elected its JetStream leader. The ports are spare
+// port) and returns once the cluster has elected its JetStream leader. A cluster of one is a
+// single nats-server, not clustered: a test that restarts the bus kills and restarts it. The ports are spare
 // ones below the ephemeral range, so that a client reconnecting to a dead node cannot end up
 // connected to itself on that port.
 func StartCluster(t testing.TB, n int) *Cluster {
@@ -88,9 +89,12 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		}
 		node := &Node{
 			Name: name, URL: fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]), bin: bin, log: store + ".log",
-			args: []string{"-a", "127.0.0.1", "-p", strconv.Itoa(clientPorts[i]), "-js", "-sd", store, "-n", name,
-				"--cluster_name", "datahub-test", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]),
-				"--routes", strings.Join(routes, ",")},
+			args: []string{"-a", "127.0.0.1", "-p", strconv.Itoa(clientPorts[i]), "-js", "-sd", store, "-n", name},
+		}
+		if n > 1 {
+			// One node is a plain server: clustered JetStream would wait for peers for ever.
+			node.args = append(node.args, "--cluster_name", "datahub-test", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]),
+				"--routes", strings.Join(routes, ","))
 		}
 		node.start(t)
 		c.Nodes = append(c.Nodes, node)
