@@ -43,6 +43,12 @@ func (s *Service) Resume(ctx context.Context, id, actor, remote string) (txlog.R
 	if !ok {
 		return run, fmt.Errorf("%w: run %s changed meanwhile; look at it again", ErrInvalid, run.ID)
 	}
+	// The run as queued, read before the request goes out: once it is on the queue a worker
+	// may start it at once, and what is returned and announced is the queued run.
+	queued, err := s.Log.Get(ctx, run.ID)
+	if err != nil {
+		return txlog.Run{}, err
+	}
 	req := bus.RunRequest{RunID: run.ID, Integration: run.Integration, Env: run.Env, RequestedBy: run.RequestedBy,
 		Requester: actor, RequestedAt: run.StartedAt, Params: opts.Params, RequestID: run.ID + "/resume/" + txlog.NewID()}
 	// Should the request not reach the queue, enqueue records the run as failed again: it adds
@@ -51,12 +57,8 @@ func (s *Service) Resume(ctx context.Context, id, actor, remote string) (txlog.R
 	if err := s.enqueue(ctx, &run, req); err != nil {
 		return txlog.Run{}, err
 	}
-	run, err = s.Log.Get(ctx, run.ID)
-	if err != nil {
-		return txlog.Run{}, err
-	}
-	Publish(ctx, s.Bus, s.Logger, RunEvent(ctx, s.Catalog, event.RunQueued, run))
-	return run, nil
+	Publish(ctx, s.Bus, s.Logger, RunEvent(ctx, s.Catalog, event.RunQueued, queued))
+	return queued, nil
 }
 
 // resumable says why a run cannot be resumed, nil when it can.

@@ -17,6 +17,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/store"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
+	"github.com/datahub-oss/datahub/internal/testutil"
 	"github.com/datahub-oss/datahub/internal/txlog"
 	"github.com/datahub-oss/datahub/internal/worker"
 )
@@ -134,7 +135,7 @@ func TestBusRestartMidRunResumesFromCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 30*time.Second, "the run's first checkpoint", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the run's first checkpoint", func() bool {
 		r, err := e.runs.Log.Get(ctx, run.ID)
 		if err == nil && txlog.Final(r.Status) {
 			t.Fatalf("the run finished (%s) before the bus was cut: %s", r.Status, r.Error)
@@ -162,7 +163,7 @@ func TestBusRestartMidRunResumesFromCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = watch.Close(context.WithoutCancel(ctx)) }()
-	waitUntil(t, 30*time.Second, "the lost lease to stop the run (the sink's sessions gone)", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the lost lease to stop the run (the sink's sessions gone)", func() bool {
 		var n int
 		err := watch.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend' AND pid NOT IN (pg_backend_pid(), $2)`, dbName, conn.PgConn().PID()).Scan(&n)
 		return err == nil && n == 0
@@ -178,7 +179,7 @@ func TestBusRestartMidRunResumesFromCheckpoint(t *testing.T) {
 	nats.Restart(t)
 
 	var final txlog.Run
-	waitUntil(t, 60*time.Second, "the run to finish once the bus is back", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the run to finish once the bus is back", func() bool {
 		r, err := e.runs.Log.Get(ctx, run.ID)
 		final = r
 		return err == nil && txlog.Final(r.Status)
@@ -261,7 +262,7 @@ func TestStoreCutBetweenCommitAndCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := startWorker(t, w)
-	waitUntil(t, 30*time.Second, "the run's first checkpoint", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the run's first checkpoint", func() bool {
 		r, err := e.runs.Log.Get(ctx, run.ID)
 		if err == nil && txlog.Final(r.Status) {
 			t.Fatalf("the run finished (%s) before the store was cut: %s", r.Status, r.Error)
@@ -285,7 +286,7 @@ func TestStoreCutBetweenCommitAndCheckpoint(t *testing.T) {
 	// of its last commit was under way when the store went: then the run fails, its outcome
 	// cannot be recorded either, and its request is offered again). Then the hub stops; its
 	// run stays as the store last heard of it.
-	waitUntil(t, 30*time.Second, "the destination to commit while the store is down", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the destination to commit while the store is down", func() bool {
 		n, _ := pgRows(t, ctx, conn)
 		return n > atCut || deliveries(t, e.bus) >= 2
 	})
@@ -302,7 +303,7 @@ func TestStoreCutBetweenCommitAndCheckpoint(t *testing.T) {
 
 	startWorker(t, w)
 	var final txlog.Run
-	waitUntil(t, 60*time.Second, "the resumed run to finish", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "the resumed run to finish", func() bool {
 		r, err := e.runs.Log.Get(ctx, run.ID)
 		final = r
 		return err == nil && txlog.Final(r.Status)
@@ -391,17 +392,17 @@ func TestStoreCutUnderRunRequests(t *testing.T) {
 	})
 	q := makeRequests(ctx, e.runs, 4)
 	defer q.stop()
-	waitUntil(t, 30*time.Second, "requests answered before the cut", func() bool { ok, _ := q.counts(); return ok >= 5 })
+	testutil.WaitFor(t, 30*time.Second, "requests answered before the cut", func() bool { ok, _ := q.counts(); return ok >= 5 })
 	pg.Stop()
 	okAtCut, _ := q.counts()
-	waitUntil(t, 30*time.Second, "requests refused while the store is down", func() bool { _, refused := q.counts(); return refused >= 20 })
+	testutil.WaitFor(t, 30*time.Second, "requests refused while the store is down", func() bool { _, refused := q.counts(); return refused >= 20 })
 	pg.Start()
-	waitUntil(t, 30*time.Second, "requests answered once the store is back", func() bool { ok, _ := q.counts(); return ok >= okAtCut+5 })
+	testutil.WaitFor(t, 30*time.Second, "requests answered once the store is back", func() bool { ok, _ := q.counts(); return ok >= okAtCut+5 })
 	q.stop()
 
 	// Every answered request's run executes; the runs no request answered for are settled.
 	rec := &runs.Reconciler{Service: e.runs, Grace: time.Nanosecond}
-	waitUntil(t, 60*time.Second, "every run to be settled", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "every run to be settled", func() bool {
 		if _, err := rec.Once(ctx); err != nil {
 			t.Fatal(err)
 		}
