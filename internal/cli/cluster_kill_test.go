@@ -248,18 +248,25 @@ spec:
 	if code, body := api(t, c.hubs[0].base, c.token, "POST", "/api/v1/apply", "application/yaml", resources); code != 200 {
 		t.Fatalf("apply: %d %s", code, body)
 	}
+	// A publish that hangs counts as failed and is tried again, like a client with a timeout.
+	hc := &http.Client{Timeout: 15 * time.Second}
+	var lastFailure atomic.Value
 	publish := func(h *hubProc, id string) bool {
 		req, _ := http.NewRequest(http.MethodPost, h.base+"/api/v1/topics/orders/messages", //nolint:noctx // a test client
 			strings.NewReader(fmt.Sprintf(`{"id":%q}`, id)))
 		req.Header.Set("Authorization", "Bearer "+c.token)
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", id)
-		res, err := http.DefaultClient.Do(req)
+		res, err := hc.Do(req)
 		if err != nil {
+			lastFailure.Store(fmt.Sprintf("%s %s: %v", h.name, id, err))
 			return false
 		}
-		_, _ = io.Copy(io.Discard, res.Body)
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 512))
 		_ = res.Body.Close()
+		if res.StatusCode != http.StatusAccepted {
+			lastFailure.Store(fmt.Sprintf("%s %s: %d %s", h.name, id, res.StatusCode, b))
+		}
 		return res.StatusCode == http.StatusAccepted
 	}
 	tableRows := func(where string) string {
@@ -286,8 +293,13 @@ spec:
 					return
 				}
 				id := "m-" + strconv.FormatInt(i, 10)
+				deadline := time.Now().Add(90 * time.Second)
 				for !publish(h, id) {
 					retries.Add(1)
+					if time.Now().After(deadline) {
+						t.Errorf("publish %s kept failing for 90 s; last failure: %v", id, lastFailure.Load())
+						return
+					}
 					time.Sleep(50 * time.Millisecond)
 				}
 			}
