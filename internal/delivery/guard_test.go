@@ -1,9 +1,7 @@
 package delivery_test
 
 import (
-	"bufio"
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -101,25 +99,8 @@ func TestLoopbackNeedsAllowList(t *testing.T) {
 // INFO banner) leaves a dead letter with a short reason, none of the bytes it sent.
 func TestNoTargetBytesInDeadLetter(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = ln.Close() }()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer func() { _ = c.Close() }()
-				_, _ = c.Write([]byte("INFO {\"server_id\":\"NSECRETBANNER\",\"version\":\"2.10.0\",\"max_payload\":1048576}\r\n"))
-				_, _ = bufio.NewReader(c).ReadString('\n')
-			}()
-		}
-	}()
-	b := runEngine(t, "http://"+ln.Addr().String()+"/in?token=s3cr3t", loopback(t))
+	addr := testutil.NotHTTP(t, "INFO {\"server_id\":\"NSECRETBANNER\",\"version\":\"2.10.0\",\"max_payload\":1048576}\r\n")
+	b := runEngine(t, "http://"+addr+"/in?token=s3cr3t", loopback(t))
 	msg := deadLetter(t, b)
 	for _, leak := range []string{"INFO", "SECRETBANNER", "server_id", "s3cr3t", "malformed"} {
 		if strings.Contains(msg, leak) {

@@ -1,15 +1,14 @@
 package notify
 
 import (
-	"bufio"
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/datahub-oss/datahub/internal/outbound"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
+	"github.com/datahub-oss/datahub/internal/testutil"
 )
 
 // loopback is a guard that allows the test receivers, which listen on 127.0.0.1.
@@ -66,25 +65,8 @@ func TestWebhookGuard(t *testing.T) {
 // TestWebhookNoTargetBytes: a receiver that answers with something other than HTTP (a NATS
 // port's INFO banner) leaves a short reason in the notification log, none of its bytes.
 func TestWebhookNoTargetBytes(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = ln.Close() }()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer func() { _ = c.Close() }()
-				_, _ = c.Write([]byte("INFO {\"server_id\":\"NSECRETBANNER\",\"jetstream\":true}\r\n"))
-				_, _ = bufio.NewReader(c).ReadString('\n')
-			}()
-		}
-	}()
-	rule := Rule{Name: "r", Enabled: true, Channels: []Channel{{Name: "nats", Type: ChannelSlack, URL: "http://" + ln.Addr().String() + "/services/T/B/tok"}}}
+	addr := testutil.NotHTTP(t, "INFO {\"server_id\":\"NSECRETBANNER\",\"jetstream\":true}\r\n")
+	rule := Rule{Name: "r", Enabled: true, Channels: []Channel{{Name: "nats", Type: ChannelSlack, URL: "http://" + addr + "/services/T/B/tok"}}}
 	var sl sleeps
 	svc := New(storetest.SQLite(t), Options{Guard: loopback(t), Rules: StaticRules{rule}, Sleep: sl.Sleep})
 	if err := svc.Handle(context.Background(), failedRun(time.Now())); err != nil {

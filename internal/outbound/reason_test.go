@@ -1,7 +1,6 @@
 package outbound
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,37 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// natsLike listens on 127.0.0.1 and answers every connection as a NATS server does: an INFO
-// banner, whatever the client sends.
-func natsLike(t *testing.T, banner string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer func() { _ = c.Close() }()
-				_, _ = c.Write([]byte(banner))
-				_, _ = bufio.NewReader(c).ReadString('\n')
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
+	"github.com/datahub-oss/datahub/internal/testutil"
+)
 
 const banner = "INFO {\"server_id\":\"NCSECRETBANNER\",\"version\":\"2.10.0\",\"jetstream\":true}\r\n"
 
 func TestReasonHoldsNoTargetBytes(t *testing.T) {
-	addr := natsLike(t, banner)
+	addr := testutil.NotHTTP(t, banner)
 	c := mustGuard(t, "127.0.0.0/8").Client(5 * time.Second)
 	err := get(t, c, "http://"+addr+"/")
 	if err == nil || !strings.Contains(err.Error(), "SECRETBANNER") {

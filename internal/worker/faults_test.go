@@ -29,42 +29,7 @@ import (
 // appendResources is a CSV file appended to a SQLite table, n cast to an integer: a row whose
 // n is not a number is rejected, and no reject is allowed, so it fails the run.
 func appendResources(csv, db string) string {
-	return fmt.Sprintf(`apiVersion: datahub/v1
-kind: System
-metadata: {name: numbers}
-spec: {owner: test}
----
-apiVersion: datahub/v1
-kind: Endpoint
-metadata: {name: numbers-csv}
-spec:
-  system: numbers
-  type: file
-  environments: {DEV: {url: %s}}
-  options: {header: "true"}
----
-apiVersion: datahub/v1
-kind: Endpoint
-metadata: {name: numbers-db}
-spec:
-  system: numbers
-  type: sqlite
-  environments: {DEV: {url: "sqlite:%s"}}
----
-apiVersion: datahub/v1
-kind: Integration
-metadata: {name: numbers}
-spec:
-  source: {endpoint: numbers-csv}
-  destination: {endpoint: numbers-db, table: numbers, mode: append}
-  maxRejects: 0
-  mapping:
-    columns:
-      - {from: id, type: int64}
-      - {from: n, type: int64}
-  trigger: {type: manual}
-  environments: [DEV]
-`, csv, db)
+	return copyResources(csv, "sqlite", "sqlite:"+db)
 }
 
 const (

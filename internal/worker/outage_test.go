@@ -387,7 +387,7 @@ func TestStoreCutUnderRunRequests(t *testing.T) {
 	dir := t.TempDir()
 	csv := filepath.Join(dir, "numbers.csv")
 	writeRows(t, csv, 10)
-	e := newEnvOn(t, db, copyResources(csv, "sqlite", "sqlite:"+filepath.Join(dir, "numbers.db")), func(w *worker.Worker) {
+	e := newEnvOn(t, db, appendResources(csv, filepath.Join(dir, "numbers.db")), func(w *worker.Worker) {
 		w.RetryBase = 100 * time.Millisecond
 	})
 	q := makeRequests(ctx, e.runs, 4)
