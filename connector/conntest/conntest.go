@@ -400,32 +400,7 @@ func testResume(t *testing.T, h Harness) {
 	s := Schema([]connector.Type{connector.TypeString})
 	rows := Rows(s, 1, 20)
 	h.write(t, e, s, h.seedMode(), rows, 20)
-	ctx := context.Background()
-	e.BatchSize = 3
-	src, err := connector.NewSource(ctx, e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := src.Open(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	var first [][]any
-	var pos connector.Position
-	for len(first) < 7 {
-		b, _, err := src.Read(ctx)
-		if err != nil {
-			t.Fatalf("read: %v", err)
-		}
-		if b.Pos == nil {
-			t.Fatal("a batch of a resumable source has no position")
-		}
-		if len(b.Rows) > 3 {
-			t.Errorf("batch of %d rows with BatchSize 3", len(b.Rows))
-		}
-		first = append(first, b.Rows...)
-		pos = b.Pos
-	}
-	_ = src.Close(ctx)
+	first, pos := readSome(t, e)
 	got, rest, _ := Read(t, e, pos)
 	Check(t, s, rows, got, append(first, rest...))
 }
@@ -648,4 +623,38 @@ func testSourceAcks(t *testing.T, h Harness) {
 	}
 	_, rest, _ := Read(t, e, pos)
 	sameRows(t, all, allRows, append(acked, rest...))
+}
+
+// readSome reads e in batches of 3 until it has at least 7 rows, checking that every batch
+// carries a position and keeps to the batch size. It returns the rows and the position after
+// them, for a resume to go on from.
+func readSome(t *testing.T, e connector.Endpoint) ([][]any, connector.Position) {
+	t.Helper()
+	ctx := context.Background()
+	e.BatchSize = 3
+	src, err := connector.NewSource(ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = src.Close(ctx) }()
+	if err := src.Open(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	var first [][]any
+	var pos connector.Position
+	for len(first) < 7 {
+		b, _, err := src.Read(ctx)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if b.Pos == nil {
+			t.Fatal("a batch of a resumable source has no position")
+		}
+		if len(b.Rows) > 3 {
+			t.Errorf("batch of %d rows with BatchSize 3", len(b.Rows))
+		}
+		first = append(first, b.Rows...)
+		pos = b.Pos
+	}
+	return first, pos
 }

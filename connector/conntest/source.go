@@ -1,7 +1,6 @@
 package conntest
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -49,33 +48,7 @@ func testReadTwice(t *testing.T, h Harness) {
 func testSourceResume(t *testing.T, h Harness) {
 	e := h.NewEndpoint(t, "resume")
 	s, all, _ := Read(t, e, nil)
-	ctx := context.Background()
-	e.BatchSize = 3
-	src, err := connector.NewSource(ctx, e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = src.Close(ctx) }()
-	if err := src.Open(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	var first [][]any
-	var pos connector.Position
-	for len(first) < 7 {
-		b, _, err := src.Read(ctx)
-		if err != nil {
-			t.Fatalf("read: %v", err)
-		}
-		if b.Pos == nil {
-			t.Fatal("a batch of a resumable source has no position")
-		}
-		if len(b.Rows) > 3 {
-			t.Errorf("batch of %d rows with BatchSize 3", len(b.Rows))
-		}
-		first = append(first, b.Rows...)
-		pos = b.Pos
-	}
-	_ = src.Close(ctx)
+	first, pos := readSome(t, e)
 	_, rest, _ := Read(t, e, pos)
 	sameRows(t, s, all, append(first, rest...))
 }
