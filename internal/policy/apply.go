@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -40,7 +41,12 @@ func (p *Policy) ApplyCheck(applier *auth.Principal) catalog.CheckFunc {
 			s := r.Endpoint()
 			for _, env := range sortedKeys(s.Environments) {
 				field, url := "spec.environments."+env+".url", s.Environments[env].URL
-				add(field, p.CheckEndpoint(ctx, r.Metadata.Name, env, connector.Endpoint{URL: url}))
+				// The options as a run sees them (the environment's over the endpoint's), so
+				// that an option naming a path is confined at apply as at run time.
+				opts := map[string]string{}
+				maps.Copy(opts, s.Options)
+				maps.Copy(opts, s.Environments[env].Options)
+				add(field, p.CheckEndpoint(ctx, r.Metadata.Name, env, connector.Endpoint{URL: url, Options: opts}))
 				add(field, p.checkPGFiles(applier.Roles, url))
 			}
 			for _, o := range sortedKeys(s.Secrets) {

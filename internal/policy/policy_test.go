@@ -11,6 +11,7 @@ import (
 
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/auth"
+	"github.com/datahub-oss/datahub/internal/catalog"
 	_ "github.com/datahub-oss/datahub/internal/connectors/all"
 	"github.com/datahub-oss/datahub/internal/runs"
 )
@@ -336,6 +337,30 @@ func TestPostgresFileParameters(t *testing.T) {
 		err := l.p.CheckEndpoint(context.Background(), "pg", "DEV", connector.Endpoint{URL: u})
 		if err == nil || !strings.Contains(err.Error(), "service file") {
 			t.Errorf("%s: %v, want a refusal naming the service file", u, err)
+		}
+	}
+}
+
+// TestApplyConfinesPathOptions: at apply, an option naming a path is checked as the run will
+// see it, from the endpoint's options or an environment's.
+func TestApplyConfinesPathOptions(t *testing.T) {
+	l := newLayout(t, Settings{})
+	connector.Register(connector.Spec{Name: "keyed-apply-test", Schemes: []string{"keyedapply"},
+		Options:   []connector.Option{{Name: "key_file", Type: connector.OptPath, Help: "a client key"}},
+		NewSource: func(context.Context, connector.Endpoint) (connector.Source, error) { return nil, nil }})
+	key := filepath.Join(l.data, "master.key")
+	check := l.p.ApplyCheck(&auth.Principal{Name: "ivan", Roles: []auth.Role{auth.RoleIntegrator}})
+	for _, doc := range []string{
+		"  environments: {DEV: {url: keyedapply://h/x}}\n  options: {key_file: " + key + "}\n",
+		"  environments: {DEV: {url: keyedapply://h/x, options: {key_file: " + key + "}}}\n",
+	} {
+		docs, err := catalog.Parse([]byte("apiVersion: datahub/v1\nkind: Endpoint\nmetadata: {name: k}\nspec:\n  system: s\n  type: keyed-apply-test\n"+doc), "k.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		problems, err := check(context.Background(), &docs[0], nil, nil)
+		if err != nil || len(problems) != 1 || !strings.Contains(problems[0].Message, "hub's data folder") {
+			t.Errorf("%s: %+v %v, want the key file refused", doc, problems, err)
 		}
 	}
 }
