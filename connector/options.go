@@ -132,8 +132,15 @@ func (o *Option) parse(v string) (any, string) {
 		}
 		return n, ""
 	case OptEnum:
+		v = strings.TrimSpace(v)
+		for a, e := range o.Aliases {
+			if strings.EqualFold(v, a) {
+				v = e
+				break
+			}
+		}
 		for _, e := range o.Enum {
-			if strings.EqualFold(strings.TrimSpace(v), e) {
+			if strings.EqualFold(v, e) {
 				return e, ""
 			}
 		}
@@ -318,6 +325,11 @@ func (s *Spec) checkOptions() {
 		seen[o.Name] = true
 		if o.Kind() == OptEnum && len(o.Enum) == 0 {
 			panic(fmt.Sprintf("connector %s: enum option %s has no values", s.Name, o.Name))
+		}
+		for a, e := range o.Aliases {
+			if o.Kind() != OptEnum || !slices.Contains(o.Enum, e) {
+				panic(fmt.Sprintf("connector %s: option %s: alias %q names %q, which is not one of its values", s.Name, o.Name, a, e))
+			}
 		}
 		if o.Range != nil && (o.Kind() != OptInt || o.Range.Min > o.Range.Max) {
 			panic(fmt.Sprintf("connector %s: option %s: a range is for an int option, from its min to its max", s.Name, o.Name))

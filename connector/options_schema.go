@@ -1,6 +1,10 @@
 package connector
 
-import "math"
+import (
+	"maps"
+	"math"
+	"slices"
+)
 
 // OptionsSchema is a JSON Schema (draft 2020-12) of the options an Endpoint of this connector
 // may set in spec.options and in an environment's options. Values are strings in resource
@@ -45,7 +49,8 @@ func (s *Spec) OptionsSchema() map[string]any {
 			p["pattern"] = `^\s*[0-9]+\s*([kKmMgGtT][iI]?[bB]?|[bB])?\s*$`
 		case OptEnum:
 			p["type"] = "string"
-			p["enum"] = o.Enum
+			// An alias is accepted, so a schema-checked file may hold it.
+			p["enum"] = append(slices.Clone(o.Enum), slices.Sorted(maps.Keys(o.Aliases))...)
 		case OptChar:
 			p["type"] = "string"
 			p["minLength"] = 1

@@ -25,6 +25,7 @@ func testSpec() *Spec {
 			{Name: "d", Type: OptDuration, Default: "10s"},
 			{Name: "z", Type: OptSize, Default: "1KiB"},
 			{Name: "bulk", Type: OptEnum, Enum: []string{"load", "insert"}, Default: "load"},
+			{Name: "tls", Type: OptEnum, Enum: []string{"false", "true"}, Aliases: map[string]string{"1": "true", "0": "false"}},
 			{Name: "p", Type: OptPath},
 			{Name: "pw", Type: OptSecret},
 			{Name: "delimiter", Type: OptChar, Default: ","},
@@ -65,6 +66,10 @@ func TestOptionParse(t *testing.T) {
 		{"bulk", "insert", "insert", ""},
 		{"bulk", "LOAD", "load", ""},
 		{"bulk", "fast", nil, `option bulk: "fast" is not one of load, insert`},
+		{"tls", "1", "true", ""},
+		{"tls", " 0 ", "false", ""},
+		{"tls", "TRUE", "true", ""},
+		{"tls", "2", nil, `option tls: "2" is not one of false, true`},
 		{"p", "/data/in", "/data/in", ""},
 		{"p", "a\x00b", nil, "is not a path"},
 		{"pw", "hunter22", "hunter22", ""},
@@ -122,7 +127,7 @@ func TestParseOptions(t *testing.T) {
 		want string
 	}{
 		{Endpoint{URL: "tt://h/x?bulk=fast"}, `option bulk: "fast" is not one of load, insert`},
-		{Endpoint{URL: "tt://h/x", Options: map[string]string{"delimitr": ";"}}, `connector tt has no option "delimitr" (options: s, n, b, d, z, bulk, p, pw, delimiter)`},
+		{Endpoint{URL: "tt://h/x", Options: map[string]string{"delimitr": ";"}}, `connector tt has no option "delimitr" (options: s, n, b, d, z, bulk, tls, p, pw, delimiter)`},
 		{Endpoint{URL: "tt://h/x?n=%zz"}, "not percent-encoded"},
 		{Endpoint{URL: "tt://u:pw@h/x?n=x"}, `option n: "x" is not a whole number`},
 	} {
@@ -146,6 +151,8 @@ func TestBadDeclarationsPanic(t *testing.T) {
 		"enum without values": {{Name: "e", Type: OptEnum}},
 		"bad default":         {{Name: "n", Type: OptInt, Default: "ten"}},
 		"duplicate":           {{Name: "a"}, {Name: "a"}},
+		"alias to no value":   {{Name: "e", Type: OptEnum, Enum: []string{"x"}, Aliases: map[string]string{"1": "y"}}},
+		"alias on a string":   {{Name: "s", Aliases: map[string]string{"1": "y"}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {

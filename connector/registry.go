@@ -77,6 +77,9 @@ type Option struct {
 	Secret bool `json:"secret,omitempty"`
 	// Enum lists the allowed values of an enum option.
 	Enum []string `json:"enum,omitempty"`
+	// Aliases are other spellings of an enum's values that the option also accepts and reads
+	// as the value they map to, e.g. "1" for "true" where a driver always took both.
+	Aliases map[string]string `json:"aliases,omitempty"`
 	// Range bounds the value of an int option (nil: any whole number).
 	Range *IntRange `json:"range,omitempty"`
 }

@@ -131,4 +131,11 @@ func TestParseEndpoint(t *testing.T) {
 		c.drv.InterpolateParams || !strings.Contains(c.drv.Params["sql_mode"], "STRICT_ALL_TABLES") || c.drv.Params["time_zone"] != "'+00:00'" {
 		t.Errorf("driver config: %+v", c.drv)
 	}
+	// The driver's own boolean spellings of tls still work.
+	for in, want := range map[string]string{"1": "true", "0": "", "true": "true", "preferred": "preferred"} {
+		c, err := parseEndpoint(connector.Endpoint{URL: "mysql://h/d?table=t&tls=" + in})
+		if err != nil || c.drv.TLSConfig != want {
+			t.Errorf("tls=%s: TLSConfig %q, %v; want %q", in, c.drv.TLSConfig, err, want)
+		}
+	}
 }

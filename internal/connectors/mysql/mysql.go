@@ -31,7 +31,9 @@ var spec = connector.Spec{ //nolint:gosec // G101: the example URL documents the
 	Options: []connector.Option{
 		{Name: "table", Type: connector.OptString, Help: "table to read or write: name, or db.name when the URL has no database"},
 		{Name: "query", Type: connector.OptString, Help: "SELECT to read instead of a table (source only; not resumable)"},
-		{Name: "tls", Type: connector.OptEnum, Help: "TLS to the server", Default: "false", Enum: []string{"false", "true", "skip-verify", "preferred"}},
+		{Name: "tls", Type: connector.OptEnum, Help: "TLS to the server", Default: "false", Enum: []string{"false", "true", "skip-verify", "preferred"},
+			// The driver reads tls as a boolean too, so URLs written for it keep working.
+			Aliases: map[string]string{"1": "true", "0": "false"}},
 		{Name: "bulk", Type: connector.OptEnum, Help: "how the sink writes: load uses LOAD DATA LOCAL INFILE when the server allows it (else INSERT); insert always uses multi-row INSERT", Default: "load", Enum: []string{"load", "insert"}},
 		{Name: "connect_timeout", Type: connector.OptDuration, Help: "how long to wait for the server to answer a connection", Default: "10s"},
 	},
