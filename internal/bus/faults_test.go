@@ -67,8 +67,10 @@ func TestRunHandlerFailureBacksOff(t *testing.T) {
 	}
 	var deliveries atomic.Int64
 	first := make(chan time.Time, 1)
+	parked := make(chan string, 2)
 	cfg := ConsumerConfig{AckWait: 5 * time.Second, MaxDeliver: -1, RetryBase: 200 * time.Millisecond, RetryMax: time.Second,
-		ParkAfter: 4, ParkDelay: time.Hour}
+		ParkAfter: 4, ParkDelay: time.Hour,
+		OnPark: func(_ context.Context, m *RunMessage, err error) { parked <- m.Request.RunID + ": " + err.Error() }}
 	stop := consume(t, b, cfg, func(context.Context, *RunMessage) error {
 		if deliveries.Add(1) == 1 {
 			first <- time.Now()
@@ -82,14 +84,24 @@ func TestRunHandlerFailureBacksOff(t *testing.T) {
 	if took := time.Since(began); took < time.Second {
 		t.Errorf("four deliveries within %s: no back-off", took)
 	}
-	// A fifth delivery would be due within a second without parking; a parked request gives
-	// no signal of its own, so watch for that long.
+	select {
+	case got := <-parked:
+		if got != "failing-run: store: connection refused" {
+			t.Errorf("parked with %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the parked request was not reported")
+	}
+	// A fifth delivery would be due within a second without parking.
 	testutil.Never(t, time.Second, 50*time.Millisecond, func() error {
 		return testutil.Checkf(deliveries.Load() == 4, "%d deliveries, want 4 then parked", deliveries.Load())
 	})
 	_ = stop()
 	if q := queued(t, b); q != 1 {
 		t.Errorf("a parked request left the queue: %d queued", q)
+	}
+	if len(parked) != 0 {
+		t.Errorf("a parked request was reported more than once: %s", <-parked)
 	}
 }
 

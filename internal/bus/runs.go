@@ -146,6 +146,10 @@ type ConsumerConfig struct {
 	// is back. A parked run stays queued and visible in the transaction log meanwhile.
 	ParkAfter int
 	ParkDelay time.Duration
+	// OnPark, if set, is told once when a request is parked (its ParkAfter-th failure), with
+	// the handler's last error, so that the hub can report it beyond its log (an event that
+	// notification rules see).
+	OnPark func(ctx context.Context, m *RunMessage, err error)
 	// WarnEvery bounds the "run handler failed" warnings: one line per interval with the
 	// count of the others (default 1 minute).
 	WarnEvery time.Duration
@@ -304,6 +308,9 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, cfg ConsumerConfig,
 		// Stopping: leave it for redelivery after AckWait, as if this process had died.
 	default:
 		delay, parked := cfg.failureDelay(m.Delivered())
+		if parked && m.Delivered() == uint64(cfg.ParkAfter) && cfg.OnPark != nil { //nolint:gosec // ParkAfter is positive when parked
+			cfg.OnPark(ctx, m, err)
+		}
 		if parked {
 			warn.Log(ctx, b.log, slog.LevelError, "run request parked: it failed on every delivery; it is offered again every park delay until it runs",
 				"run", m.Request.RunID, "integration", m.Request.Integration, "deliveries", m.Delivered(), "park_delay", delay, "err", err)

@@ -16,11 +16,14 @@ type Type string
 
 // The event types.
 const (
-	RunQueued              Type = "run.queued"
-	RunStarted             Type = "run.started"
-	RunSucceeded           Type = "run.succeeded"
-	RunFailed              Type = "run.failed"
-	RunPartial             Type = "run.partial"
+	RunQueued    Type = "run.queued"
+	RunStarted   Type = "run.started"
+	RunSucceeded Type = "run.succeeded"
+	RunFailed    Type = "run.failed"
+	RunPartial   Type = "run.partial"
+	// RunParked: a run request failed on every delivery (the metadata store is down, say) and
+	// is now offered only every few minutes until it can run; the run stays queued.
+	RunParked              Type = "run.parked"
 	ObjectReceived         Type = "object.received"
 	ConnectionFailed       Type = "connection.failed"
 	SubscriptionDeadLetter Type = "subscription.dead_lettered"
@@ -31,7 +34,7 @@ const (
 )
 
 // Types lists every event type.
-var Types = []Type{RunQueued, RunStarted, RunSucceeded, RunFailed, RunPartial, ObjectReceived,
+var Types = []Type{RunQueued, RunStarted, RunSucceeded, RunFailed, RunPartial, RunParked, ObjectReceived,
 	ConnectionFailed, SubscriptionDeadLetter, ResourceChanged, AuditAnchor}
 
 // Severity ranks events for notification rules.
@@ -47,7 +50,7 @@ const (
 // SeverityOf is the default severity of an event type.
 func SeverityOf(t Type) Severity {
 	switch t {
-	case RunFailed, ConnectionFailed, SubscriptionDeadLetter:
+	case RunFailed, RunParked, ConnectionFailed, SubscriptionDeadLetter:
 		return SeverityError
 	case RunPartial:
 		return SeverityWarning

@@ -6,6 +6,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,6 +48,9 @@ type Worker struct {
 	// (default 1 s; it doubles per failure up to a minute); ParkDelay how often a parked one is
 	// (default 5 minutes).
 	RetryBase, ParkDelay time.Duration
+	// ParkAfter is how many failed deliveries park a run request (default 15: with the default
+	// back-off, about ten minutes of failures); parking is reported as a run.parked event.
+	ParkAfter int
 	// Owner names this worker in leases and logs.
 	Owner string
 	// Policy is the policy step every run passes before the engine opens anything: the
@@ -79,8 +83,19 @@ func (w *Worker) Run(ctx context.Context) error {
 		AckWait: w.AckWait, MaxDeliver: -1, Concurrency: max(w.Parallel, 1), MaxAckPending: 1000, Heartbeat: true,
 		// A request that cannot be handled (the store is down) backs off rather than spin,
 		// and is parked, never dropped: it runs once the store is back.
-		RetryBase: w.retryBase(), RetryMax: time.Minute, ParkAfter: parkAfter, ParkDelay: w.ParkDelay,
+		RetryBase: w.retryBase(), RetryMax: time.Minute, ParkAfter: cmp.Or(w.ParkAfter, parkAfter), ParkDelay: w.ParkDelay,
+		OnPark: w.parked,
 	}, w.handle)
+}
+
+// parked reports a run request that failed on every delivery as a run.parked event, for the
+// notification rules of the people who run the hub: the log alone is easy to miss. The event
+// is built from the request, since the store it failed on may be what is down.
+func (w *Worker) parked(ctx context.Context, m *bus.RunMessage, err error) {
+	req := m.Request
+	run := txlog.Run{ID: req.RunID, Integration: req.Integration, Env: req.Env, RequestedBy: req.RequestedBy,
+		Error: err.Error()}
+	runs.Publish(ctx, w.Bus, w.Logger, runs.RunEvent(ctx, w.Catalog, event.RunParked, run))
 }
 
 func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
@@ -207,8 +222,7 @@ func requesterOf(req bus.RunRequest) policy.Requester {
 	return policy.Requester{User: req.RequestedBy}
 }
 
-// parkAfter is how many failed deliveries park a run request (with the default back-off,
-// about ten minutes of failures).
+// parkAfter is the default of Worker.ParkAfter.
 const parkAfter = 15
 
 func (w *Worker) retryBase() time.Duration {

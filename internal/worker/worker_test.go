@@ -100,15 +100,7 @@ func newEnvOnBus(t *testing.T, db *store.DB, natsURL, resources string, mod func
 }
 
 func TestQuickstartRunThroughTheQueue(t *testing.T) {
-	root, _ := filepath.Abs("../..")
-	y, err := os.ReadFile(filepath.Join(root, "examples/quickstart/resources.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := filepath.Join(t.TempDir(), "q.db")
-	res := strings.ReplaceAll(string(y), "url: examples/quickstart/people.csv", "url: "+filepath.Join(root, "examples/quickstart/people.csv"))
-	res = strings.ReplaceAll(res, "url: sqlite:datahub-data/files/quickstart.db", "url: sqlite:"+db)
-	e := newEnv(t, res)
+	e := newEnv(t, quickstartResources(t))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	run, err := e.runs.Request(ctx, runs.Request{Integration: "quickstart", Env: "dev", Actor: "tester"})
@@ -215,4 +207,48 @@ spec:
 	if err != nil || ev.Type != event.ConnectionFailed || ev.RunID != run.ID || ev.System != "shop" || ev.Severity != event.SeverityError {
 		t.Fatalf("event %+v %v", ev, err)
 	}
+}
+
+// TestParkedRunReported: a run request whose handling fails on every delivery (here the
+// worker's store is closed) is parked and reported as a run.parked event, not only logged.
+func TestParkedRunReported(t *testing.T) {
+	broken := storetest.SQLite(t)
+	_ = broken.Close()
+	e := newEnvWith(t, quickstartResources(t), func(w *worker.Worker) {
+		w.Log, w.RetryBase, w.ParkAfter, w.ParkDelay = txlog.New(broken), 5*time.Millisecond, 3, time.Hour
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run, err := e.runs.Request(ctx, runs.Request{Integration: "quickstart", Env: "dev", Actor: "tester"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := e.bus.ReadEvents(ctx, "run.parked", 1, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 {
+		t.Fatalf("%d run.parked events", len(evs))
+	}
+	ev, err := event.Unmarshal(evs[0].Data)
+	if err != nil || ev.Type != event.RunParked || ev.RunID != run.ID || ev.Integration != "quickstart" || ev.Severity != event.SeverityError || ev.Error == "" {
+		t.Fatalf("event %+v %v", ev, err)
+	}
+	if got, err := e.runs.Log.Get(ctx, run.ID); err != nil || got.Status != runs.StatusQueued {
+		t.Fatalf("a parked run is %+v, %v; want it queued", got.Status, err)
+	}
+}
+
+// quickstartResources are the quickstart's resources with its files in the repository and a
+// temporary folder.
+func quickstartResources(t *testing.T) string {
+	t.Helper()
+	root, _ := filepath.Abs("../..")
+	y, err := os.ReadFile(filepath.Join(root, "examples/quickstart/resources.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "q.db")
+	res := strings.ReplaceAll(string(y), "url: examples/quickstart/people.csv", "url: "+filepath.Join(root, "examples/quickstart/people.csv"))
+	return strings.ReplaceAll(res, "url: sqlite:datahub-data/files/quickstart.db", "url: sqlite:"+db)
 }
