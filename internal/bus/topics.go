@@ -289,15 +289,31 @@ func (b *Bus) ReadTopic(ctx context.Context, topic string, after uint64, limit i
 		}
 		return nil, fmt.Errorf("read topic %s: %w", topic, err)
 	}
-	batch, err := cons.Fetch(max(limit, 1), jetstream.FetchMaxWait(max(wait, time.Second)))
-	if err != nil {
-		return nil, fmt.Errorf("read topic %s: %w", topic, err)
-	}
+	limit = max(limit, 1)
 	var out []TopicMessage
+	if wait > 0 {
+		// A long poll answers as soon as there is a first message, with whatever else is there
+		// then: a Fetch of limit would wait for limit messages or the whole wait.
+		m, err := cons.Next(jetstream.FetchMaxWait(wait))
+		if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read topic %s: %w", topic, err)
+		}
+		out = append(out, b.topicMessage(topic, m))
+		if limit--; limit == 0 {
+			return out, nil
+		}
+	}
+	batch, err := cons.FetchNoWait(limit)
+	if err != nil {
+		return out, fmt.Errorf("read topic %s: %w", topic, err)
+	}
 	for m := range batch.Messages() {
 		out = append(out, b.topicMessage(topic, m))
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+	if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
 		return out, fmt.Errorf("read topic %s: %w", topic, err)
 	}
 	return out, nil

@@ -69,6 +69,58 @@ func TestTopicStreamAndDedupe(t *testing.T) {
 	})
 }
 
+// TestReadTopicLongPoll: a long poll answers with the first message as soon as it is
+// published, and with what is kept at once, not after its wait or once limit messages came.
+func TestReadTopicLongPoll(t *testing.T) {
+	eachServer(t, func(t *testing.T, open opener) {
+		b := open(t)
+		ctx := t.Context()
+		if err := b.EnsureTopic(ctx, TopicConfig{Name: "orders"}); err != nil {
+			t.Fatal(err)
+		}
+		type answer struct {
+			msgs []TopicMessage
+			err  error
+		}
+		read := func(after uint64) chan answer {
+			c := make(chan answer, 1)
+			go func() {
+				m, err := b.ReadTopic(ctx, "orders", after, 100, time.Hour)
+				c <- answer{m, err}
+			}()
+			return c
+		}
+		got := func(c chan answer, want int) []TopicMessage {
+			t.Helper()
+			select {
+			case a := <-c:
+				if a.err != nil || len(a.msgs) != want {
+					t.Fatalf("read %d messages, %v; want %d", len(a.msgs), a.err, want)
+				}
+				return a.msgs
+			case <-time.After(20 * time.Second):
+				t.Fatal("the long poll did not answer when a message was there")
+			}
+			return nil
+		}
+		waiting := read(0)
+		testutil.Never(t, 200*time.Millisecond, 20*time.Millisecond, func() error {
+			return testutil.Checkf(len(waiting) == 0, "answered with no message")
+		})
+		if _, err := b.PublishTopic(ctx, "orders", "", []byte("1"), nil, ""); err != nil {
+			t.Fatal(err)
+		}
+		first := got(waiting, 1)
+		for i := range 2 {
+			if _, err := b.PublishTopic(ctx, "orders", "", []byte{'2' + byte(i)}, nil, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got(read(first[0].Seq), 2)
+		got(read(0), 3)
+	})
+}
+
 // TestSubscriptionRetryDLQReplay: a failing delivery is retried with back-off, dead-lettered
 // after MaxDeliver with its headers, delivery count and error; a replay reaches only the
 // subscription it is for.

@@ -1,9 +1,10 @@
 package testutil
 
 import (
-	"bufio"
+	"io"
 	"net"
 	"testing"
+	"time"
 )
 
 // NotHTTP listens on 127.0.0.1 and answers every connection as a NATS server does, with
@@ -26,7 +27,10 @@ func NotHTTP(t testing.TB, greeting string) string {
 			go func() {
 				defer func() { _ = c.Close() }()
 				_, _ = c.Write([]byte(greeting))
-				_, _ = bufio.NewReader(c).ReadString('\n')
+				// Read all the client sends until it hangs up: closing with its request unread
+				// would reset the connection, and the client could see that before the greeting.
+				_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				_, _ = io.Copy(io.Discard, c)
 			}()
 		}
 	}()
