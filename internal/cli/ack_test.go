@@ -112,12 +112,13 @@ func TestSubscribeJSONLines(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		if n > 1 {
 			cancel() // Ctrl-C while waiting for more
-			_, _ = w.Write([]byte(`{"items":[],"last":8}`))
+			_, _ = w.Write([]byte(`{"items":[],"last":9}`))
 			return
 		}
 		_, _ = w.Write([]byte(`{"items":[
 			{"topic":"orders","subject":"created","seq":7,"time":"2026-01-31T08:00:00Z","data":"eyJpZCI6MX0=","headers":{"Region":"eu"}},
-			{"topic":"orders","subject":"created","seq":8,"time":"2026-01-31T08:00:01Z","data":"PGI+"}],"last":8}`))
+			{"topic":"orders","subject":"created","seq":8,"time":"2026-01-31T08:00:01Z","data":"PGI+"},
+			{"topic":"orders","subject":"created","seq":9,"time":"2026-01-31T08:00:02Z","data":"/wA="}],"last":9}`))
 	}))
 	t.Cleanup(hs.Close)
 	t.Setenv("DATAHUB_SERVER", hs.URL)
@@ -128,16 +129,27 @@ func TestSubscribeJSONLines(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if len(lines) != 2 {
+	if len(lines) != 3 {
 		t.Fatalf("printed %d lines:\n%s", len(lines), out)
 	}
+	// The body is JSON when it is JSON, text when it is text, base64 only when it is neither.
+	bodies := []string{`{"id":1}`, "<b>", "\xff\x00"}
 	for i, l := range lines {
 		var m struct {
-			Seq  uint64 `json:"seq"`
-			Data []byte `json:"data"`
+			Seq        uint64          `json:"seq"`
+			Data       json.RawMessage `json:"data"`
+			Text       *string         `json:"text"`
+			DataBase64 []byte          `json:"data_base64"`
 		}
 		if err := json.Unmarshal([]byte(l), &m); err != nil || m.Seq != uint64(7+i) {
 			t.Errorf("line %d %q: %+v %v", i, l, m, err)
+		}
+		got := string(m.Data) + string(m.DataBase64)
+		if m.Text != nil {
+			got += *m.Text
+		}
+		if got != bodies[i] || (m.Data != nil) != (i == 0) || (m.Text != nil) != (i == 1) {
+			t.Errorf("line %d %q: body %q, want %q in its own field", i, l, got, bodies[i])
 		}
 		if strings.Contains(l, "  ") || strings.Contains(l, `\u003c`) {
 			t.Errorf("line %d is not compact or escapes HTML: %q", i, l)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/datahub-oss/datahub/internal/client"
 )
 
 // pullAckTimeout bounds the ack of a printed batch, which is sent even after Ctrl-C.
@@ -22,7 +24,8 @@ func newPullCmd(g *globals) *cobra.Command {
 		Use:   "pull SUBSCRIPTION",
 		Short: "Fetch messages of a pull subscription, print them as JSON lines and ack them",
 		Long: `Fetch a batch of a Subscription with delivery type pull, print each message as one JSON
-object a line (as subscribe -o json, with delivered and ack_token), then acknowledge the batch.
+object a line (as subscribe -o json, with delivered and ack_token: the body is under data when
+it is JSON, text when it is other UTF-8 text, data_base64 otherwise), then acknowledge the batch.
 Messages are printed before they are acked: a message may be printed twice (after a crash, or
 when the ack came too late), never lost. With --follow it fetches again until interrupted; with
 --no-ack nothing is acknowledged and the messages are delivered again after the ack wait.`,
@@ -53,7 +56,9 @@ when the ack came too late), never lost. With --follow it fetches again until in
 				}
 				tokens := make([]string, 0, len(msgs))
 				for _, m := range msgs {
-					if err := enc.Encode(m); err != nil {
+					p := printedPull{PulledMessage: m}
+					p.Data, p.Text, p.DataBase64 = printedBody(m.Data)
+					if err := enc.Encode(p); err != nil {
 						return fmt.Errorf("print message %d: %w", m.Seq, err)
 					}
 					tokens = append(tokens, m.AckToken)
@@ -77,4 +82,12 @@ when the ack came too late), never lost. With --follow it fetches again until in
 	cmd.Flags().BoolVar(&follow, "follow", false, "keep fetching until interrupted")
 	cmd.Flags().BoolVar(&noAck, "no-ack", false, "print without acknowledging (the messages come back after the ack wait)")
 	return cmd
+}
+
+// printedPull is a pulled message as pull prints it (see printedMessage).
+type printedPull struct {
+	client.PulledMessage
+	Data       json.RawMessage `json:"data,omitempty"`
+	Text       *string         `json:"text,omitempty"`
+	DataBase64 []byte          `json:"data_base64,omitempty"`
 }

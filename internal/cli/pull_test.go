@@ -61,11 +61,12 @@ func TestPullCommand(t *testing.T) {
 		t.Fatalf("pull printed %d lines:\n%s", len(lines), out)
 	}
 	var m struct {
-		Seq       uint64 `json:"seq"`
-		Data      []byte `json:"data"`
-		Delivered uint64 `json:"delivered"`
-		AckToken  string `json:"ack_token"`
+		Seq       uint64          `json:"seq"`
+		Data      json.RawMessage `json:"data"`
+		Delivered uint64          `json:"delivered"`
+		AckToken  string          `json:"ack_token"`
 	}
+	// A JSON body is printed as JSON, not base64.
 	if err := json.Unmarshal([]byte(lines[1]), &m); err != nil || m.Seq != 8 || string(m.Data) != `{"id":2}` || m.Delivered != 2 || m.AckToken != "t8" {
 		t.Errorf("line %q: %+v %v", lines[1], m, err)
 	}

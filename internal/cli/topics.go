@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
@@ -165,7 +166,9 @@ func printMessage(w io.Writer, format string, m client.TopicMessage) error {
 	if format == outJSON {
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)
-		return enc.Encode(m)
+		p := printedMessage{TopicMessage: m}
+		p.Data, p.Text, p.DataBase64 = printedBody(m.Data)
+		return enc.Encode(p)
 	}
 	_, err := fmt.Fprintf(w, "--- seq %d %s subject %s id %s\n%s\n", m.Seq, m.Time.UTC().Format(time.RFC3339), safe(m.Subject), safe(m.MessageID), m.Data)
 	return err
@@ -301,4 +304,26 @@ func parseSeq(s string) (uint64, error) {
 		return 0, usageError("sequence %q: want a positive whole number", s)
 	}
 	return n, nil
+}
+
+// printedMessage is a message as the CLI prints it as JSON: the body as JSON when it is JSON
+// (data), else as text when it is UTF-8 (text), else in base64 (data_base64); the API's own
+// answer always has it in base64.
+type printedMessage struct {
+	client.TopicMessage
+	Data       json.RawMessage `json:"data,omitempty"`
+	Text       *string         `json:"text,omitempty"`
+	DataBase64 []byte          `json:"data_base64,omitempty"`
+}
+
+// printedBody splits a body into the one printed field it fits.
+func printedBody(b []byte) (data json.RawMessage, text *string, raw []byte) {
+	switch {
+	case len(b) > 0 && json.Valid(b):
+		return json.RawMessage(b), nil, nil
+	case utf8.Valid(b):
+		s := string(b)
+		return nil, &s, nil
+	}
+	return nil, nil, b
 }
