@@ -92,9 +92,15 @@ func CodeOf(err error) Code {
 }
 
 // Retryable reports whether trying again later may succeed: unreachable endpoints, transient
-// failures and dropped connections. Cancellation is never retryable.
+// failures and dropped connections. Cancellation and an unknown host name are never retryable.
 func Retryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	// A name the resolver says does not exist will not exist a second later either; a
+	// resolver that timed out or failed is another matter.
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
 		return false
 	}
 	switch CodeOf(err) {
@@ -102,6 +108,16 @@ func Retryable(err error) bool {
 		return true
 	}
 	return isNetErr(err)
+}
+
+// UnknownHostHint is the hint for an error that says a host name does not exist ("" for
+// any other error); such an error is not retried.
+func UnknownHostHint(err error) string {
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return "check the host name " + dns.Name + ": DNS does not know it"
+	}
+	return ""
 }
 
 // IsDiskFull reports whether err says a disk or a quota is full (ENOSPC, EDQUOT) or carries

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -51,6 +52,9 @@ func TestDiskFullIsNamedAndNotRetried(t *testing.T) {
 		{"named", DiskFull("sqlite:/x.db", "the SQLite database /x.db", errors.New("database or disk is full")), CodeDiskFull, false},
 		{"EACCES", &fs.PathError{Op: "open", Path: "/x", Err: syscall.EACCES}, CodeInternal, false},
 		{"ECONNRESET", fmt.Errorf("read: %w", syscall.ECONNRESET), CodeUnreachable, true},
+		{"unknown host", Errorf(CodeUnreachable, "mysql://h/db", "", fmt.Errorf("connect: %w",
+			&net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "nosuch.invalid", IsNotFound: true}})), CodeUnreachable, false},
+		{"resolver timeout", fmt.Errorf("connect: %w", &net.DNSError{Err: "i/o timeout", Name: "h", IsTimeout: true}), CodeUnreachable, true},
 	}
 	for _, tc := range tests {
 		if got := CodeOf(tc.err); got != tc.code {

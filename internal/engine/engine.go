@@ -279,7 +279,7 @@ func (e *Engine) attempts(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
-	n := 0
+	n, last := 0, ""
 	for retry := 0; ; retry++ {
 		n++
 		err := e.attempt(ctx, resume, noFast)
@@ -296,7 +296,7 @@ func (e *Engine) attempts(ctx context.Context) (int, error) {
 			return n, err
 		}
 		wait := e.backoff(retry)
-		e.log.Warn("retryable failure; retrying from the last checkpoint", "attempt", retry+1, "wait", wait, "err", e.scrub(err.Error()))
+		e.logRetry(retry, wait, err, &last)
 		select {
 		case <-ctx.Done():
 			return n, ctx.Err()
@@ -311,6 +311,22 @@ func (e *Engine) attempts(ctx context.Context) (int, error) {
 		// whose acknowledgement was lost, and the position it saved says where that left off.
 		resume = e.opts.Mode != connector.ModeReplace
 	}
+}
+
+// logRetry says that a retryable failure is retried, and from where; an error that repeats
+// the previous attempt's is not printed again (last holds its text).
+func (e *Engine) logRetry(retry int, wait time.Duration, err error, last *string) {
+	from := "retrying from the start"
+	if e.checkpoint != nil {
+		from = "retrying from the last checkpoint"
+	}
+	text := e.scrub(err.Error())
+	shown := text
+	if text == *last {
+		shown = "the same error again"
+	}
+	*last = text
+	e.log.Warn("retryable failure; "+from, "attempt", retry+1, "of", e.opts.Retries, "wait", wait, "err", shown)
 }
 
 func (s Stats) minus(o Stats) Stats {

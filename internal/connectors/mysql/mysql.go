@@ -265,17 +265,21 @@ func (c *config) connect(ctx context.Context) (*sql.DB, *sql.Conn, serverInfo, e
 	db := sql.OpenDB(dc)
 	db.SetMaxOpenConns(3)
 	db.SetMaxIdleConns(1)
-	conn, err := db.Conn(ctx)
+	// The driver's Timeout bounds the dial only: a server (or a proxy) that accepts and then
+	// says nothing would hold the handshake for as long as the OS lets it.
+	cctx, cancel := context.WithTimeout(ctx, c.drv.Timeout)
+	defer cancel()
+	conn, err := db.Conn(cctx)
 	if err != nil {
 		_ = db.Close()
-		return nil, nil, info, c.wrap(ctx, err, "connect")
+		return nil, nil, info, c.connectError(ctx, cctx, err)
 	}
 	var li sql.NullInt64
-	err = conn.QueryRowContext(ctx, "SELECT VERSION(), @@local_infile, @@max_allowed_packet").Scan(&info.version, &li, &info.maxPacket)
+	err = conn.QueryRowContext(cctx, "SELECT VERSION(), @@local_infile, @@max_allowed_packet").Scan(&info.version, &li, &info.maxPacket)
 	if err != nil {
 		_ = conn.Close()
 		_ = db.Close()
-		return nil, nil, info, c.wrap(ctx, err, "connect")
+		return nil, nil, info, c.connectError(ctx, cctx, err)
 	}
 	info.localInfile = li.Int64 == 1
 	info.maria = strings.Contains(strings.ToLower(info.version), "mariadb")
@@ -285,6 +289,17 @@ func (c *config) connect(ctx context.Context) (*sql.DB, *sql.Conn, serverInfo, e
 		info.patch, _ = strconv.Atoi(m[3])
 	}
 	return db, conn, info, nil
+}
+
+// connectError is a failed connection: a timeout says so, with the address and the option
+// that sets it, instead of the driver's "invalid connection".
+func (c *config) connectError(ctx, cctx context.Context, err error) error {
+	if ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		return connector.Errorf(connector.CodeUnreachable, c.redacted,
+			"check that the server is running and that nothing in between drops the connection; raise connect_timeout if it is only slow",
+			fmt.Errorf("connect: timed out after %s waiting for the server at %s to answer", c.drv.Timeout, c.addr))
+	}
+	return c.wrap(ctx, err, "connect")
 }
 
 // Server error numbers the connector acts on.
@@ -421,6 +436,9 @@ func (c *config) wrap(ctx context.Context, err error, what string) error {
 			code = connector.CodeData
 		}
 		return connector.Errorf(code, c.redacted, hint, e)
+	}
+	if hint := connector.UnknownHostHint(err); hint != "" {
+		return connector.Errorf(connector.CodeUnreachable, c.redacted, hint, e)
 	}
 	if connLost(err) {
 		return connector.Errorf(connector.CodeUnreachable, c.redacted,

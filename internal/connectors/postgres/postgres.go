@@ -216,7 +216,7 @@ func (p *endpoint) parse() error {
 		rp["application_name"] = "datahub"
 	}
 	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 15 * time.Second
+		cfg.ConnectTimeout = defaultConnectTimeout
 	}
 	p.cfg = cfg
 
@@ -265,10 +265,16 @@ func (p *endpoint) wrap(ctx context.Context, err error, table string) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		if pgconn.Timeout(err) && errors.Is(err, context.DeadlineExceeded) {
 			return connector.Errorf(connector.CodeUnreachable, red,
-				"check that PostgreSQL is running there and reachable from this machine",
-				fmt.Errorf("timed out connecting to %s", p.hostPort()))
+				"check that PostgreSQL is running there and that nothing in between drops the connection; raise connect_timeout (seconds, in the URL) if it is only slow",
+				fmt.Errorf("timed out after %s connecting to %s", p.connectTimeout(), p.hostPort()))
 		}
 		return err
+	}
+	var dns *net.DNSError
+	if hint := connector.UnknownHostHint(err); hint != "" && errors.As(err, &dns) {
+		// The resolver's error is kept in the chain: it is what makes the failure final.
+		return connector.Errorf(connector.CodeUnreachable, red, hint,
+			fmt.Errorf("cannot reach PostgreSQL at %s: %w", p.hostPort(), dns))
 	}
 	if isNetErr(err) {
 		return connector.Errorf(connector.CodeUnreachable, red,
@@ -276,6 +282,16 @@ func (p *endpoint) wrap(ctx context.Context, err error, table string) error {
 			fmt.Errorf("cannot reach PostgreSQL at %s: %s", p.hostPort(), scrub(netCause(err).Error())))
 	}
 	return connector.Errorf(connector.CodeInternal, red, "", errors.New(scrub(err.Error())))
+}
+
+// defaultConnectTimeout bounds a connection when the URL sets no connect_timeout.
+const defaultConnectTimeout = 10 * time.Second
+
+func (p *endpoint) connectTimeout() time.Duration {
+	if p.cfg == nil {
+		return defaultConnectTimeout
+	}
+	return p.cfg.ConnectTimeout
 }
 
 func (p *endpoint) databaseName() string {
