@@ -58,8 +58,8 @@ func newConverter(p *transform.Plan, target connector.Schema, refuseNUL bool) (*
 }
 
 // convertBatch converts a source batch. Rows that fail become rejects; good rows keep their
-// source line numbers. firstRecord is the record number of the batch's first row.
-func (c *converter) convertBatch(b *connector.Batch, firstRecord int64) (*connector.Batch, []int64, []connector.Reject) {
+// source line numbers. recs holds the source record number of each row of b.
+func (c *converter) convertBatch(b *connector.Batch, recs []int64) (*connector.Batch, []int64, []connector.Reject) {
 	n := len(b.Rows)
 	records := make([]int64, 0, n)
 	out := &connector.Batch{Rows: make([][]any, 0, n), Bytes: b.Bytes, Pos: b.Pos}
@@ -73,7 +73,7 @@ func (c *converter) convertBatch(b *connector.Batch, firstRecord int64) (*connec
 		dst := cells[r*len(c.cols) : (r+1)*len(c.cols) : (r+1)*len(c.cols)]
 		if col, err := c.convertRow(row, dst); err != nil {
 			rej := connector.Reject{
-				Record: firstRecord + int64(r),
+				Record: recs[r],
 				Column: c.cols[col].target.Name,
 				Reason: err.Error(),
 				Data:   c.rowData(row),
@@ -88,7 +88,7 @@ func (c *converter) convertBatch(b *connector.Batch, firstRecord int64) (*connec
 			continue
 		}
 		out.Rows = append(out.Rows, dst)
-		records = append(records, firstRecord+int64(r))
+		records = append(records, recs[r])
 		if b.Lines != nil {
 			out.Lines = append(out.Lines, b.Lines[r])
 		}

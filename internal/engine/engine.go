@@ -644,6 +644,32 @@ func timerFired(t *time.Timer) bool {
 	}
 }
 
+// rowRecords numbers the good rows of b, whose records start at first: the records the
+// source rejected (numbered by the source) keep their numbers, so a row after a read reject
+// is not given the reject's number.
+func rowRecords(first int64, b *connector.Batch) []int64 {
+	last := first + int64(len(b.Rows)+len(b.Rejects)) - 1
+	var taken map[int64]bool
+	for _, r := range b.Rejects {
+		if r.Record >= first && r.Record <= last {
+			if taken == nil {
+				taken = make(map[int64]bool, len(b.Rejects))
+			}
+			taken[r.Record] = true
+		}
+	}
+	out := make([]int64, len(b.Rows))
+	next := first
+	for i := range out {
+		for taken[next] {
+			next++
+		}
+		out[i] = next
+		next++
+	}
+	return out
+}
+
 // readBatches reads and converts batches until the end of the input, an error or ctx's end,
 // and closes ch. Every batch read is sent, even after cancellation, so that the writer can
 // settle its acknowledgement, unless the writer closed stop: it no longer listens.
@@ -667,11 +693,11 @@ func (e *Engine) readBatches(ctx context.Context, src connector.Source, conv *co
 			p.rejects = append(p.rejects, stagedReject{"read", r})
 		}
 		var convRejects []connector.Reject
-		p.batch, p.records, convRejects = conv.convertBatch(b, record)
+		p.batch, p.records, convRejects = conv.convertBatch(b, rowRecords(record, b))
 		for _, r := range convRejects {
 			p.rejects = append(p.rejects, stagedReject{"convert", r})
 		}
-		record += int64(len(b.Rows))
+		record += p.read
 		select {
 		case ch <- p:
 		case <-stop:
