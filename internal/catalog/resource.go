@@ -212,6 +212,9 @@ type EnvironmentEndpoint struct {
 	// URL is the connector URL without any password.
 	URL     string            `json:"url"`
 	Options map[string]string `json:"options,omitempty"`
+	// Secrets are this environment's own secret references (its PROD password, say); they
+	// win over the endpoint's.
+	Secrets map[string]string `json:"secrets,omitempty"`
 }
 
 // IntegrationSpec is a transfer from one Endpoint to another.

@@ -179,6 +179,10 @@ func (c *checker) endpoint(s *EndpointSpec) {
 		if len(e.Options) == 0 {
 			e.Options = nil
 		}
+		c.secrets(p+".secrets", e.Secrets, spec)
+		if len(e.Secrets) == 0 {
+			e.Secrets = nil
+		}
 		envs[name] = e
 	}
 	s.Environments = envs
@@ -186,8 +190,17 @@ func (c *checker) endpoint(s *EndpointSpec) {
 	if len(s.Options) == 0 {
 		s.Options = nil
 	}
-	for _, k := range sortedKeys(s.Secrets) {
-		p := "spec.secrets." + k
+	c.secrets("spec.secrets", s.Secrets, spec)
+	if len(s.Secrets) == 0 {
+		s.Secrets = nil
+	}
+	c.classification("spec.classificationClearance", &s.ClassificationClearance)
+}
+
+// secrets checks an endpoint's (or one environment's) secret references at field.
+func (c *checker) secrets(field string, secrets map[string]string, spec *connector.Spec) {
+	for _, k := range sortedKeys(secrets) {
+		p := field + "." + k
 		// Besides the password and declared options, a secret may be a URL parameter the
 		// connector hands to its driver (postgres' sslpassword, say), which looks secret.
 		if k != "password" && spec != nil && findOption(spec, k) == nil && !looksSecret(k) {
@@ -198,14 +211,10 @@ func (c *checker) endpoint(s *EndpointSpec) {
 			}
 			c.fail(p, "%s; a secret is the password or one of the options %s", msg, strings.Join(names, ", "))
 		}
-		if problem := checkReference(s.Secrets[k]); problem != "" {
+		if problem := checkReference(secrets[k]); problem != "" {
 			c.fail(p, "%s", problem)
 		}
 	}
-	if len(s.Secrets) == 0 {
-		s.Secrets = nil
-	}
-	c.classification("spec.classificationClearance", &s.ClassificationClearance)
 }
 
 // url checks an endpoint URL: present, served by the endpoint's connector, and free of

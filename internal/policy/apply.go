@@ -48,6 +48,9 @@ func (p *Policy) ApplyCheck(applier *auth.Principal) catalog.CheckFunc {
 				maps.Copy(opts, s.Environments[env].Options)
 				add(field, p.CheckEndpoint(ctx, r.Metadata.Name, env, connector.Endpoint{URL: url, Options: opts}))
 				add(field, p.checkPGFiles(applier.Roles, url))
+				for _, o := range sortedKeys(s.Environments[env].Secrets) {
+					ref("spec.environments."+env+".secrets."+o, s.Environments[env].Secrets[o])
+				}
 			}
 			for _, o := range sortedKeys(s.Secrets) {
 				ref("spec.secrets."+o, s.Secrets[o])

@@ -364,3 +364,32 @@ func TestApplyConfinesPathOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyChecksEnvironmentSecrets: an environment's own secret references are checked at
+// apply like the endpoint's: an integrator may not reference an environment variable that
+// is not allowed, in either place.
+func TestApplyChecksEnvironmentSecrets(t *testing.T) {
+	l := newLayout(t, Settings{EnvAllow: []string{"PG_*"}})
+	check := l.p.ApplyCheck(&auth.Principal{Name: "ivan", Roles: []auth.Role{auth.RoleIntegrator}})
+	for doc, want := range map[string]string{
+		"  environments: {DEV: {url: 'postgres://a@h/db', secrets: {password: 'env:HOME'}}}\n": "spec.environments.DEV.secrets.password",
+		"  environments: {DEV: {url: 'postgres://a@h/db'}}\n  secrets: {password: 'env:HOME'}\n":  "spec.secrets.password",
+		"  environments: {DEV: {url: 'postgres://a@h/db', secrets: {password: 'env:PG_PW'}}}\n":  "",
+	} {
+		docs, err := catalog.Parse([]byte("apiVersion: datahub/v1\nkind: Endpoint\nmetadata: {name: k}\nspec:\n  system: s\n  type: postgres\n"+doc), "k.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		problems, err := check(context.Background(), &docs[0], nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fields []string
+		for _, p := range problems {
+			fields = append(fields, p.Field)
+		}
+		if got := strings.Join(fields, ","); got != want {
+			t.Errorf("%s: problems at %q, want %q (%+v)", doc, got, want, problems)
+		}
+	}
+}

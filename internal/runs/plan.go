@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -198,8 +199,16 @@ func (p *Plan) endpoint(ctx context.Context, cat *catalog.Service, resolver Reso
 		return connector.Endpoint{}, EndpointRef{}, err
 	}
 	spec := ee.Resource.Endpoint()
-	ref := EndpointRef{Name: name, Env: env, Author: ee.UpdatedBy, Secrets: spec.Secrets}
 	envEP, ok := spec.Environments[env]
+	// The environment's own secret references win over the endpoint's.
+	secrets := maps.Clone(spec.Secrets)
+	if len(envEP.Secrets) > 0 {
+		if secrets == nil {
+			secrets = map[string]string{}
+		}
+		maps.Copy(secrets, envEP.Secrets)
+	}
+	ref := EndpointRef{Name: name, Env: env, Author: ee.UpdatedBy, Secrets: secrets}
 	if !ok || envEP.URL == "" {
 		return connector.Endpoint{}, ref, fmt.Errorf("%w: endpoint %q has no URL for %s", ErrInvalid, name, env)
 	}

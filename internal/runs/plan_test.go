@@ -1,0 +1,71 @@
+package runs
+
+import (
+	"context"
+	"net/url"
+	"testing"
+
+	"github.com/datahub-oss/datahub/internal/catalog"
+	"github.com/datahub-oss/datahub/internal/store/storetest"
+)
+
+// refs resolves a reference to its own name, so a test sees which reference was used.
+type refs struct{}
+
+func (refs) Resolve(_ context.Context, ref string) (string, error) { return "pw-" + ref, nil }
+
+// TestEnvironmentSecretsWin: an environment's own secret references override the
+// endpoint's; the other environments keep the endpoint's.
+func TestEnvironmentSecretsWin(t *testing.T) {
+	ctx := t.Context()
+	cat := catalog.New(storetest.SQLite(t), catalog.Options{})
+	docs, err := catalog.Parse([]byte(`apiVersion: datahub/v1
+kind: System
+metadata: {name: crm}
+spec: {owner: team}
+---
+apiVersion: datahub/v1
+kind: Endpoint
+metadata: {name: crm-db}
+spec:
+  system: crm
+  type: postgres
+  environments:
+    DEV: {url: "postgres://app@db-dev:5432/crm"}
+    PROD:
+      url: "postgres://app@db-prod:5432/crm"
+      secrets: {password: "secret:crm-prod"}
+  secrets: {password: "secret:crm-dev"}
+---
+apiVersion: datahub/v1
+kind: Endpoint
+metadata: {name: out}
+spec: {system: crm, type: file, environments: {DEV: {url: /tmp/x.ndjson}, PROD: {url: /tmp/y.ndjson}}}
+---
+apiVersion: datahub/v1
+kind: Integration
+metadata: {name: people}
+spec:
+  source: {endpoint: crm-db, table: people}
+  destination: {endpoint: out}
+`), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.Apply(ctx, docs, catalog.ApplyOptions{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	for env, want := range map[string]string{"DEV": "pw-secret:crm-dev", "PROD": "pw-secret:crm-prod"} {
+		p, err := ResolveWith(ctx, cat, refs{}, "people", env, nil, ResolveOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", env, err)
+		}
+		u, err := url.Parse(p.Source.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pw, _ := u.User.Password(); pw != want || p.SourceRef.Secrets["password"] != want[3:] {
+			t.Errorf("%s: password %q (reference %q), want %q", env, pw, p.SourceRef.Secrets["password"], want)
+		}
+	}
+}
