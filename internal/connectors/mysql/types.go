@@ -5,11 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 )
 
 // kind is how one column's values travel between Go and the server's text.
@@ -42,9 +41,6 @@ const (
 	commentDecimal = "datahub:decimal"
 )
 
-// maxIdent is MySQL's identifier length limit, in characters.
-const maxIdent = 64
-
 // tcol is one column of a table as the server declares it.
 type tcol struct {
 	col  connector.Column
@@ -59,18 +55,13 @@ type tableDesc struct {
 	pk   []string
 }
 
-func (d *tableDesc) index(name string) int {
+// catalog describes the table t for the kit's column and key checks.
+func (d *tableDesc) catalog(t tableName) *sqlkit.Table {
+	out := &sqlkit.Table{Name: t.String(), Key: d.pk, Columns: make([]sqlkit.Column, len(d.cols))}
 	for i, c := range d.cols {
-		if c.col.Name == name {
-			return i
-		}
+		out.Columns[i] = sqlkit.Column{Name: c.col.Name}
 	}
-	for i, c := range d.cols {
-		if strings.EqualFold(c.col.Name, name) {
-			return i
-		}
-	}
-	return -1
+	return out
 }
 
 // describe reads a table's columns from information_schema; found is false when the table
@@ -410,19 +401,9 @@ func createTableSQL(t tableName, s connector.Schema, keys []string, info serverI
 	return b.String(), nil
 }
 
-// sideTable names a helper table next to t (staging, old), shortened with a hash when the
-// name would pass MySQL's 64-character limit.
+// sideTable names a helper table next to t (staging, old); see sqlkit.Dialect.SideName.
 func sideTable(t tableName, suffix string) tableName {
-	name := t.name + suffix
-	if utf8.RuneCountInString(name) <= maxIdent {
-		return tableName{db: t.db, name: name}
-	}
-	h := fnv.New32a()
-	h.Write([]byte(t.name))
-	tag := fmt.Sprintf("_%08x", h.Sum32())
-	keep := maxIdent - len(suffix) - len(tag)
-	r := []rune(t.name)
-	return tableName{db: t.db, name: string(r[:keep]) + tag + suffix}
+	return tableName{db: t.db, name: dialect.SideName(t.name, suffix)}
 }
 
 // querier is what *sql.Conn and *sql.DB share.

@@ -51,7 +51,7 @@ func (c Checkpoints) Save(ctx context.Context, conn Conn, run string, pos connec
 // looks the table up first rather than reading it blindly: on PostgreSQL a failed statement
 // would abort the transaction.
 func (c Checkpoints) Load(ctx context.Context, conn Conn, run string) (connector.Position, error) {
-	ok, err := c.d.tableExists(ctx, conn, c.schema, c.name)
+	ok, err := c.d.Exists(ctx, conn, c.schema, c.name)
 	if err != nil {
 		return nil, fmt.Errorf("look up table %s: %w", c.sql, err)
 	}

@@ -86,7 +86,7 @@ func TestReplace(t *testing.T) {
 	c := DB(db)
 	staging := SQLite.SideName("t", StagingSuffix)
 	exists := func() bool {
-		ok, err := SQLite.tableExists(ctx, c, "", staging)
+		ok, err := SQLite.Exists(ctx, c, "", staging)
 		if err != nil {
 			t.Fatal(err)
 		}

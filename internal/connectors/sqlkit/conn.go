@@ -39,8 +39,8 @@ func (c sqlConn) QueryRow(ctx context.Context, query string, args ...any) Row {
 	return c.q.QueryRowContext(ctx, query, args...)
 }
 
-// TableExists reports whether table schema.name exists (see Dialect.TableExists).
-func (d *Dialect) tableExists(ctx context.Context, c Conn, schema, name string) (bool, error) {
+// Exists reports whether table schema.name exists (see Dialect.TableExists).
+func (d *Dialect) Exists(ctx context.Context, c Conn, schema, name string) (bool, error) {
 	q, args := d.TableExists(schema, name)
 	var ok bool
 	err := c.QueryRow(ctx, q, args...).Scan(&ok)
