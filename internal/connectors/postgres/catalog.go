@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 )
 
 // pgColumn is a column as the catalog (or a query's row description) describes it.
@@ -102,18 +103,21 @@ type tableInfo struct {
 	Key     []string // primary key columns, in key order
 }
 
+// column finds a column by name as sqlkit.Table.Find does.
 func (t *tableInfo) column(name string) (pgColumn, bool) {
-	for _, c := range t.Columns {
-		if c.Name == name {
-			return c, true
-		}
-	}
-	for _, c := range t.Columns {
-		if strings.EqualFold(c.Name, name) {
-			return c, true
-		}
+	if i := t.catalog(t.Name.String()).Find(name); i >= 0 {
+		return t.Columns[i], true
 	}
 	return pgColumn{}, false
+}
+
+// catalog describes the table, named name in messages, for sqlkit's column and key checks.
+func (t *tableInfo) catalog(name string) *sqlkit.Table {
+	out := &sqlkit.Table{Name: name, Key: t.Key, Columns: make([]sqlkit.Column, len(t.Columns))}
+	for i, c := range t.Columns {
+		out.Columns[i] = sqlkit.Column{Name: c.Name, Generated: c.Generated}
+	}
+	return out
 }
 
 func (t *tableInfo) schema() connector.Schema {
