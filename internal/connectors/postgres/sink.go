@@ -38,8 +38,8 @@ type Sink struct {
 	staging    tableName // replace mode
 	replace    sqlkit.Replace
 	ckpt       sqlkit.Checkpoints
-	cols       []string  // target column names, in the order of the schema given to Open
-	binKinds   []string  // their binary COPY kinds (see pgColumn.binaryKind)
+	cols       []string // target column names, in the order of the schema given to Open
+	binKinds   []string // their binary COPY kinds (see pgColumn.binaryKind)
 	key        []string
 	copyText   string
 	copyBinary string
