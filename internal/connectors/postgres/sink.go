@@ -36,14 +36,15 @@ type Sink struct {
 
 	target     tableName // as stored in the catalog when it existed
 	staging    tableName // replace mode
-	replace    sqlkit.Replace
-	ckpt       sqlkit.Checkpoints
-	cols       []string // target column names, in the order of the schema given to Open
-	binKinds   []string // their binary COPY kinds (see pgColumn.binaryKind)
+	cols       []string  // target column names, in the order of the schema given to Open
+	binKinds   []string  // their binary COPY kinds (see pgColumn.binaryKind)
 	key        []string
 	copyText   string
 	copyBinary string
 	upsertSQL  string // upsert: moves the temp table's rows into the target
+
+	replace sqlkit.Replace
+	ckpt    sqlkit.Checkpoints
 
 	inTx, spOpen, done, closed, ckptReady bool
 
