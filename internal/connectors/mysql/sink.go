@@ -429,17 +429,7 @@ func (k *Sink) insertSQL(n int) string {
 	if q, ok := k.insCache[n]; ok {
 		return q
 	}
-	var b strings.Builder
-	b.Grow(len(k.insPre) + n*(len(k.insRowSQL)+1) + len(k.insSuf))
-	b.WriteString(k.insPre)
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(k.insRowSQL)
-	}
-	b.WriteString(k.insSuf)
-	q := b.String()
+	q := sqlkit.RowsSQL(k.insPre, k.insRowSQL, k.insSuf, n)
 	if len(k.insCache) < 8 {
 		k.insCache[n] = q
 	}

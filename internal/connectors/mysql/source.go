@@ -143,6 +143,7 @@ func (s *Source) open(ctx context.Context, from connector.Position) error {
 	q.WriteString(" FROM ")
 	q.WriteString(t.String())
 	var args []any
+	var after []string // the placeholders of the position's key values
 	if from != nil {
 		if s.keyIdx == nil {
 			return connector.Errorf(connector.CodeUnsupported, s.c.redacted, "read the table from the start",
@@ -153,7 +154,6 @@ func (s *Source) open(ctx context.Context, from connector.Position) error {
 			return connector.Errorf(connector.CodeUsage, s.c.redacted, "the position belongs to another table or run",
 				fmt.Errorf("position %q does not match the primary key of %s: %w", truncate(string(from), 80), t, err))
 		}
-		var lhs, rhs []string
 		for i, ci := range s.keyIdx {
 			c := &s.cols[ci]
 			arg, ph, err := keyParam(c, texts[i])
@@ -161,24 +161,12 @@ func (s *Source) open(ctx context.Context, from connector.Position) error {
 				return connector.Errorf(connector.CodeUsage, s.c.redacted, "the position belongs to another table or run",
 					fmt.Errorf("bad position for key %s: %w", c.col.Name, err))
 			}
-			lhs = append(lhs, quoteIdent(c.col.Name))
-			rhs = append(rhs, ph)
+			after = append(after, ph)
 			args = append(args, arg)
-		}
-		if len(lhs) == 1 {
-			q.WriteString(" WHERE " + lhs[0] + " > " + rhs[0])
-		} else {
-			q.WriteString(" WHERE (" + strings.Join(lhs, ", ") + ") > (" + strings.Join(rhs, ", ") + ")")
 		}
 	}
 	if s.keyIdx != nil {
-		q.WriteString(" ORDER BY ")
-		for i, ci := range s.keyIdx {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString(quoteIdent(s.cols[ci].col.Name))
-		}
+		q.WriteString(dialect.KeysetSQL(s.keyNames(), after))
 	}
 	rows, err := s.conn.QueryContext(qctx, q.String(), args...)
 	if err != nil {

@@ -138,26 +138,8 @@ func describe(ctx context.Context, q querier, info serverInfo, t tableName) (d t
 
 // uniqueKeys lists the column sets of a table's primary key and unique indexes.
 func uniqueKeys(ctx context.Context, q querier, t tableName) ([][]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS
+	return sqlkit.ColumnSets(ctx, q, `SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS
 		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX`, t.db, t.name)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = rows.Close() }()
-	var out [][]string
-	last := "\x00"
-	for rows.Next() {
-		var idx, col string
-		if err := rows.Scan(&idx, &col); err != nil {
-			return nil, err
-		}
-		if idx != last {
-			out = append(out, nil)
-			last = idx
-		}
-		out[len(out)-1] = append(out[len(out)-1], col)
-	}
-	return out, rows.Err()
 }
 
 // mapColumn turns a column's information_schema row into its logical type.
@@ -297,10 +279,6 @@ func mapResultColumn(ct *sql.ColumnType) tcol {
 //     becomes a rejected row, never a rounded one, because Open reports the column unbounded;
 //   - uuid is MariaDB's UUID where it exists, else CHAR(36) commented.
 func createTableSQL(t tableName, s connector.Schema, keys []string, info serverInfo) (string, error) {
-	var b strings.Builder
-	b.WriteString("CREATE TABLE ")
-	b.WriteString(t.String())
-	b.WriteString(" (\n")
 	isKey := make(map[string]bool, len(keys))
 	nStrKeys := 0
 	for _, k := range keys {
@@ -311,7 +289,8 @@ func createTableSQL(t tableName, s connector.Schema, keys []string, info serverI
 		}
 	}
 	budget := 40000 // bytes of VARCHAR/VARBINARY declared on top of fixed-size columns
-	for i, c := range s.Columns {
+	defs := make([]sqlkit.ColumnDef, 0, len(s.Columns))
+	for _, c := range s.Columns {
 		key := isKey[strings.ToLower(c.Name)]
 		typ, comment := "", ""
 		switch c.Type {
@@ -370,35 +349,16 @@ func createTableSQL(t tableName, s connector.Schema, keys []string, info serverI
 		default:
 			return "", fmt.Errorf("column %q has no MySQL type for %s", c.Name, c.Type)
 		}
-		b.WriteString("  ")
-		b.WriteString(quoteIdent(c.Name))
-		b.WriteByte(' ')
-		b.WriteString(typ)
-		if !c.Nullable || key {
-			b.WriteString(" NOT NULL")
-		} else {
-			b.WriteString(" NULL")
-		}
 		if comment != "" {
-			b.WriteString(" COMMENT '" + comment + "'")
+			comment = " COMMENT '" + comment + "'"
 		}
-		if i < len(s.Columns)-1 || len(keys) > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('\n')
+		defs = append(defs, sqlkit.ColumnDef{Name: c.Name, Type: typ, NotNull: !c.Nullable || key, Extra: comment})
 	}
-	if len(keys) > 0 {
-		b.WriteString("  PRIMARY KEY (")
-		for i, k := range keys {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(quoteIdent(s.Columns[s.Index(k)].Name))
-		}
-		b.WriteString(")\n")
+	pk := make([]string, len(keys))
+	for i, k := range keys {
+		pk[i] = s.Columns[s.Index(k)].Name
 	}
-	b.WriteString(") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
-	return b.String(), nil
+	return dialect.CreateTable(t.String(), defs, pk, " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"), nil
 }
 
 // sideTable names a helper table next to t (staging, old); see sqlkit.Dialect.SideName.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -326,30 +327,10 @@ func ddlType(c connector.Column) string {
 
 // createTableSQL is the CREATE TABLE statement for schema s with primary key key.
 func createTableSQL(tn tableName, s connector.Schema, key []string) string {
-	var b strings.Builder
-	b.WriteString("CREATE TABLE ")
-	b.WriteString(tn.SQL())
-	b.WriteString(" (")
-	isKey := map[string]bool{}
-	for _, k := range key {
-		isKey[strings.ToLower(k)] = true
-	}
+	defs := make([]sqlkit.ColumnDef, len(s.Columns))
 	for i, c := range s.Columns {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quoteIdent(c.Name))
-		b.WriteByte(' ')
-		b.WriteString(ddlType(c))
-		if !c.Nullable || isKey[strings.ToLower(c.Name)] {
-			b.WriteString(" NOT NULL")
-		}
+		isKey := slices.ContainsFunc(key, func(k string) bool { return strings.EqualFold(k, c.Name) })
+		defs[i] = sqlkit.ColumnDef{Name: c.Name, Type: ddlType(c), NotNull: !c.Nullable || isKey}
 	}
-	if len(key) > 0 {
-		b.WriteString(", PRIMARY KEY (")
-		b.WriteString(quoteIdents(key))
-		b.WriteByte(')')
-	}
-	b.WriteByte(')')
-	return b.String()
+	return dialect.CreateTable(tn.SQL(), defs, key, "")
 }

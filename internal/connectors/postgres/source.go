@@ -190,18 +190,11 @@ func (s *Source) copySQL(cols []string, binary bool) string {
 	default:
 		b.WriteString("(SELECT " + names + " FROM " + s.info.Name.SQL())
 		if s.keyIdx != nil {
-			keys := quoteIdents(s.info.Key)
-			if s.after != nil {
-				b.WriteString(" WHERE (" + keys + ") > (")
-				for i, v := range s.after {
-					if i > 0 {
-						b.WriteString(", ")
-					}
-					b.WriteString(quoteLiteral(v))
-				}
-				b.WriteString(")")
+			after := make([]string, len(s.after))
+			for i, v := range s.after {
+				after[i] = quoteLiteral(v)
 			}
-			b.WriteString(" ORDER BY " + keys)
+			b.WriteString(dialect.KeysetSQL(s.info.Key, after))
 		}
 		b.WriteString(")")
 	}

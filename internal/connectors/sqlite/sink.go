@@ -247,52 +247,17 @@ func catalogTable(name string, cols []columnInfo, withoutRowid bool) *sqlkit.Tab
 
 // uniqueIndexes returns the column sets of a table's full unique indexes.
 func uniqueIndexes(ctx context.Context, q querier, table string) ([][]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT l.name, coalesce(i.name, '') FROM pragma_index_list(?) AS l, pragma_index_info(l.name) AS i
+	return sqlkit.ColumnSets(ctx, q, `SELECT l.name, coalesce(i.name, '') FROM pragma_index_list(?) AS l, pragma_index_info(l.name) AS i
 		WHERE l."unique" = 1 AND l.partial = 0 ORDER BY l.seq, i.seqno`, table)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = rows.Close() }()
-	var out [][]string
-	last := ""
-	for rows.Next() {
-		var ix, col string
-		if err := rows.Scan(&ix, &col); err != nil {
-			return nil, err
-		}
-		if ix != last || out == nil {
-			out = append(out, nil)
-			last = ix
-		}
-		out[len(out)-1] = append(out[len(out)-1], col)
-	}
-	return out, rows.Err()
 }
 
 // createTableSQL is the CREATE TABLE of a new target.
 func createTableSQL(name string, cols []connector.Column, keys []string) string {
-	var b strings.Builder
-	b.WriteString("CREATE TABLE ")
-	b.WriteString(quoteIdent(name))
-	b.WriteString(" (")
+	defs := make([]sqlkit.ColumnDef, len(cols))
 	for i, c := range cols {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quoteIdent(c.Name))
-		b.WriteByte(' ')
-		b.WriteString(c.Native)
-		if !c.Nullable {
-			b.WriteString(" NOT NULL")
-		}
+		defs[i] = sqlkit.ColumnDef{Name: c.Name, Type: c.Native, NotNull: !c.Nullable}
 	}
-	if len(keys) > 0 {
-		b.WriteString(", PRIMARY KEY (")
-		b.WriteString(quoteIdents(keys))
-		b.WriteString(")")
-	}
-	b.WriteString(")")
-	return b.String()
+	return sqlkit.SQLite.CreateTable(quoteIdent(name), defs, keys, "")
 }
 
 // renameCreate rewrites a table's CREATE TABLE text (as SQLite stores it: the keywords
@@ -374,17 +339,7 @@ func (k *Sink) stmt(ctx context.Context, rows int) (*sql.Stmt, error) {
 			}
 		}
 	}
-	var b strings.Builder
-	b.Grow(len(k.head) + rows*(len(k.row)+1) + len(k.tail))
-	b.WriteString(k.head)
-	for i := 0; i < rows; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(k.row)
-	}
-	b.WriteString(k.tail)
-	st, err := k.conn.PrepareContext(ctx, b.String())
+	st, err := k.conn.PrepareContext(ctx, sqlkit.RowsSQL(k.head, k.row, k.tail, rows))
 	if err != nil {
 		return nil, err
 	}

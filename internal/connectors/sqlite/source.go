@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	sqlite3 "modernc.org/sqlite/lib"
@@ -193,18 +194,9 @@ func (s *Source) openTable(ctx context.Context, from connector.Position) error {
 			return err
 		}
 		args = after
-		b.WriteString(" WHERE ")
-		b.WriteString(keyTuple(s.keyName))
-		b.WriteString(" > ")
-		if len(after) == 1 {
-			b.WriteString("?")
-		} else {
-			b.WriteString("(" + strings.TrimSuffix(strings.Repeat("?, ", len(after)), ", ") + ")")
-		}
 	}
 	if s.keyAt != nil {
-		b.WriteString(" ORDER BY ")
-		b.WriteString(quoteIdents(s.keyName))
+		b.WriteString(sqlkit.SQLite.KeysetSQL(s.keyName, slices.Repeat([]string{"?"}, len(args))))
 	}
 	s.scan = make([]any, len(exprs))
 	s.ptrs = make([]any, len(exprs))
@@ -217,14 +209,6 @@ func (s *Source) openTable(ctx context.Context, from connector.Position) error {
 	}
 	s.rows = rows
 	return nil
-}
-
-// keyTuple renders the key columns for a comparison: "k" or ("a", "b").
-func keyTuple(names []string) string {
-	if len(names) == 1 {
-		return quoteIdent(names[0])
-	}
-	return "(" + quoteIdents(names) + ")"
 }
 
 // sampleType guesses the type of a column without a declared type from the storage classes

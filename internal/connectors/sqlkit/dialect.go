@@ -39,6 +39,8 @@ type Dialect struct {
 	CheckpointColumns string
 	// Now is the SQL expression of the current time that updated_at is set to.
 	Now string
+	// ExplicitNull: CREATE TABLE says NULL of a nullable column (see CreateTable).
+	ExplicitNull bool
 }
 
 // QuestionMark is the placeholder of MySQL and SQLite.

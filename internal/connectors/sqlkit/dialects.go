@@ -58,7 +58,8 @@ func MySQL(rowAlias bool) *Dialect {
 		Placeholder: QuestionMark,
 		CheckpointColumns: "(`run_id` VARCHAR(255) NOT NULL PRIMARY KEY, `position` LONGBLOB NOT NULL, `updated_at` DATETIME(6) NOT NULL)" +
 			" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-		Now: "UTC_TIMESTAMP(6)",
+		Now:          "UTC_TIMESTAMP(6)",
+		ExplicitNull: true,
 		TableExists: func(schema, name string) (string, []any) {
 			return "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", []any{schema, name}
 		},
