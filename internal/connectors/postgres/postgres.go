@@ -2,9 +2,9 @@
 // move rows with COPY (text format on the generic path, binary format on the raw fast path).
 //
 // Source: COPY (SELECT ... ORDER BY primary key) TO STDOUT streams through a pipe into a text
-// COPY parser. A batch's position is the text form of its last row's key values (JSON), and
-// opening at it resumes with WHERE (k1, k2) > ('v1', 'v2'). Tables without a primary key and
-// queries have no positions.
+// COPY parser. A batch's position is the text form of its last row's key values (a
+// sqlkit.Keyset), and opening at it resumes with WHERE (k1, k2) > ('v1', 'v2'). Tables without
+// a primary key and queries have no positions.
 //
 // Sink: one transaction per flush interval; every Write is one COPY under a savepoint, so
 // refused rows can be isolated and the rest written (see Sink.writeRows). Upsert copies into a
