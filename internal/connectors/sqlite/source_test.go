@@ -68,11 +68,11 @@ func TestResumeKeysets(t *testing.T) {
 		key   []string
 		pos   string // the position after the first batch of 2
 	}{
-		{"composite", []string{"a", "A", "B", "b", "c"}, []string{"a", "b"}, `{"v":1,"key":["a","b"],"after":["t:A","i:2"]}`},
-		{"norowidkey", []string{"x", "y", "z", "w"}, nil, `{"v":1,"key":["rowid"],"after":["i:2"]}`},
-		{"nullablepk", []string{"<nil>", "b", "a"}, []string{"k"}, `{"v":1,"key":["rowid"],"after":["i:2"]}`},
-		{"wr", []string{"[1]", "[2]", "[2 1]"}, []string{"k"}, `{"v":1,"key":["k"],"after":["b:Ag=="]}`},
-		{"shadow", []string{"r1", "r2"}, nil, `{"v":1,"key":["_rowid_"],"after":["i:2"]}`},
+		{"composite", []string{"a", "A", "B", "b", "c"}, []string{"a", "b"}, `{"v":1,"key":["a","b"],"last":["t:A","i:2"]}`},
+		{"norowidkey", []string{"x", "y", "z", "w"}, nil, `{"v":1,"key":["rowid"],"last":["i:2"]}`},
+		{"nullablepk", []string{"<nil>", "b", "a"}, []string{"k"}, `{"v":1,"key":["rowid"],"last":["i:2"]}`},
+		{"wr", []string{"[1]", "[2]", "[2 1]"}, []string{"k"}, `{"v":1,"key":["k"],"last":["b:Ag=="]}`},
+		{"shadow", []string{"r1", "r2"}, nil, `{"v":1,"key":["_rowid_"],"last":["i:2"]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.table, func(t *testing.T) {
@@ -84,9 +84,9 @@ func TestResumeKeysets(t *testing.T) {
 			if string(pos) != tt.pos {
 				t.Errorf("position %s, want %s", pos, tt.pos)
 			}
-			// The position, and the same as the versions before sqlkit's format wrote it
-			// (without "v"), which transaction logs and checkpoint tables may still hold.
-			legacy := strings.Replace(string(pos), `{"v":1,`, `{`, 1)
+			// The position, and the same as the versions before sqlkit's format wrote it,
+			// which transaction logs and checkpoint tables may still hold.
+			legacy := strings.NewReplacer(`{"v":1,`, `{`, `"last":`, `"after":`).Replace(string(pos))
 			for _, from := range []connector.Position{pos, connector.Position(legacy)} {
 				rest, _, _ := readFrom(t, url, from, 1)
 				if !slices.Equal(rest, tt.all[2:]) {

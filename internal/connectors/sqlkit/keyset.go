@@ -28,10 +28,18 @@ type Keyset struct {
 	After []any
 }
 
-// keysetJSON is the stored form: {"v":1,"key":["id"],"after":["i:42"]}, each value tagged
-// with its type: i: integer, r: real, t: text, b: bytes in standard base64.
+// keysetJSON is the stored form: {"v":1,"key":["id"],"last":["i:42"]}, each value tagged
+// with its type: i: integer, r: real, t: text, b: bytes in standard base64. The values are
+// not under "after", the legacy formats' name, so that a hub of an older version refuses a
+// position of this one instead of misreading it (PostgreSQL's would take "t:42" for a text).
 type keysetJSON struct {
-	V     int      `json:"v"`
+	V    int      `json:"v"`
+	Key  []string `json:"key"`
+	Last []string `json:"last"`
+}
+
+// legacyJSON is the unversioned {"key":[...],"after":[...]} of PostgreSQL and SQLite.
+type legacyJSON struct {
 	Key   []string `json:"key"`
 	After []string `json:"after"`
 }
@@ -42,17 +50,17 @@ func (k Keyset) Encode() (connector.Position, error) {
 	if len(k.Key) != len(k.After) {
 		return nil, fmt.Errorf("keyset position: %d key columns, %d values", len(k.Key), len(k.After))
 	}
-	out := keysetJSON{V: KeysetVersion, Key: k.Key, After: make([]string, len(k.After))}
+	out := keysetJSON{V: KeysetVersion, Key: k.Key, Last: make([]string, len(k.After))}
 	for i, v := range k.After {
 		switch x := v.(type) {
 		case int64:
-			out.After[i] = "i:" + strconv.FormatInt(x, 10)
+			out.Last[i] = "i:" + strconv.FormatInt(x, 10)
 		case float64:
-			out.After[i] = "r:" + strconv.FormatFloat(x, 'g', -1, 64)
+			out.Last[i] = "r:" + strconv.FormatFloat(x, 'g', -1, 64)
 		case string:
-			out.After[i] = "t:" + x
+			out.Last[i] = "t:" + x
 		case []byte:
-			out.After[i] = "b:" + base64.StdEncoding.EncodeToString(x)
+			out.Last[i] = "b:" + base64.StdEncoding.EncodeToString(x)
 		default:
 			return nil, fmt.Errorf("keyset position: key %s has a value of type %T", k.Key[i], v)
 		}
@@ -74,7 +82,7 @@ func DecodeKeyset(raw connector.Position, legacy Legacy) (Keyset, error) {
 		if j.V != KeysetVersion {
 			return Keyset{}, fmt.Errorf("%w: format version %d is newer than this hub reads (%d)", ErrPosition, j.V, KeysetVersion)
 		}
-		return decodeTagged(j.Key, j.After)
+		return decodeTagged(j.Key, j.Last)
 	}
 	if legacy == nil {
 		return Keyset{}, ErrPosition
@@ -111,9 +119,9 @@ func decodeTagged(key, after []string) (Keyset, error) {
 	return k, nil
 }
 
-// legacyObject is the unversioned {"key":[...],"after":[...]} of PostgreSQL and SQLite.
+// legacyObject reads the unversioned form of PostgreSQL and SQLite.
 func legacyObject(raw []byte) (key, after []string, err error) {
-	var j keysetJSON
+	var j legacyJSON
 	if err := json.Unmarshal(raw, &j); err != nil || j.Key == nil {
 		return nil, nil, ErrPosition
 	}
@@ -137,8 +145,8 @@ func LegacyPostgres(raw []byte) (Keyset, error) {
 	return k, nil
 }
 
-// LegacySQLite reads the SQLite source's positions before version 1, which were version 1
-// without its "v": {"key":["id"],"after":["i:42"]}.
+// LegacySQLite reads the SQLite source's positions before version 1, whose values were
+// already tagged: {"key":["id"],"after":["i:42"]}.
 func LegacySQLite(raw []byte) (Keyset, error) {
 	key, after, err := legacyObject(raw)
 	if err != nil {

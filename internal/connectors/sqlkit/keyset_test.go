@@ -1,6 +1,7 @@
 package sqlkit
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -108,6 +109,15 @@ func TestKeysetRoundTrip(t *testing.T) {
 	}
 	if fmt.Sprint(out) != fmt.Sprint(in) {
 		t.Errorf("round trip: %v, want %v", out, in)
+	}
+	// An older hub reads {"key","after"} (or an array, MySQL): it must find no values in a
+	// position of this version, and refuse it rather than resume at the wrong row.
+	var old legacyJSON
+	if err := json.Unmarshal(pos, &old); err != nil || old.After != nil {
+		t.Errorf("an older hub would read values %q from %s", old.After, pos)
+	}
+	if _, err := LegacyPostgres(pos); err == nil {
+		t.Errorf("the legacy PostgreSQL reader takes %s", pos)
 	}
 	if _, err := (Keyset{Key: []string{"a"}, After: []any{true}}).Encode(); err == nil {
 		t.Error("a bool key value encoded")
