@@ -98,15 +98,12 @@ func (k *Sink) open(ctx context.Context, s connector.Schema) (connector.Schema, 
 	if err != nil {
 		return connector.Schema{}, k.c.wrap(ctx, err, "describe table "+k.target.String())
 	}
-	create := func(t tableName) error {
+	createSQL := func(t tableName) (string, error) {
 		q, err := createTableSQL(t, s, k.opts.Key, k.info)
 		if err != nil {
-			return connector.Errorf(connector.CodeSchema, k.c.redacted, "", fmt.Errorf("create table %s: %w", t, err))
+			return "", connector.Errorf(connector.CodeSchema, k.c.redacted, "", fmt.Errorf("create table %s: %w", t, err))
 		}
-		if _, err := k.conn.ExecContext(ctx, q); err != nil {
-			return k.c.wrap(ctx, err, "create table "+t.String())
-		}
-		return nil
+		return q, nil
 	}
 	if k.opts.Mode == connector.ModeReplace {
 		k.staging = sideTable(k.target, sqlkit.StagingSuffix)
@@ -114,8 +111,8 @@ func (k *Sink) open(ctx context.Context, s connector.Schema) (connector.Schema, 
 		k.replace = sqlkit.Replace{Staging: k.staging.String()}
 		q := "CREATE TABLE " + k.staging.String() + " LIKE " + k.target.String()
 		if !found {
-			if q, err = createTableSQL(k.staging, s, k.opts.Key, k.info); err != nil {
-				return connector.Schema{}, connector.Errorf(connector.CodeSchema, k.c.redacted, "", fmt.Errorf("create table %s: %w", k.staging, err))
+			if q, err = createSQL(k.staging); err != nil {
+				return connector.Schema{}, err
 			}
 		}
 		if err := k.replace.Create(ctx, sqlkit.DB(k.conn), q); err != nil {
@@ -126,8 +123,12 @@ func (k *Sink) open(ctx context.Context, s connector.Schema) (connector.Schema, 
 			return connector.Schema{}, k.c.wrap(ctx, err, "describe table "+k.staging.String())
 		}
 	} else if !found {
-		if err := create(k.target); err != nil {
+		q, err := createSQL(k.target)
+		if err != nil {
 			return connector.Schema{}, err
+		}
+		if _, err := k.conn.ExecContext(ctx, q); err != nil {
+			return connector.Schema{}, k.c.wrap(ctx, err, "create table "+k.target.String())
 		}
 		if desc, _, err = describe(ctx, k.conn, k.info, k.target); err != nil {
 			return connector.Schema{}, k.c.wrap(ctx, err, "describe table "+k.target.String())
