@@ -20,6 +20,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 )
 
 // spec declares the connector; its options are parsed by the registry (connector.Options).
@@ -175,56 +176,20 @@ func parseEndpoint(e connector.Endpoint) (*config, error) {
 
 // splitTable reads "name", "db.name" or backquoted parts ("`my.db`.`t`").
 func splitTable(s string) (db, name string, err error) {
-	var parts []string
-	for rest := strings.TrimSpace(s); ; {
-		var part string
-		if strings.HasPrefix(rest, "`") {
-			i := 1
-			var b strings.Builder
-			for ; i < len(rest); i++ {
-				if rest[i] == '`' {
-					if i+1 < len(rest) && rest[i+1] == '`' {
-						b.WriteByte('`')
-						i++
-						continue
-					}
-					break
-				}
-				b.WriteByte(rest[i])
-			}
-			if i >= len(rest) {
-				return "", "", fmt.Errorf("table %q has an unclosed backquote", s)
-			}
-			part, rest = b.String(), rest[i+1:]
-		} else {
-			i := strings.IndexByte(rest, '.')
-			if i < 0 {
-				i = len(rest)
-			}
-			part, rest = rest[:i], rest[i:]
-		}
-		if part == "" {
-			return "", "", fmt.Errorf("table %q has an empty name part", s)
-		}
-		parts = append(parts, part)
-		if rest == "" {
-			break
-		}
-		if rest[0] != '.' {
-			return "", "", fmt.Errorf("table %q: unexpected %q", s, rest)
-		}
-		rest = rest[1:]
+	parts, err := dialect.ParseName(s)
+	if err != nil {
+		return "", "", err
 	}
-	switch len(parts) {
-	case 1:
-		return "", parts[0], nil
-	case 2:
-		return parts[0], parts[1], nil
+	if len(parts) == 1 {
+		return "", parts[0].Text, nil
 	}
-	return "", "", fmt.Errorf("table %q has more than two parts (want db.name)", s)
+	return parts[0].Text, parts[1].Text, nil
 }
 
-func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+// dialect is MySQL's for names; a sink's upserts take the server's (see Sink.d).
+var dialect = sqlkit.MySQL(false)
+
+func quoteIdent(s string) string { return dialect.QuoteIdent(s) }
 
 // serverInfo is what the connector needs to know about the server.
 type serverInfo struct {

@@ -12,15 +12,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 )
-
-// checkpointTable keeps PositionStore positions next to the data, per database.
-const checkpointTable = "_datahub_checkpoints"
 
 // Sink writes rows into a table: LOAD DATA LOCAL INFILE streamed from memory when the server
 // allows it, multi-row INSERT otherwise and for upserts. Rows written between two Flushes
@@ -34,7 +31,10 @@ type Sink struct {
 	info serverInfo
 	opts connector.SinkOptions
 
+	d                      *sqlkit.Dialect // the server's spelling of upserts
 	target, write, staging tableName
+	replace                sqlkit.Replace
+	ckpt                   sqlkit.Checkpoints
 	cols                   []tcol // target columns, in the order of the schema given to Open
 	keys                   []string
 
@@ -46,7 +46,6 @@ type Sink struct {
 	insCache          map[int]string
 	args              []any
 	inTx              bool
-	stagingMade       bool
 	ckptReady         bool
 	committed, closed bool
 	broken            error
@@ -58,9 +57,6 @@ var (
 	_ connector.PositionStore = (*Sink)(nil)
 )
 
-// maxIdentChars is MySQL's limit on the length of table and column names.
-const maxIdentChars = 64
-
 // Open prepares the target: creates it from s when missing (opts.Key as primary key), or in
 // replace mode a staging table shaped like it, and returns the target's columns for s.
 func (k *Sink) Open(ctx context.Context, s connector.Schema, opts connector.SinkOptions) (connector.Schema, error) {
@@ -70,17 +66,11 @@ func (k *Sink) Open(ctx context.Context, s connector.Schema, opts connector.Sink
 	if err := s.Validate(); err != nil {
 		return connector.Schema{}, connector.Errorf(connector.CodeSchema, k.c.redacted, "", err)
 	}
-	// MySQL's limit is 64 characters for tables and columns.
-	if err := connector.CheckNameLengths(k.c.redacted, "MySQL", maxIdentChars, "characters", utf8.RuneCountInString,
-		[]string{k.c.table.db, k.c.table.name}, s); err != nil {
+	if err := dialect.CheckNames(k.c.redacted, []string{k.c.table.db, k.c.table.name}, s); err != nil {
 		return connector.Schema{}, err
 	}
-	for _, key := range opts.Key {
-		if s.Index(key) < 0 {
-			return connector.Schema{}, connector.Errorf(connector.CodeSchema, k.c.redacted, "name key columns that the source has",
-				fmt.Errorf("key column %q is not among the columns (%s)", connector.CapText(key, 80),
-					connector.CapText(strings.Join(s.Names(), ", "), connector.MaxErrorText/2)))
-		}
+	if _, err := sqlkit.SourceKey(k.c.redacted, s, opts.Key); err != nil {
+		return connector.Schema{}, err
 	}
 	if opts.Mode == "" {
 		opts.Mode = connector.ModeAppend
@@ -91,6 +81,8 @@ func (k *Sink) Open(ctx context.Context, s connector.Schema, opts connector.Sink
 		return connector.Schema{}, err
 	}
 	k.db, k.conn, k.info = db, conn, info
+	k.d = sqlkit.MySQL(info.rowAlias())
+	k.ckpt = k.d.Checkpoints(k.c.table.db)
 	out, err := k.open(ctx, s)
 	if err != nil {
 		_ = k.Close(ctx)
@@ -106,40 +98,37 @@ func (k *Sink) open(ctx context.Context, s connector.Schema) (connector.Schema, 
 	if err != nil {
 		return connector.Schema{}, k.c.wrap(ctx, err, "describe table "+k.target.String())
 	}
-	create := func(t tableName) error {
+	createSQL := func(t tableName) (string, error) {
 		q, err := createTableSQL(t, s, k.opts.Key, k.info)
 		if err != nil {
-			return connector.Errorf(connector.CodeSchema, k.c.redacted, "", fmt.Errorf("create table %s: %w", t, err))
+			return "", connector.Errorf(connector.CodeSchema, k.c.redacted, "", fmt.Errorf("create table %s: %w", t, err))
 		}
-		if _, err := k.conn.ExecContext(ctx, q); err != nil {
-			return k.c.wrap(ctx, err, "create table "+t.String())
-		}
-		return nil
+		return q, nil
 	}
 	if k.opts.Mode == connector.ModeReplace {
-		k.staging = sideTable(k.target, "__datahub_staging")
+		k.staging = sideTable(k.target, sqlkit.StagingSuffix)
 		k.write = k.staging
-		// A staging table left by a killed run holds nothing anyone committed.
-		if _, err := k.conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+k.staging.String()); err != nil {
-			return connector.Schema{}, k.c.wrap(ctx, err, "drop stale staging table "+k.staging.String())
+		k.replace = sqlkit.Replace{Staging: k.staging.String()}
+		q := "CREATE TABLE " + k.staging.String() + " LIKE " + k.target.String()
+		if !found {
+			if q, err = createSQL(k.staging); err != nil {
+				return connector.Schema{}, err
+			}
 		}
-		if found {
-			_, err = k.conn.ExecContext(ctx, "CREATE TABLE "+k.staging.String()+" LIKE "+k.target.String())
-			err = k.c.wrap(ctx, err, "create staging table "+k.staging.String())
-		} else {
-			err = create(k.staging)
+		if err := k.replace.Create(ctx, sqlkit.DB(k.conn), q); err != nil {
+			return connector.Schema{}, k.c.wrap(ctx, err, "replace table "+k.target.String())
 		}
-		if err != nil {
-			return connector.Schema{}, err
-		}
-		k.stagingMade = true
 		desc, _, err = describe(ctx, k.conn, k.info, k.staging)
 		if err != nil {
 			return connector.Schema{}, k.c.wrap(ctx, err, "describe table "+k.staging.String())
 		}
 	} else if !found {
-		if err := create(k.target); err != nil {
+		q, err := createSQL(k.target)
+		if err != nil {
 			return connector.Schema{}, err
+		}
+		if _, err := k.conn.ExecContext(ctx, q); err != nil {
+			return connector.Schema{}, k.c.wrap(ctx, err, "create table "+k.target.String())
 		}
 		if desc, _, err = describe(ctx, k.conn, k.info, k.target); err != nil {
 			return connector.Schema{}, k.c.wrap(ctx, err, "describe table "+k.target.String())
@@ -147,19 +136,18 @@ func (k *Sink) open(ctx context.Context, s connector.Schema) (connector.Schema, 
 	}
 
 	out := connector.Schema{Key: desc.pk}
-	for _, c := range s.Columns {
-		i := desc.index(c.Name)
-		if i < 0 {
-			return connector.Schema{}, connector.Errorf(connector.CodeSchema, k.c.redacted,
-				"add the column to the table or leave it out of the mapping",
-				fmt.Errorf("column %q is not in table %s", c.Name, k.target))
-		}
+	tb := desc.catalog(k.target)
+	idx, err := sqlkit.Match(k.c.redacted, tb, s.Names())
+	if err != nil {
+		return connector.Schema{}, err
+	}
+	for _, i := range idx {
 		k.cols = append(k.cols, desc.cols[i])
 		out.Columns = append(out.Columns, desc.cols[i].col)
 	}
 
 	if k.opts.Mode == connector.ModeUpsert {
-		if err := k.upsertKeys(ctx, desc); err != nil {
+		if err := k.upsertKeys(ctx, tb, idx); err != nil {
 			return connector.Schema{}, err
 		}
 		out.Key = k.keys
@@ -173,56 +161,15 @@ func (k *Sink) open(ctx context.Context, s connector.Schema) (connector.Schema, 
 
 // upsertKeys settles the columns upsert matches on and checks that the table enforces them
 // as unique: ON DUPLICATE KEY UPDATE matches on the table's unique keys, nothing else.
-func (k *Sink) upsertKeys(ctx context.Context, desc tableDesc) error {
-	names := k.opts.Key
-	if len(names) == 0 {
-		names = desc.pk
+func (k *Sink) upsertKeys(ctx context.Context, tb *sqlkit.Table, written []int) error {
+	var err error
+	if k.keys, err = sqlkit.TableKey(k.c.redacted, tb, k.opts.Key); err != nil {
+		return err
 	}
-	if len(names) == 0 {
-		return connector.Errorf(connector.CodeSchema, k.c.redacted, "give the key columns or add a primary key to the table",
-			fmt.Errorf("upsert into %s needs key columns and the table has no primary key", k.target))
-	}
-	written := map[string]bool{}
-	for _, c := range k.cols {
-		written[strings.ToLower(c.col.Name)] = true
-	}
-	for _, n := range names {
-		i := desc.index(n)
-		if i < 0 || !written[strings.ToLower(desc.cols[i].col.Name)] {
-			return connector.Errorf(connector.CodeSchema, k.c.redacted, "",
-				fmt.Errorf("upsert key column %q is not written to table %s", n, k.target))
-		}
-		k.keys = append(k.keys, desc.cols[i].col.Name)
-	}
-	uks, err := uniqueKeys(ctx, k.conn, k.write)
-	if err != nil {
+	if tb.Unique, err = uniqueKeys(ctx, k.conn, k.write); err != nil {
 		return k.c.wrap(ctx, err, "read the keys of table "+k.write.String())
 	}
-	for _, uk := range uks {
-		if sameSet(uk, k.keys) {
-			return nil
-		}
-	}
-	return connector.Errorf(connector.CodeSchema, k.c.redacted, "add a unique index on these columns or upsert on the primary key",
-		fmt.Errorf("upsert key (%s) is not the primary key or a unique index of table %s", strings.Join(k.keys, ", "), k.target))
-}
-
-func sameSet(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, x := range a {
-		found := false
-		for _, y := range b {
-			if strings.EqualFold(x, y) {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
+	return sqlkit.CheckUpsertKey(k.c.redacted, tb, k.keys, written)
 }
 
 // localInfile reports whether LOAD DATA LOCAL may be used, switching it on when the server
@@ -472,53 +419,18 @@ func (k *Sink) prepareInsert() {
 				update = append(update, c.col.Name)
 			}
 		}
-		if len(update) == 0 {
-			update = k.keys[:1] // all columns are the key: nothing to change, but the syntax needs one
-		}
-		k.insSuf = k.dupUpdate(update)
+		k.insSuf = k.d.Upsert(k.keys, update)
 	}
 	k.insCache = map[int]string{}
 	k.maxRows = max(1, 65535/len(k.cols)) // placeholders per statement
 	k.maxBytes = min(max(k.info.maxPacket/2, 64<<10), 8<<20)
 }
 
-// dupUpdate renders ON DUPLICATE KEY UPDATE for cols, in the spelling the server prefers.
-func (k *Sink) dupUpdate(cols []string) string {
-	var b strings.Builder
-	if k.info.rowAlias() {
-		b.WriteString(" AS dh_new ON DUPLICATE KEY UPDATE ")
-	} else {
-		b.WriteString(" ON DUPLICATE KEY UPDATE ")
-	}
-	for i, c := range cols {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		q := quoteIdent(c)
-		if k.info.rowAlias() {
-			b.WriteString(q + " = dh_new." + q)
-		} else {
-			b.WriteString(q + " = VALUES(" + q + ")")
-		}
-	}
-	return b.String()
-}
-
 func (k *Sink) insertSQL(n int) string {
 	if q, ok := k.insCache[n]; ok {
 		return q
 	}
-	var b strings.Builder
-	b.Grow(len(k.insPre) + n*(len(k.insRowSQL)+1) + len(k.insSuf))
-	b.WriteString(k.insPre)
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(k.insRowSQL)
-	}
-	b.WriteString(k.insSuf)
-	q := b.String()
+	q := sqlkit.RowsSQL(k.insPre, k.insRowSQL, k.insSuf, n)
 	if len(k.insCache) < 8 {
 		k.insCache[n] = q
 	}
@@ -612,10 +524,7 @@ func (k *Sink) Flush(ctx context.Context, pos connector.Position) error {
 		if err := k.begin(ctx); err != nil {
 			return err
 		}
-		t := tableName{db: k.target.db, name: checkpointTable}
-		q := "INSERT INTO " + t.String() + " (`run_id`, `position`, `updated_at`) VALUES (?, ?, UTC_TIMESTAMP(6))" + //nolint:gosec // G202: t is a quoted identifier; values are parameters
-			k.dupUpdate([]string{"position", "updated_at"})
-		if _, err := k.conn.ExecContext(ctx, q, k.opts.RunID, []byte(pos)); err != nil {
+		if err := k.ckpt.Save(ctx, sqlkit.DB(k.conn), k.opts.RunID, pos); err != nil {
 			return k.abort(ctx, err)
 		}
 	}
@@ -628,12 +537,8 @@ func (k *Sink) ensureCheckpointTable(ctx context.Context) error {
 	if k.ckptReady {
 		return nil
 	}
-	t := tableName{db: k.target.db, name: checkpointTable}
-	_, err := k.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+t.String()+
-		" (`run_id` VARCHAR(255) NOT NULL PRIMARY KEY, `position` LONGBLOB NOT NULL, `updated_at` DATETIME(6) NOT NULL)"+
-		" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
-	if err != nil {
-		return k.c.wrap(ctx, err, "create table "+t.String())
+	if err := k.ckpt.Ensure(ctx, sqlkit.DB(k.db)); err != nil {
+		return k.c.wrap(ctx, err, "store the position")
 	}
 	k.ckptReady = true
 	return nil
@@ -647,20 +552,14 @@ func (k *Sink) SavedPosition(ctx context.Context) (connector.Position, error) {
 	if k.opts.RunID == "" || k.opts.Mode == connector.ModeReplace {
 		return nil, nil
 	}
-	t := tableName{db: k.target.db, name: checkpointTable}
-	var pos []byte
-	err := k.conn.QueryRowContext(ctx, "SELECT `position` FROM "+t.String()+" WHERE `run_id` = ?", k.opts.RunID).Scan(&pos)
-	switch {
-	case errors.Is(err, sql.ErrNoRows) || errNumber(err) == erNoSuchTable:
-		return nil, nil
-	case err != nil:
-		return nil, k.c.wrap(ctx, err, "read table "+t.String())
+	pos, err := k.ckpt.Load(ctx, sqlkit.DB(k.conn), k.opts.RunID)
+	if err != nil {
+		return nil, k.c.wrap(ctx, err, "read the saved position")
 	}
-	return connector.Position(pos), nil
+	return pos, nil
 }
 
-// Commit makes everything durable; in replace mode it swaps the staging table in with one
-// RENAME TABLE, which MySQL and MariaDB perform atomically.
+// Commit makes everything durable; in replace mode it swaps the staging table in.
 func (k *Sink) Commit(ctx context.Context) error {
 	if err := k.usable(); err != nil {
 		return err
@@ -669,33 +568,38 @@ func (k *Sink) Commit(ctx context.Context) error {
 		return err
 	}
 	if k.opts.Mode == connector.ModeReplace {
-		var n int
-		err := k.conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-			k.target.db, k.target.name).Scan(&n)
-		if err != nil {
-			return k.c.wrap(ctx, err, "look up table "+k.target.String())
+		if err := k.replace.Swap(ctx, k.swap); err != nil {
+			return err
 		}
-		if n == 0 {
-			if _, err := k.conn.ExecContext(ctx, "RENAME TABLE "+k.staging.String()+" TO "+k.target.String()); err != nil {
-				return k.c.wrap(ctx, err, "rename "+k.staging.String()+" to "+k.target.String())
-			}
-		} else {
-			old := sideTable(k.target, "__datahub_old")
-			if _, err := k.conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+old.String()); err != nil {
-				return k.c.wrap(ctx, err, "drop table "+old.String())
-			}
-			if _, err := k.conn.ExecContext(ctx, "RENAME TABLE "+k.target.String()+" TO "+old.String()+", "+
-				k.staging.String()+" TO "+k.target.String()); err != nil {
-				return k.c.wrap(ctx, err, "swap "+k.staging.String()+" into "+k.target.String())
-			}
-			k.stagingMade = false
-			if _, err := k.conn.ExecContext(ctx, "DROP TABLE "+old.String()); err != nil {
-				return k.c.wrap(ctx, err, "drop the replaced table "+old.String())
-			}
-		}
-		k.stagingMade = false
 	}
 	k.committed = true
+	return nil
+}
+
+// swap puts the staging table in the target's place with one RENAME TABLE, which MySQL and
+// MariaDB perform atomically, and drops the old table.
+func (k *Sink) swap(ctx context.Context) error {
+	exists, err := k.d.Exists(ctx, sqlkit.DB(k.conn), k.target.db, k.target.name)
+	if err != nil {
+		return k.c.wrap(ctx, err, "look up table "+k.target.String())
+	}
+	if !exists {
+		if _, err := k.conn.ExecContext(ctx, "RENAME TABLE "+k.staging.String()+" TO "+k.target.String()); err != nil {
+			return k.c.wrap(ctx, err, "rename "+k.staging.String()+" to "+k.target.String())
+		}
+		return nil
+	}
+	old := sideTable(k.target, "__datahub_old")
+	if _, err := k.conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+old.String()); err != nil {
+		return k.c.wrap(ctx, err, "drop table "+old.String())
+	}
+	if _, err := k.conn.ExecContext(ctx, "RENAME TABLE "+k.target.String()+" TO "+old.String()+", "+
+		k.staging.String()+" TO "+k.target.String()); err != nil {
+		return k.c.wrap(ctx, err, "swap "+k.staging.String()+" into "+k.target.String())
+	}
+	if _, err := k.conn.ExecContext(ctx, "DROP TABLE "+old.String()); err != nil {
+		return k.c.wrap(ctx, err, "drop the replaced table "+old.String())
+	}
 	return nil
 }
 
@@ -713,9 +617,7 @@ func (k *Sink) Close(ctx context.Context) error {
 			_, _ = k.conn.ExecContext(cctx, "ROLLBACK")
 			k.inTx = false
 		}
-		if k.stagingMade {
-			_, _ = k.conn.ExecContext(cctx, "DROP TABLE IF EXISTS "+k.staging.String())
-		}
+		k.replace.Discard(cctx, sqlkit.DB(k.conn))
 		_ = k.conn.Close()
 		k.conn = nil
 	}

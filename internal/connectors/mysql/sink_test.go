@@ -9,8 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 )
 
 func peopleSchema() connector.Schema {
@@ -233,7 +235,7 @@ func TestPositionStore(t *testing.T) {
 	table := tableFor(t, "")
 	e := endpoint(t, table)
 	ctx := context.Background()
-	exec(t, "DROP TABLE IF EXISTS "+checkpointTable)
+	exec(t, "DROP TABLE IF EXISTS "+sqlkit.CheckpointTable)
 	opts := connector.SinkOptions{Mode: connector.ModeAppend, Key: []string{"id"}, RunID: "run-" + table}
 	k := newSink(t, e)
 	if _, err := k.Open(ctx, peopleSchema(), opts); err != nil {
@@ -283,7 +285,7 @@ func TestSchemaErrors(t *testing.T) {
 func TestLongTableNames(t *testing.T) {
 	long := strings.Repeat("x", 60)
 	st := sideTable(tableName{db: "d", name: long}, "__datahub_staging")
-	if len(st.name) > maxIdent || !strings.HasSuffix(st.name, "__datahub_staging") {
+	if utf8.RuneCountInString(st.name) > 64 || !strings.HasSuffix(st.name, "__datahub_staging") {
 		t.Errorf("staging name %q", st.name)
 	}
 	e := endpoint(t, long)

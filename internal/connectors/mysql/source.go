@@ -3,14 +3,13 @@ package mysql
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 )
 
 const defaultBatchSize = 10000
@@ -115,8 +114,9 @@ func (s *Source) open(ctx context.Context, from connector.Position) error {
 	if len(desc.pk) > 0 {
 		s.schema.Key = desc.pk
 		ok := true
+		tb := desc.catalog(t)
 		for _, k := range desc.pk {
-			i := desc.index(k)
+			i := tb.Find(k)
 			if i < 0 || !keysetable(desc.cols[i].kind) {
 				ok = false
 				break
@@ -143,50 +143,30 @@ func (s *Source) open(ctx context.Context, from connector.Position) error {
 	q.WriteString(" FROM ")
 	q.WriteString(t.String())
 	var args []any
+	var after []string // the placeholders of the position's key values
 	if from != nil {
 		if s.keyIdx == nil {
 			return connector.Errorf(connector.CodeUnsupported, s.c.redacted, "read the table from the start",
 				fmt.Errorf("table %s has no primary key to resume from", t))
 		}
-		var texts []string
-		if err := json.Unmarshal(from, &texts); err != nil || len(texts) != len(s.keyIdx) {
+		texts, err := s.decodePos(from)
+		if err != nil {
 			return connector.Errorf(connector.CodeUsage, s.c.redacted, "the position belongs to another table or run",
-				fmt.Errorf("position %q does not match the primary key of %s", truncate(string(from), 80), t))
+				fmt.Errorf("position %q does not match the primary key of %s: %w", truncate(string(from), 80), t, err))
 		}
-		var lhs, rhs []string
 		for i, ci := range s.keyIdx {
 			c := &s.cols[ci]
-			text := texts[i]
-			if c.kind == kBytes {
-				b, err := base64.StdEncoding.DecodeString(text)
-				if err != nil {
-					return connector.Errorf(connector.CodeUsage, s.c.redacted, "", fmt.Errorf("bad position: %w", err))
-				}
-				text = string(b)
-			}
-			arg, ph, err := keyParam(c, text)
+			arg, ph, err := keyParam(c, texts[i])
 			if err != nil {
 				return connector.Errorf(connector.CodeUsage, s.c.redacted, "the position belongs to another table or run",
 					fmt.Errorf("bad position for key %s: %w", c.col.Name, err))
 			}
-			lhs = append(lhs, quoteIdent(c.col.Name))
-			rhs = append(rhs, ph)
+			after = append(after, ph)
 			args = append(args, arg)
-		}
-		if len(lhs) == 1 {
-			q.WriteString(" WHERE " + lhs[0] + " > " + rhs[0])
-		} else {
-			q.WriteString(" WHERE (" + strings.Join(lhs, ", ") + ") > (" + strings.Join(rhs, ", ") + ")")
 		}
 	}
 	if s.keyIdx != nil {
-		q.WriteString(" ORDER BY ")
-		for i, ci := range s.keyIdx {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString(quoteIdent(s.cols[ci].col.Name))
-		}
+		q.WriteString(dialect.KeysetSQL(s.keyNames(), after))
 	}
 	rows, err := s.conn.QueryContext(qctx, q.String(), args...)
 	if err != nil {
@@ -287,27 +267,67 @@ func (s *Source) Read(ctx context.Context) (*connector.Batch, connector.AckFunc,
 	return b, connector.NopAck, nil
 }
 
-// position is the JSON array of the last row's key values as text (bytes in base64), taken
-// copied from the last row read.
+// keyNames are the key columns, as positions name them.
+func (s *Source) keyNames() []string {
+	names := make([]string, len(s.keyIdx))
+	for i, ci := range s.keyIdx {
+		names[i] = s.cols[ci].col.Name
+	}
+	return names
+}
+
+// position is the keyset position of the last row read: its key values as the server's text,
+// binary ones as bytes, bits as their unsigned integer.
 func (s *Source) position() (connector.Position, error) {
-	texts := make([]string, len(s.keyIdx))
+	after := make([]any, len(s.keyIdx))
 	for i, ci := range s.keyIdx {
 		r := s.lastKey[i]
 		switch s.cols[ci].kind {
 		case kBytes:
-			texts[i] = base64.StdEncoding.EncodeToString(r)
+			after[i] = r // encoded below, before the buffer is reused
 		case kBit, kBitBool:
 			var u uint64
 			for _, c := range r {
 				u = u<<8 | uint64(c)
 			}
-			texts[i] = strconv.FormatUint(u, 10)
+			after[i] = strconv.FormatUint(u, 10)
 		default:
-			texts[i] = string(r)
+			after[i] = string(r)
 		}
 	}
-	p, err := json.Marshal(texts)
-	return connector.Position(p), err
+	pos, err := sqlkit.Keyset{Key: s.keyNames(), After: after}.Encode()
+	if err != nil {
+		return nil, connector.Errorf(connector.CodeInternal, s.c.redacted, "", err)
+	}
+	return pos, nil
+}
+
+// decodePos reads a position of this table's key (older ones too: a JSON array of the key
+// texts) into the text of each key value.
+func (s *Source) decodePos(from connector.Position) ([]string, error) {
+	binary := make([]bool, len(s.keyIdx))
+	for i, ci := range s.keyIdx {
+		binary[i] = s.cols[ci].kind == kBytes
+	}
+	k, err := sqlkit.DecodeKeyset(from, sqlkit.LegacyMySQL(binary))
+	if err == nil {
+		err = k.Fits(s.keyNames(), true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	texts := make([]string, len(k.After))
+	for i, v := range k.After {
+		switch x := v.(type) {
+		case string:
+			texts[i] = x
+		case []byte:
+			texts[i] = string(x)
+		default:
+			return nil, fmt.Errorf("%w: key %s holds a %T", sqlkit.ErrPosition, s.cols[s.keyIdx[i]].col.Name, v)
+		}
+	}
+	return texts, nil
 }
 
 func (s *Source) what() string {

@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 )
 
 func TestSourceTypeMapping(t *testing.T) {
@@ -125,13 +127,17 @@ func TestResumeFromPosition(t *testing.T) {
 				t.Fatalf("read %d rows in %d batches", len(all), len(batches))
 			}
 			for bi, b := range batches[:3] {
-				_, rest, _ := readAll(t, e, b.Pos)
-				if len(rest) != 10-3*(bi+1) {
-					t.Fatalf("from batch %d (pos %s): %d rows, want %d", bi, b.Pos, len(rest), 10-3*(bi+1))
-				}
-				for i, r := range rest {
-					if r[len(r)-1] != all[3*(bi+1)+i][len(r)-1] {
-						t.Fatalf("from batch %d row %d: %v, want %v", bi, i, r, all[3*(bi+1)+i])
+				// A position as this version writes it, and as the versions before sqlkit's
+				// format did (stored in transaction logs and checkpoint tables).
+				for _, pos := range []connector.Position{b.Pos, legacyPosition(t, b.Pos)} {
+					_, rest, _ := readAll(t, e, pos)
+					if len(rest) != 10-3*(bi+1) {
+						t.Fatalf("from batch %d (pos %s): %d rows, want %d", bi, pos, len(rest), 10-3*(bi+1))
+					}
+					for i, r := range rest {
+						if r[len(r)-1] != all[3*(bi+1)+i][len(r)-1] {
+							t.Fatalf("from batch %d row %d: %v, want %v", bi, i, r, all[3*(bi+1)+i])
+						}
 					}
 				}
 			}
@@ -141,6 +147,30 @@ func TestResumeFromPosition(t *testing.T) {
 			}
 		})
 	}
+}
+
+// legacyPosition is pos in the format before sqlkit's: a JSON array of the key texts, binary
+// ones in base64.
+func legacyPosition(t *testing.T, pos connector.Position) connector.Position {
+	t.Helper()
+	k, err := sqlkit.DecodeKeyset(pos, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := make([]string, len(k.After))
+	for i, v := range k.After {
+		switch x := v.(type) {
+		case []byte:
+			texts[i] = base64.StdEncoding.EncodeToString(x)
+		default:
+			texts[i] = x.(string)
+		}
+	}
+	out, err := json.Marshal(texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func TestQuerySource(t *testing.T) {

@@ -5,11 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 )
 
 // kind is how one column's values travel between Go and the server's text.
@@ -42,9 +41,6 @@ const (
 	commentDecimal = "datahub:decimal"
 )
 
-// maxIdent is MySQL's identifier length limit, in characters.
-const maxIdent = 64
-
 // tcol is one column of a table as the server declares it.
 type tcol struct {
 	col  connector.Column
@@ -59,18 +55,13 @@ type tableDesc struct {
 	pk   []string
 }
 
-func (d *tableDesc) index(name string) int {
+// catalog describes the table t for the kit's column and key checks.
+func (d *tableDesc) catalog(t tableName) *sqlkit.Table {
+	out := &sqlkit.Table{Name: t.String(), Key: d.pk, Columns: make([]sqlkit.Column, len(d.cols))}
 	for i, c := range d.cols {
-		if c.col.Name == name {
-			return i
-		}
+		out.Columns[i] = sqlkit.Column{Name: c.col.Name}
 	}
-	for i, c := range d.cols {
-		if strings.EqualFold(c.col.Name, name) {
-			return i
-		}
-	}
-	return -1
+	return out
 }
 
 // describe reads a table's columns from information_schema; found is false when the table
@@ -147,26 +138,8 @@ func describe(ctx context.Context, q querier, info serverInfo, t tableName) (d t
 
 // uniqueKeys lists the column sets of a table's primary key and unique indexes.
 func uniqueKeys(ctx context.Context, q querier, t tableName) ([][]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS
+	return sqlkit.ColumnSets(ctx, q, `SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS
 		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX`, t.db, t.name)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = rows.Close() }()
-	var out [][]string
-	last := "\x00"
-	for rows.Next() {
-		var idx, col string
-		if err := rows.Scan(&idx, &col); err != nil {
-			return nil, err
-		}
-		if idx != last {
-			out = append(out, nil)
-			last = idx
-		}
-		out[len(out)-1] = append(out[len(out)-1], col)
-	}
-	return out, rows.Err()
 }
 
 // mapColumn turns a column's information_schema row into its logical type.
@@ -306,10 +279,6 @@ func mapResultColumn(ct *sql.ColumnType) tcol {
 //     becomes a rejected row, never a rounded one, because Open reports the column unbounded;
 //   - uuid is MariaDB's UUID where it exists, else CHAR(36) commented.
 func createTableSQL(t tableName, s connector.Schema, keys []string, info serverInfo) (string, error) {
-	var b strings.Builder
-	b.WriteString("CREATE TABLE ")
-	b.WriteString(t.String())
-	b.WriteString(" (\n")
 	isKey := make(map[string]bool, len(keys))
 	nStrKeys := 0
 	for _, k := range keys {
@@ -320,7 +289,8 @@ func createTableSQL(t tableName, s connector.Schema, keys []string, info serverI
 		}
 	}
 	budget := 40000 // bytes of VARCHAR/VARBINARY declared on top of fixed-size columns
-	for i, c := range s.Columns {
+	defs := make([]sqlkit.ColumnDef, 0, len(s.Columns))
+	for _, c := range s.Columns {
 		key := isKey[strings.ToLower(c.Name)]
 		typ, comment := "", ""
 		switch c.Type {
@@ -379,50 +349,21 @@ func createTableSQL(t tableName, s connector.Schema, keys []string, info serverI
 		default:
 			return "", fmt.Errorf("column %q has no MySQL type for %s", c.Name, c.Type)
 		}
-		b.WriteString("  ")
-		b.WriteString(quoteIdent(c.Name))
-		b.WriteByte(' ')
-		b.WriteString(typ)
-		if !c.Nullable || key {
-			b.WriteString(" NOT NULL")
-		} else {
-			b.WriteString(" NULL")
-		}
 		if comment != "" {
-			b.WriteString(" COMMENT '" + comment + "'")
+			comment = " COMMENT '" + comment + "'"
 		}
-		if i < len(s.Columns)-1 || len(keys) > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('\n')
+		defs = append(defs, sqlkit.ColumnDef{Name: c.Name, Type: typ, NotNull: !c.Nullable || key, Extra: comment})
 	}
-	if len(keys) > 0 {
-		b.WriteString("  PRIMARY KEY (")
-		for i, k := range keys {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(quoteIdent(s.Columns[s.Index(k)].Name))
-		}
-		b.WriteString(")\n")
+	pk := make([]string, len(keys))
+	for i, k := range keys {
+		pk[i] = s.Columns[s.Index(k)].Name
 	}
-	b.WriteString(") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
-	return b.String(), nil
+	return dialect.CreateTable(t.String(), defs, pk, " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"), nil
 }
 
-// sideTable names a helper table next to t (staging, old), shortened with a hash when the
-// name would pass MySQL's 64-character limit.
+// sideTable names a helper table next to t (staging, old); see sqlkit.Dialect.SideName.
 func sideTable(t tableName, suffix string) tableName {
-	name := t.name + suffix
-	if utf8.RuneCountInString(name) <= maxIdent {
-		return tableName{db: t.db, name: name}
-	}
-	h := fnv.New32a()
-	h.Write([]byte(t.name))
-	tag := fmt.Sprintf("_%08x", h.Sum32())
-	keep := maxIdent - len(suffix) - len(tag)
-	r := []rune(t.name)
-	return tableName{db: t.db, name: string(r[:keep]) + tag + suffix}
+	return tableName{db: t.db, name: dialect.SideName(t.name, suffix)}
 }
 
 // querier is what *sql.Conn and *sql.DB share.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 )
 
 // pgColumn is a column as the catalog (or a query's row description) describes it.
@@ -102,18 +104,21 @@ type tableInfo struct {
 	Key     []string // primary key columns, in key order
 }
 
+// column finds a column by name as sqlkit.Table.Find does.
 func (t *tableInfo) column(name string) (pgColumn, bool) {
-	for _, c := range t.Columns {
-		if c.Name == name {
-			return c, true
-		}
-	}
-	for _, c := range t.Columns {
-		if strings.EqualFold(c.Name, name) {
-			return c, true
-		}
+	if i := t.catalog(t.Name.String()).Find(name); i >= 0 {
+		return t.Columns[i], true
 	}
 	return pgColumn{}, false
+}
+
+// catalog describes the table, named name in messages, for sqlkit's column and key checks.
+func (t *tableInfo) catalog(name string) *sqlkit.Table {
+	out := &sqlkit.Table{Name: name, Key: t.Key, Columns: make([]sqlkit.Column, len(t.Columns))}
+	for i, c := range t.Columns {
+		out.Columns[i] = sqlkit.Column{Name: c.Name, Generated: c.Generated}
+	}
+	return out
 }
 
 func (t *tableInfo) schema() connector.Schema {
@@ -322,30 +327,10 @@ func ddlType(c connector.Column) string {
 
 // createTableSQL is the CREATE TABLE statement for schema s with primary key key.
 func createTableSQL(tn tableName, s connector.Schema, key []string) string {
-	var b strings.Builder
-	b.WriteString("CREATE TABLE ")
-	b.WriteString(tn.SQL())
-	b.WriteString(" (")
-	isKey := map[string]bool{}
-	for _, k := range key {
-		isKey[strings.ToLower(k)] = true
-	}
+	defs := make([]sqlkit.ColumnDef, len(s.Columns))
 	for i, c := range s.Columns {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quoteIdent(c.Name))
-		b.WriteByte(' ')
-		b.WriteString(ddlType(c))
-		if !c.Nullable || isKey[strings.ToLower(c.Name)] {
-			b.WriteString(" NOT NULL")
-		}
+		isKey := slices.ContainsFunc(key, func(k string) bool { return strings.EqualFold(k, c.Name) })
+		defs[i] = sqlkit.ColumnDef{Name: c.Name, Type: ddlType(c), NotNull: !c.Nullable || isKey}
 	}
-	if len(key) > 0 {
-		b.WriteString(", PRIMARY KEY (")
-		b.WriteString(quoteIdents(key))
-		b.WriteByte(')')
-	}
-	b.WriteByte(')')
-	return b.String()
+	return dialect.CreateTable(tn.SQL(), defs, key, "")
 }

@@ -2,9 +2,9 @@
 // move rows with COPY (text format on the generic path, binary format on the raw fast path).
 //
 // Source: COPY (SELECT ... ORDER BY primary key) TO STDOUT streams through a pipe into a text
-// COPY parser. A batch's position is the text form of its last row's key values (JSON), and
-// opening at it resumes with WHERE (k1, k2) > ('v1', 'v2'). Tables without a primary key and
-// queries have no positions.
+// COPY parser. A batch's position is the text form of its last row's key values (a
+// sqlkit.Keyset), and opening at it resumes with WHERE (k1, k2) > ('v1', 'v2'). Tables without
+// a primary key and queries have no positions.
 //
 // Sink: one transaction per flush interval; every Write is one COPY under a savepoint, so
 // refused rows can be isolated and the rest written (see Sink.writeRows). Upsert copies into a
@@ -32,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 	"github.com/datahub-oss/datahub/internal/redact"
 )
 
@@ -83,81 +84,43 @@ func (t tableName) SQL() string { return quoteIdent(t.Schema) + "." + quoteIdent
 
 // parseTableName reads "name", "schema.name", or either part in double quotes ("My.Table").
 func parseTableName(s string) (tableName, error) {
-	var parts []string
-	var quotedParts []bool
-	s = strings.TrimSpace(s)
-	for len(s) > 0 {
-		var part string
-		q := false
-		if s[0] == '"' {
-			q = true
-			var b strings.Builder
-			i := 1
-			for ; i < len(s); i++ {
-				if s[i] == '"' {
-					if i+1 < len(s) && s[i+1] == '"' {
-						b.WriteByte('"')
-						i++
-						continue
-					}
-					break
-				}
-				b.WriteByte(s[i])
-			}
-			if i >= len(s) {
-				return tableName{}, fmt.Errorf("table name %q has an unterminated quote", s)
-			}
-			part, s = b.String(), s[i+1:]
-		} else {
-			i := strings.IndexByte(s, '.')
-			if i < 0 {
-				i = len(s)
-			}
-			part, s = strings.TrimSpace(s[:i]), s[i:]
-		}
-		if part == "" {
-			return tableName{}, fmt.Errorf("table name has an empty part")
-		}
-		parts, quotedParts = append(parts, part), append(quotedParts, q)
-		if s == "" {
-			break
-		}
-		if s[0] != '.' {
-			return tableName{}, fmt.Errorf("unexpected %q in table name", s)
-		}
-		s = s[1:]
-		if s == "" {
-			return tableName{}, fmt.Errorf("table name ends with a dot")
-		}
+	parts, err := dialect.ParseName(s)
+	if err != nil {
+		return tableName{}, err
 	}
-	switch len(parts) {
-	case 1:
-		return tableName{Schema: "public", Name: parts[0], quoted: quotedParts[0]}, nil
-	case 2:
-		return tableName{Schema: parts[0], Name: parts[1], quoted: quotedParts[1]}, nil
+	if len(parts) == 1 {
+		return tableName{Schema: "public", Name: parts[0].Text, quoted: parts[0].Quoted}, nil
 	}
-	return tableName{}, fmt.Errorf("table name %q: want name or schema.name", s)
+	return tableName{Schema: parts[0].Text, Name: parts[1].Text, quoted: parts[1].Quoted}, nil
 }
 
-// quoteIdent quotes an identifier for SQL.
-func quoteIdent(s string) string {
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
-}
+// dialect is PostgreSQL's spelling of what sqlkit writes.
+var dialect = sqlkit.Postgres
+
+var (
+	quoteIdent  = dialect.QuoteIdent
+	quoteIdents = dialect.QuoteIdents
+)
 
 // quoteLiteral quotes a string literal (standard_conforming_strings is on for our sessions).
 func quoteLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
-func quoteIdents(names []string) string {
-	var b strings.Builder
-	for i, n := range names {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quoteIdent(n))
+// pgConn lets sqlkit run statements on a pgx connection; statements without arguments go
+// through the simple protocol, which takes several at once.
+type pgConn struct{ c *pgx.Conn }
+
+func (p pgConn) Exec(ctx context.Context, sql string, args ...any) error {
+	if len(args) == 0 {
+		return exec(ctx, p.c, sql)
 	}
-	return b.String()
+	_, err := p.c.Exec(ctx, sql, args...)
+	return err
+}
+
+func (p pgConn) QueryRow(ctx context.Context, sql string, args ...any) sqlkit.Row {
+	return p.c.QueryRow(ctx, sql, args...)
 }
 
 // endpoint is what both directions share: the parsed URL, the driver config and the connection.

@@ -15,15 +15,13 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 )
 
 const (
-	stagingSuffix   = "__datahub_staging"
 	upsertTemp      = "pg_temp._datahub_upsert"
 	upsertSeqColumn = "_datahub_n"
-	checkpointTable = "_datahub_checkpoints"
 	writeSavepoint  = "datahub_write"
-	maxIdentLen     = 63 // NAMEDATALEN-1: PostgreSQL truncates longer identifiers
 )
 
 // Sink writes a table with COPY, all inside one transaction that Flush commits (append,
@@ -44,6 +42,9 @@ type Sink struct {
 	copyText   string
 	copyBinary string
 	upsertSQL  string // upsert: moves the temp table's rows into the target
+
+	replace sqlkit.Replace
+	ckpt    sqlkit.Checkpoints
 
 	inTx, spOpen, done, closed, ckptReady bool
 
@@ -79,10 +80,7 @@ func (k *Sink) Open(ctx context.Context, s connector.Schema, opts connector.Sink
 	if err := s.Validate(); err != nil {
 		return out, connector.Errorf(connector.CodeSchema, red, "", err)
 	}
-	// PostgreSQL cuts longer names to 63 bytes without a word: refuse them instead.
-	byteLen := func(s string) int { return len(s) }
-	if err := connector.CheckNameLengths(red, "PostgreSQL", maxIdentLen, "bytes", byteLen,
-		[]string{k.p.table.Schema, k.p.table.Name}, s); err != nil {
+	if err := dialect.CheckNames(red, []string{k.p.table.Schema, k.p.table.Name}, s); err != nil {
 		return out, err
 	}
 	mode, err := connector.ParseWriteMode(string(opts.Mode))
@@ -112,14 +110,9 @@ func (k *Sink) open(ctx context.Context, s connector.Schema, opts connector.Sink
 	red := k.ep.Redacted()
 	var out connector.Schema
 	// Key columns for a table we create, spelt as in s.
-	var createKey []string
-	for _, name := range opts.Key {
-		i := s.Index(name)
-		if i < 0 {
-			return out, connector.Errorf(connector.CodeSchema, red, "name key columns that the source has",
-				fmt.Errorf("key column %q is not among the columns written (%s)", name, strings.Join(s.Names(), ", ")))
-		}
-		createKey = append(createKey, s.Columns[i].Name)
+	createKey, err := sqlkit.SourceKey(red, s, opts.Key)
+	if err != nil {
+		return out, err
 	}
 	if err := exec(ctx, k.conn, "BEGIN"); err != nil {
 		return out, err
@@ -138,20 +131,20 @@ func (k *Sink) open(ctx context.Context, s connector.Schema, opts connector.Sink
 		k.target = info.Name
 	}
 	k.target.quoted = true
+	k.ckpt = dialect.Checkpoints(k.target.Schema)
 
 	desc := info
 	into := k.target
 	if k.mode == connector.ModeReplace {
 		k.staging = stagingName(k.target)
 		into = k.staging
-		// A staging table left by an earlier run (or another tool) is stale: start afresh.
-		create := "DROP TABLE IF EXISTS " + k.staging.SQL() + "; "
+		k.replace = sqlkit.Replace{Staging: k.staging.SQL()}
+		create := createTableSQL(k.staging, s, createKey)
 		if info != nil {
-			create += "CREATE TABLE " + k.staging.SQL() + " (LIKE " + k.target.SQL() + " INCLUDING ALL)"
-		} else {
-			create += createTableSQL(k.staging, s, createKey)
+			create = "CREATE TABLE " + k.staging.SQL() + " (LIKE " + k.target.SQL() + " INCLUDING ALL)"
 		}
-		if err := exec(ctx, k.conn, create); err != nil {
+		// In the sink's transaction: a run that does not commit leaves no staging table.
+		if err := k.replace.Create(ctx, pgConn{k.conn}, create); err != nil {
 			return out, err
 		}
 		if desc, err = lookupTable(ctx, k.conn, k.staging); err != nil {
@@ -179,35 +172,19 @@ func (k *Sink) open(ctx context.Context, s connector.Schema, opts connector.Sink
 		return out, fmt.Errorf("table %s vanished while being prepared", into)
 	}
 
-	for _, c := range s.Columns {
-		tc, ok := desc.column(c.Name)
-		if !ok {
-			have := make([]string, len(desc.Columns))
-			for i, dc := range desc.Columns {
-				have[i] = dc.Name
-			}
-			return out, connector.Errorf(connector.CodeSchema, red, "add the column to the table or map it away",
-				fmt.Errorf("column %q is not in table %s (its columns: %s)", c.Name, k.target, strings.Join(have, ", ")))
-		}
-		if tc.Generated {
-			return out, connector.Errorf(connector.CodeSchema, red, "map the column away",
-				fmt.Errorf("column %q of table %s is generated and cannot be written", tc.Name, k.target))
-		}
-		if slices.Contains(k.cols, tc.Name) {
-			return out, connector.Errorf(connector.CodeSchema, red, "",
-				fmt.Errorf("two source columns map to column %q of table %s", tc.Name, k.target))
-		}
+	tb := desc.catalog(k.target.String())
+	idx, err := sqlkit.Match(red, tb, s.Names())
+	if err != nil {
+		return out, err
+	}
+	for _, i := range idx {
+		tc := desc.Columns[i]
 		out.Columns = append(out.Columns, tc.logical())
 		k.cols = append(k.cols, tc.Name)
 		k.binKinds = append(k.binKinds, tc.binaryKind())
 	}
-	k.key = desc.Key
-	if len(opts.Key) > 0 {
-		k.key = nil
-		for _, name := range opts.Key {
-			tc, _ := desc.column(name)
-			k.key = append(k.key, tc.Name)
-		}
+	if k.key, err = sqlkit.TableKey(red, tb, opts.Key); err != nil {
+		return out, err
 	}
 	out.Key = k.key
 	names := quoteIdents(k.cols)
@@ -219,6 +196,12 @@ func (k *Sink) open(ctx context.Context, s connector.Schema, opts connector.Sink
 	}
 
 	if k.mode == connector.ModeUpsert {
+		if tb.Unique, err = indexSets(ctx, k.conn, desc.OID, "i.indisunique"); err != nil {
+			return out, err
+		}
+		if err := sqlkit.CheckUpsertKey(red, tb, k.key, idx); err != nil {
+			return out, err
+		}
 		if err := k.prepareUpsert(ctx, desc, names); err != nil {
 			return out, err
 		}
@@ -226,37 +209,8 @@ func (k *Sink) open(ctx context.Context, s connector.Schema, opts connector.Sink
 	return out, nil
 }
 
-// prepareUpsert checks the key and creates the temporary table batches are copied into.
+// prepareUpsert creates the temporary table batches are copied into (the key was checked).
 func (k *Sink) prepareUpsert(ctx context.Context, desc *tableInfo, names string) error {
-	red := k.ep.Redacted()
-	if len(k.key) == 0 {
-		return connector.Errorf(connector.CodeSchema, red, "give key columns or add a primary key to the table",
-			fmt.Errorf("upsert into %s needs key columns and the table has no primary key", k.target))
-	}
-	for _, c := range k.key {
-		if !slices.Contains(k.cols, c) {
-			return connector.Errorf(connector.CodeSchema, red, "write the key columns too",
-				fmt.Errorf("key column %q of %s is not among the columns written", c, k.target))
-		}
-	}
-	sets, err := indexSets(ctx, k.conn, desc.OID, "i.indisunique")
-	if err != nil {
-		return err
-	}
-	want := slices.Sorted(slices.Values(k.key))
-	found := false
-	for _, set := range sets {
-		slices.Sort(set)
-		if slices.Equal(set, want) {
-			found = true
-			break
-		}
-	}
-	if !found {
-		return connector.Errorf(connector.CodeSchema, red, "add a unique index on the key columns or upsert on the primary key",
-			fmt.Errorf("upsert into %s on (%s) needs a primary key or unique index on exactly those columns",
-				k.target, strings.Join(k.key, ", ")))
-	}
 	// The temporary table has the target's column types (so binary COPY fits), its NOT NULLs
 	// (so those violations surface in the COPY, which names the line, rather than in the
 	// INSERT, which does not) and a sequence column recording arrival order, so the last of
@@ -273,23 +227,15 @@ func (k *Sink) prepareUpsert(ctx context.Context, desc *tableInfo, names string)
 		return err
 	}
 	keys := quoteIdents(k.key)
-	var b strings.Builder
-	// OVERRIDING SYSTEM VALUE: like COPY, the upsert writes the given values into identity columns.
-	fmt.Fprintf(&b, "INSERT INTO %s AS t (%s) OVERRIDING SYSTEM VALUE SELECT DISTINCT ON (%s) %s FROM %s ORDER BY %s, %s DESC ON CONFLICT (%s) DO ",
-		k.target.SQL(), names, keys, names, upsertTemp, keys, upsertSeqColumn, keys)
-	sep := "UPDATE SET "
+	var update []string
 	for _, c := range k.cols {
-		if slices.Contains(k.key, c) {
-			continue
+		if !slices.Contains(k.key, c) {
+			update = append(update, c)
 		}
-		b.WriteString(sep + quoteIdent(c) + " = EXCLUDED." + quoteIdent(c))
-		sep = ", "
 	}
-	if sep == "UPDATE SET " {
-		b.WriteString("NOTHING")
-	}
-	b.WriteString("; TRUNCATE " + upsertTemp)
-	k.upsertSQL = b.String()
+	// OVERRIDING SYSTEM VALUE: like COPY, the upsert writes the given values into identity columns.
+	k.upsertSQL = fmt.Sprintf("INSERT INTO %s AS t (%s) OVERRIDING SYSTEM VALUE SELECT DISTINCT ON (%s) %s FROM %s ORDER BY %s, %s DESC%s; TRUNCATE %s",
+		k.target.SQL(), names, keys, names, upsertTemp, keys, upsertSeqColumn, dialect.Upsert(k.key, update), upsertTemp)
 	k.copyText = "COPY " + upsertTemp + " (" + names + ") FROM STDIN"
 	k.copyBinary = k.copyText + " (FORMAT binary)"
 	return nil
@@ -297,15 +243,7 @@ func (k *Sink) prepareUpsert(ctx context.Context, desc *tableInfo, names string)
 
 // stagingName is "<table>__datahub_staging", shortened to fit PostgreSQL's identifier limit.
 func stagingName(t tableName) tableName {
-	name := t.Name
-	if len(name)+len(stagingSuffix) > maxIdentLen {
-		n := maxIdentLen - len(stagingSuffix)
-		for n > 0 && name[n]&0xC0 == 0x80 {
-			n--
-		}
-		name = name[:n]
-	}
-	return tableName{Schema: t.Schema, Name: name + stagingSuffix, quoted: true}
+	return tableName{Schema: t.Schema, Name: dialect.SideName(t.Name, sqlkit.StagingSuffix), quoted: true}
 }
 
 func (k *Sink) ready() error {
@@ -518,24 +456,14 @@ func (k *Sink) Flush(ctx context.Context, pos connector.Position) error {
 	return nil
 }
 
-func (k *Sink) checkpointName() tableName {
-	return tableName{Schema: k.target.Schema, Name: checkpointTable, quoted: true}
-}
-
 func (k *Sink) storePosition(ctx context.Context, pos connector.Position) error {
-	cp := k.checkpointName().SQL()
 	if !k.ckptReady {
-		err := exec(ctx, k.conn, "CREATE TABLE IF NOT EXISTS "+cp+
-			" (run_id text PRIMARY KEY, position bytea NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())")
-		if err != nil {
+		if err := k.ckpt.Ensure(ctx, pgConn{k.conn}); err != nil {
 			return err
 		}
 		k.ckptReady = true
 	}
-	_, err := k.conn.Exec(ctx, "INSERT INTO "+cp+" (run_id, position, updated_at) VALUES ($1, $2, now()) "+
-		"ON CONFLICT (run_id) DO UPDATE SET position = EXCLUDED.position, updated_at = EXCLUDED.updated_at",
-		k.run, []byte(pos))
-	return err
+	return k.ckpt.Save(ctx, pgConn{k.conn}, k.run, pos)
 }
 
 // SavedPosition returns the position last flushed for the run, or nil.
@@ -546,22 +474,11 @@ func (k *Sink) SavedPosition(ctx context.Context) (connector.Position, error) {
 	if k.mode == connector.ModeReplace || k.run == "" {
 		return nil, nil
 	}
-	var exists bool
-	if err := k.conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", k.checkpointName().SQL()).Scan(&exists); err != nil {
-		return nil, k.p.wrap(ctx, err, k.target.String())
-	}
-	if !exists {
-		return nil, nil
-	}
-	var pos []byte
-	err := k.conn.QueryRow(ctx, "SELECT position FROM "+k.checkpointName().SQL()+" WHERE run_id = $1", k.run).Scan(&pos)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
+	pos, err := k.ckpt.Load(ctx, pgConn{k.conn}, k.run)
 	if err != nil {
 		return nil, k.p.wrap(ctx, err, k.target.String())
 	}
-	return connector.Position(pos), nil
+	return pos, nil
 }
 
 // Commit commits (append, upsert) or swaps the staging table in (replace), in one transaction.
@@ -573,7 +490,7 @@ func (k *Sink) Commit(ctx context.Context) error {
 		return err
 	}
 	if k.mode == connector.ModeReplace {
-		if err := k.swap(ctx); err != nil {
+		if err := k.replace.Swap(ctx, k.swap); err != nil {
 			return k.p.wrap(ctx, err, k.target.String())
 		}
 	}
@@ -688,7 +605,7 @@ func (k *Sink) renameOwned(ctx context.Context) error {
 			continue
 		}
 		newName := k.target.Name + r.name[len(k.staging.Name):]
-		if len(newName) > maxIdentLen {
+		if len(newName) > dialect.MaxIdent {
 			continue
 		}
 		nt := tableName{Schema: k.target.Schema, Name: newName}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 )
 
 func idNameSchema() connector.Schema {
@@ -67,7 +68,7 @@ func TestReplaceKeepsOldDataUntilCommit(t *testing.T) {
 		t.Fatalf("after a replace closed without Commit: %v", got)
 	}
 	var staging bool
-	if err := sqlConn(t).QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", table+stagingSuffix).Scan(&staging); err != nil || staging {
+	if err := sqlConn(t).QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", table+sqlkit.StagingSuffix).Scan(&staging); err != nil || staging {
 		t.Errorf("staging table left behind (%v)", err)
 	}
 }

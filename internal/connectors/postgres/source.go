@@ -3,7 +3,6 @@ package postgres
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 )
 
 const (
@@ -44,12 +44,6 @@ var (
 	_ connector.Source    = (*Source)(nil)
 	_ connector.RawSource = (*Source)(nil)
 )
-
-// position is what a Pos holds: the key columns and the text form of the last row's key values.
-type position struct {
-	Key   []string `json:"key"`
-	After []string `json:"after"`
-}
 
 // Open connects, reads the table's or query's columns and checks the position.
 func (s *Source) Open(ctx context.Context, from connector.Position) (err error) {
@@ -124,14 +118,35 @@ func (s *Source) Open(ctx context.Context, from connector.Position) (err error) 
 			return connector.Errorf(connector.CodeUsage, red, "run again from the start",
 				fmt.Errorf("%s cannot resume from a position: only tables with a primary key can", s.what()))
 		}
-		var p position
-		if err := json.Unmarshal(from, &p); err != nil || len(p.After) != len(s.keyIdx) || !slices.Equal(p.Key, s.info.Key) {
+		after, err := decodePosition(from, s.info.Key)
+		if err != nil {
 			return connector.Errorf(connector.CodeUsage, red, "run again from the start",
-				fmt.Errorf("the saved position does not fit %s (primary key %s)", s.what(), strings.Join(s.info.Key, ", ")))
+				fmt.Errorf("the saved position does not fit %s (primary key %s): %w", s.what(), strings.Join(s.info.Key, ", "), err))
 		}
-		s.after = p.After
+		s.after = after
 	}
 	return nil
+}
+
+// decodePosition reads the text forms of the key values of a position of key (this
+// version's, or one written before sqlkit's format, which transaction logs may still hold).
+func decodePosition(from connector.Position, key []string) ([]string, error) {
+	k, err := sqlkit.DecodeKeyset(from, sqlkit.LegacyPostgres)
+	if err == nil {
+		err = k.Fits(key, false)
+	}
+	if err != nil {
+		return nil, err
+	}
+	after := make([]string, len(k.After))
+	for i, v := range k.After {
+		t, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: key %s holds a %T, not the text of a value", sqlkit.ErrPosition, key[i], v)
+		}
+		after[i] = t
+	}
+	return after, nil
 }
 
 // unwrapWrapped drops the endpoint prefix of a connector.Error so it can be wrapped again.
@@ -175,18 +190,11 @@ func (s *Source) copySQL(cols []string, binary bool) string {
 	default:
 		b.WriteString("(SELECT " + names + " FROM " + s.info.Name.SQL())
 		if s.keyIdx != nil {
-			keys := quoteIdents(s.info.Key)
-			if s.after != nil {
-				b.WriteString(" WHERE (" + keys + ") > (")
-				for i, v := range s.after {
-					if i > 0 {
-						b.WriteString(", ")
-					}
-					b.WriteString(quoteLiteral(v))
-				}
-				b.WriteString(")")
+			after := make([]string, len(s.after))
+			for i, v := range s.after {
+				after[i] = quoteLiteral(v)
 			}
-			b.WriteString(" ORDER BY " + keys)
+			b.WriteString(dialect.KeysetSQL(s.info.Key, after))
 		}
 		b.WriteString(")")
 	}
@@ -342,11 +350,15 @@ func (s *Source) Read(ctx context.Context) (*connector.Batch, connector.AckFunc,
 		return nil, nil, connector.ErrEndOfInput
 	}
 	if s.keyIdx != nil {
-		p := position{Key: s.info.Key, After: make([]string, len(s.keyText))}
+		after := make([]any, len(s.keyText))
 		for i, t := range s.keyText {
-			p.After[i] = string(t)
+			after[i] = string(t)
 		}
-		b.Pos, _ = json.Marshal(p)
+		pos, err := sqlkit.Keyset{Key: s.info.Key, After: after}.Encode()
+		if err != nil {
+			return nil, nil, connector.Errorf(connector.CodeInternal, s.ep.Redacted(), "", err)
+		}
+		b.Pos = pos
 	}
 	return b, connector.NopAck, nil
 }

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 )
 
 // maxVariables is SQLite's limit on the parameters of one statement (SQLITE_MAX_VARIABLE_NUMBER).
@@ -18,12 +18,6 @@ const maxVariables = 32766
 // maxChunkRows bounds the rows of one multi-row INSERT: past a few hundred rows a longer
 // statement saves nothing measurable (see BenchmarkInsert).
 var maxChunkRows = 500
-
-// checkpointTable keeps each run's source position, written in the same transaction as the rows.
-const checkpointTable = "_datahub_checkpoints"
-
-// stagingSuffix names the table a replace writes before swapping it in.
-const stagingSuffix = "__datahub_staging"
 
 // Sink writes a table through one connection (SQLite has one writer at a time).
 //
@@ -50,6 +44,8 @@ type Sink struct {
 	runID   string
 	table   string // the target, as stored when it exists
 	staging string
+	replace sqlkit.Replace
+	ckpt    sqlkit.Checkpoints
 	writeTo string // the table Write inserts into: the target, or the staging table in replace mode
 	names   []string
 	keys    []string
@@ -62,8 +58,8 @@ type Sink struct {
 	args            []any
 	good            []int
 
-	inTx, checkpointReady           bool
-	opened, staged, committed, done bool
+	inTx, checkpointReady   bool
+	opened, committed, done bool
 }
 
 var (
@@ -128,74 +124,28 @@ func (k *Sink) prepareTarget(ctx context.Context, s connector.Schema, optKey []s
 				fmt.Errorf("%s is a %s", obj.name, kind))
 		}
 	}
-	k.staging = k.table + stagingSuffix
-	// A staging table left by a replace that did not finish.
-	if _, err := c.ExecContext(ctx, "DROP TABLE IF EXISTS "+quoteIdent(k.staging)); err != nil {
-		return k.p.fail(ctx, err, "drop stale staging table "+k.staging)
-	}
+	k.staging = sqlkit.SQLite.SideName(k.table, sqlkit.StagingSuffix)
+	k.replace = sqlkit.Replace{Staging: quoteIdent(k.staging)}
+	k.ckpt = sqlkit.SQLite.Checkpoints("")
 	k.writeTo = k.table
 	if k.mode == connector.ModeReplace {
 		k.writeTo = k.staging
 	}
-
 	if !exists {
-		keys := optKey
-		if len(keys) == 0 {
-			keys = s.Key
-		}
-		for _, key := range keys {
-			i := s.Index(key)
-			if i < 0 {
-				return k.p.usage("name key columns of the source", fmt.Errorf("key column %q is not among the columns (%s)", key, strings.Join(s.Names(), ", ")))
-			}
-			k.keys = append(k.keys, s.Columns[i].Name)
-		}
-		k.target = connector.Schema{Key: k.keys}
-		for _, col := range s.Columns {
-			tc := col
-			tc.Native = declaredType(col)
-			if slices.Contains(k.keys, col.Name) {
-				tc.Nullable = false
-			}
-			k.target.Columns = append(k.target.Columns, tc)
-			k.names = append(k.names, col.Name)
-			k.enc = append(k.enc, encoderFor(tc, affinityOf(tc.Native)))
-		}
-		if _, err := c.ExecContext(ctx, createTableSQL(k.writeTo, k.target.Columns, k.keys)); err != nil {
-			return k.p.fail(ctx, err, "create table "+k.writeTo)
-		}
-		k.staged = k.mode == connector.ModeReplace
-		return nil
+		return k.createTarget(ctx, s, optKey)
 	}
 
 	cols, err := tableColumns(ctx, c, k.table)
 	if err != nil {
 		return k.p.fail(ctx, err, "read the columns of "+k.table)
 	}
-	var pk []columnInfo
-	for _, tc := range cols {
-		if tc.pk > 0 {
-			pk = append(pk, tc)
-		}
+	tb := catalogTable(k.table, cols, obj.withoutRowid)
+	idx, err := sqlkit.Match(k.p.red, tb, s.Names())
+	if err != nil {
+		return err
 	}
-	slices.SortFunc(pk, func(a, b columnInfo) int { return a.pk - b.pk })
-	for _, col := range s.Columns {
-		ti := findColumn(cols, col.Name)
-		if ti < 0 {
-			var have []string
-			for _, tc := range cols {
-				if tc.hidden == 0 {
-					have = append(have, tc.name)
-				}
-			}
-			return connector.Errorf(connector.CodeSchema, k.p.red, "add the column to the table or leave it out of the mapping",
-				fmt.Errorf("column %q is not in table %s (its columns: %s)", col.Name, k.table, strings.Join(have, ", ")))
-		}
-		tc := cols[ti]
-		if tc.hidden != 0 {
-			return connector.Errorf(connector.CodeSchema, k.p.red, "leave generated columns out of the mapping",
-				fmt.Errorf("column %q of table %s is generated and cannot be written", tc.name, k.table))
-		}
+	for i, col := range s.Columns {
+		tc := cols[idx[i]]
 		out, typed := logicalType(tc.decl)
 		if !typed {
 			// No declared type: the column takes any value; keep the source's type.
@@ -208,30 +158,18 @@ func (k *Sink) prepareTarget(ctx context.Context, s connector.Schema, optKey []s
 		k.names = append(k.names, tc.name)
 		k.enc = append(k.enc, encoderFor(out, affinityOf(tc.decl)))
 	}
-	for _, tc := range cols {
-		// A NOT NULL column without a default that is not written refuses every row.
-		rowidAlias := len(pk) == 1 && tc.pk == 1 && strings.EqualFold(strings.TrimSpace(tc.decl), "INTEGER") && !obj.withoutRowid
-		if tc.notNull && !tc.hasDefault && tc.hidden == 0 && !slices.Contains(k.names, tc.name) && !rowidAlias {
-			return connector.Errorf(connector.CodeSchema, k.p.red, "map a source column to it, or give it a default",
-				fmt.Errorf("column %q of table %s is NOT NULL without a default and no source column goes to it", tc.name, k.table))
-		}
+	if err := sqlkit.CheckRequired(k.p.red, tb, idx); err != nil {
+		return err
 	}
-	for _, p := range pk {
-		k.target.Key = append(k.target.Key, p.name)
-	}
-	if len(optKey) == 0 {
-		k.keys = k.target.Key
-	} else {
-		for _, key := range optKey {
-			ti := findColumn(cols, key)
-			if ti < 0 {
-				return k.p.usage("name key columns of the table", fmt.Errorf("key column %q is not in table %s", key, k.table))
-			}
-			k.keys = append(k.keys, cols[ti].name)
-		}
+	k.target.Key = tb.Key
+	if k.keys, err = sqlkit.TableKey(k.p.red, tb, optKey); err != nil {
+		return err
 	}
 	if k.mode == connector.ModeUpsert {
-		if err := k.checkUpsertKey(ctx, cols, pk); err != nil {
+		if tb.Unique, err = uniqueIndexes(ctx, c, k.table); err != nil {
+			return k.p.fail(ctx, err, "read the indexes of "+k.table)
+		}
+		if err := sqlkit.CheckUpsertKey(k.p.red, tb, k.keys, idx); err != nil {
 			return err
 		}
 	}
@@ -240,113 +178,86 @@ func (k *Sink) prepareTarget(ctx context.Context, s connector.Schema, optKey []s
 		if err != nil {
 			return connector.Errorf(connector.CodeUnsupported, k.p.red, "use append or upsert for this table", fmt.Errorf("table %s: %w", k.table, err))
 		}
-		if _, err := c.ExecContext(ctx, create); err != nil {
-			return k.p.fail(ctx, err, "create staging table "+k.staging)
+		if err := k.replace.Create(ctx, sqlkit.DB(c), create); err != nil {
+			return k.p.fail(ctx, err, "replace "+k.table)
 		}
-		k.staged = true
 	}
 	return nil
 }
 
-// findColumn finds a column by exact name, then case-insensitively (SQLite's own rule), or -1.
-func findColumn(cols []columnInfo, name string) int {
-	for i, c := range cols {
-		if c.name == name {
-			return i
+// createTarget creates the missing target (in replace mode, the staging table) from s, with
+// optKey, or else the source's key, as its primary key.
+func (k *Sink) createTarget(ctx context.Context, s connector.Schema, optKey []string) error {
+	keys := optKey
+	if len(keys) == 0 {
+		keys = s.Key
+	}
+	var err error
+	if k.keys, err = sqlkit.SourceKey(k.p.red, s, keys); err != nil {
+		return err
+	}
+	k.target = connector.Schema{Key: k.keys}
+	for _, col := range s.Columns {
+		tc := col
+		tc.Native = declaredType(col)
+		if slices.Contains(k.keys, col.Name) {
+			tc.Nullable = false
 		}
+		k.target.Columns = append(k.target.Columns, tc)
+		k.names = append(k.names, col.Name)
+		k.enc = append(k.enc, encoderFor(tc, affinityOf(tc.Native)))
 	}
-	for i, c := range cols {
-		if strings.EqualFold(c.name, name) {
-			return i
+	create := createTableSQL(k.writeTo, k.target.Columns, k.keys)
+	if k.mode == connector.ModeReplace {
+		if err := k.replace.Create(ctx, sqlkit.DB(k.conn), create); err != nil {
+			return k.p.fail(ctx, err, "replace "+k.table)
 		}
-	}
-	return -1
-}
-
-// checkUpsertKey makes sure ON CONFLICT (keys) has a primary key or unique index to match.
-func (k *Sink) checkUpsertKey(ctx context.Context, cols []columnInfo, pk []columnInfo) error {
-	if len(k.keys) == 0 {
-		return k.p.usage("give the key columns, or add a primary key to the table",
-			fmt.Errorf("upsert into %s needs key columns and the table has no primary key", k.table))
-	}
-	same := func(set []string) bool {
-		if len(set) != len(k.keys) {
-			return false
-		}
-		for _, a := range set {
-			if !slices.ContainsFunc(k.keys, func(b string) bool { return strings.EqualFold(a, b) }) {
-				return false
-			}
-		}
-		return true
-	}
-	var pkNames []string
-	for _, p := range pk {
-		pkNames = append(pkNames, p.name)
-	}
-	if same(pkNames) {
 		return nil
 	}
-	rows, err := k.conn.QueryContext(ctx, `SELECT name FROM pragma_index_list(?) WHERE "unique" = 1 AND partial = 0`, k.table)
-	if err != nil {
-		return k.p.fail(ctx, err, "read the indexes of "+k.table)
+	if _, err := k.conn.ExecContext(ctx, create); err != nil {
+		return k.p.fail(ctx, err, "create table "+k.writeTo)
 	}
-	var indexes []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			_ = rows.Close()
-			return k.p.fail(ctx, err, "read the indexes of "+k.table)
-		}
-		indexes = append(indexes, n)
-	}
-	_ = rows.Close()
-	for _, ix := range indexes {
-		var set []string
-		rows, err := k.conn.QueryContext(ctx, `SELECT coalesce(name, '') FROM pragma_index_info(?)`, ix)
-		if err != nil {
-			return k.p.fail(ctx, err, "read index "+ix)
-		}
-		for rows.Next() {
-			var n string
-			if rows.Scan(&n) == nil {
-				set = append(set, n)
-			}
-		}
-		_ = rows.Close()
-		if same(set) {
-			return nil
+	return nil
+}
+
+// catalogTable describes a table for the kit's column and key checks.
+func catalogTable(name string, cols []columnInfo, withoutRowid bool) *sqlkit.Table {
+	t := &sqlkit.Table{Name: name}
+	var pk []columnInfo
+	for _, c := range cols {
+		if c.pk > 0 {
+			pk = append(pk, c)
 		}
 	}
-	return connector.Errorf(connector.CodeSchema, k.p.red,
-		fmt.Sprintf("create one: CREATE UNIQUE INDEX ON %s (%s)", quoteIdent(k.table), quoteIdents(k.keys)),
-		fmt.Errorf("upsert on (%s) needs a primary key or unique index on exactly those columns of %s", strings.Join(k.keys, ", "), k.table))
+	slices.SortFunc(pk, func(a, b columnInfo) int { return a.pk - b.pk })
+	for _, p := range pk {
+		t.Key = append(t.Key, p.name)
+	}
+	for _, c := range cols {
+		// An INTEGER PRIMARY KEY of a rowid table is the rowid: SQLite fills it.
+		rowidAlias := len(pk) == 1 && c.pk == 1 && strings.EqualFold(strings.TrimSpace(c.decl), "INTEGER") && !withoutRowid
+		t.Columns = append(t.Columns, sqlkit.Column{
+			Name:      c.name,
+			Generated: c.hidden != 0,
+			Required:  c.notNull && !c.hasDefault && c.hidden == 0 && !rowidAlias,
+		})
+	}
+	return t
+}
+
+// uniqueIndexes returns the column sets of a table's full unique indexes.
+func uniqueIndexes(ctx context.Context, q querier, table string) ([][]string, error) {
+	return sqlkit.ColumnSets(ctx, q, `SELECT l.name, coalesce(i.name, '') FROM pragma_index_list(?) AS l, pragma_index_info(l.name) AS i
+		WHERE l."unique" = 1 AND l.partial = 0 ORDER BY l.seq, i.seqno`, table)
 }
 
 // createTableSQL is the CREATE TABLE of a new target.
 func createTableSQL(name string, cols []connector.Column, keys []string) string {
-	var b strings.Builder
-	b.WriteString("CREATE TABLE ")
-	b.WriteString(quoteIdent(name))
-	b.WriteString(" (")
+	defs := make([]sqlkit.ColumnDef, len(cols))
 	for i, c := range cols {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quoteIdent(c.Name))
-		b.WriteByte(' ')
-		b.WriteString(c.Native)
-		if !c.Nullable {
-			b.WriteString(" NOT NULL")
-		}
+		defs[i] = sqlkit.ColumnDef{Name: c.Name, Type: c.Native, NotNull: !c.Nullable}
 	}
-	if len(keys) > 0 {
-		b.WriteString(", PRIMARY KEY (")
-		b.WriteString(quoteIdents(keys))
-		b.WriteString(")")
-	}
-	b.WriteString(")")
-	return b.String()
+	return sqlkit.SQLite.CreateTable(quoteIdent(name), defs, keys, "")
 }
 
 // renameCreate rewrites a table's CREATE TABLE text (as SQLite stores it: the keywords
@@ -428,17 +339,7 @@ func (k *Sink) stmt(ctx context.Context, rows int) (*sql.Stmt, error) {
 			}
 		}
 	}
-	var b strings.Builder
-	b.Grow(len(k.head) + rows*(len(k.row)+1) + len(k.tail))
-	b.WriteString(k.head)
-	for i := 0; i < rows; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(k.row)
-	}
-	b.WriteString(k.tail)
-	st, err := k.conn.PrepareContext(ctx, b.String())
+	st, err := k.conn.PrepareContext(ctx, sqlkit.RowsSQL(k.head, k.row, k.tail, rows))
 	if err != nil {
 		return nil, err
 	}
@@ -668,17 +569,14 @@ func (k *Sink) Flush(ctx context.Context, pos connector.Position) error {
 		return err
 	}
 	if store {
+		conn := sqlkit.DB(k.conn)
 		if !k.checkpointReady {
-			if err := k.exec(ctx, "CREATE TABLE IF NOT EXISTS "+checkpointTable+
-				" (run_id TEXT NOT NULL PRIMARY KEY, position BLOB, updated_at TIMESTAMPTZ NOT NULL)"); err != nil {
-				return k.abort(ctx, err, "create "+checkpointTable)
+			if err := k.ckpt.Ensure(ctx, conn); err != nil {
+				return k.abort(ctx, err, "store the position")
 			}
 		}
-		now, _ := formatTime(time.Now(), connector.TypeTimestampTZ)
-		if _, err := k.conn.ExecContext(ctx, "INSERT INTO "+checkpointTable+" (run_id, position, updated_at) VALUES (?, ?, ?)"+
-			" ON CONFLICT (run_id) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
-			k.runID, []byte(pos), now); err != nil {
-			return k.abort(ctx, err, "store the position in "+checkpointTable)
+		if err := k.ckpt.Save(ctx, conn, k.runID, pos); err != nil {
+			return k.abort(ctx, err, "store the position")
 		}
 	}
 	if err := k.exec(ctx, "COMMIT"); err != nil {
@@ -704,16 +602,9 @@ func (k *Sink) SavedPosition(ctx context.Context) (connector.Position, error) {
 	if k.runID == "" {
 		return nil, nil
 	}
-	if _, ok, err := lookup(ctx, k.conn, checkpointTable); err != nil || !ok {
-		return nil, k.p.fail(ctx, err, "look up "+checkpointTable)
-	}
-	var pos []byte
-	err := k.conn.QueryRowContext(ctx, "SELECT position FROM "+checkpointTable+" WHERE run_id = ?", k.runID).Scan(&pos)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+	pos, err := k.ckpt.Load(ctx, sqlkit.DB(k.conn), k.runID)
 	if err != nil {
-		return nil, k.p.fail(ctx, err, "read "+checkpointTable)
+		return nil, k.p.fail(ctx, err, "read the saved position")
 	}
 	return pos, nil
 }
@@ -734,10 +625,9 @@ func (k *Sink) Commit(ctx context.Context) error {
 		k.inTx = false
 	}
 	if k.mode == connector.ModeReplace {
-		if err := k.swap(ctx); err != nil {
+		if err := k.replace.Swap(ctx, k.swap); err != nil {
 			return err
 		}
-		k.staged = false
 	}
 	k.committed = true
 	return nil
@@ -867,9 +757,7 @@ func (k *Sink) Close(ctx context.Context) error {
 			_ = k.exec(cctx, "ROLLBACK")
 			k.inTx = false
 		}
-		if k.staged {
-			_ = k.exec(cctx, "DROP TABLE IF EXISTS "+quoteIdent(k.staging))
-		}
+		k.replace.Discard(cctx, sqlkit.DB(k.conn))
 		_ = k.conn.Close()
 	}
 	if k.p.db != nil {

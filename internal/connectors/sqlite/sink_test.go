@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 )
 
 var people = connector.Schema{Columns: []connector.Column{
@@ -394,7 +395,7 @@ func TestPositionStore(t *testing.T) {
 	// The checkpoint table is not listed as a table to read.
 	src := &Source{ep: connector.Endpoint{URL: "sqlite:" + path + "?table=nope"}}
 	err := src.Open(ctx, nil)
-	if err == nil || strings.Contains(err.Error(), checkpointTable) {
+	if err == nil || strings.Contains(err.Error(), sqlkit.CheckpointTable) {
 		t.Errorf("missing table message: %v", err)
 	}
 	_ = src.Close(ctx)

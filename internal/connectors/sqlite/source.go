@@ -3,16 +3,15 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 )
 
 // defaultBatchSize is the rows per batch when the endpoint does not say.
@@ -195,18 +194,9 @@ func (s *Source) openTable(ctx context.Context, from connector.Position) error {
 			return err
 		}
 		args = after
-		b.WriteString(" WHERE ")
-		b.WriteString(keyTuple(s.keyName))
-		b.WriteString(" > ")
-		if len(after) == 1 {
-			b.WriteString("?")
-		} else {
-			b.WriteString("(" + strings.TrimSuffix(strings.Repeat("?, ", len(after)), ", ") + ")")
-		}
 	}
 	if s.keyAt != nil {
-		b.WriteString(" ORDER BY ")
-		b.WriteString(quoteIdents(s.keyName))
+		b.WriteString(sqlkit.SQLite.KeysetSQL(s.keyName, slices.Repeat([]string{"?"}, len(args))))
 	}
 	s.scan = make([]any, len(exprs))
 	s.ptrs = make([]any, len(exprs))
@@ -219,14 +209,6 @@ func (s *Source) openTable(ctx context.Context, from connector.Position) error {
 	}
 	s.rows = rows
 	return nil
-}
-
-// keyTuple renders the key columns for a comparison: "k" or ("a", "b").
-func keyTuple(names []string) string {
-	if len(names) == 1 {
-		return quoteIdent(names[0])
-	}
-	return "(" + quoteIdents(names) + ")"
 }
 
 // sampleType guesses the type of a column without a declared type from the storage classes
@@ -459,7 +441,11 @@ func (s *Source) Read(ctx context.Context) (*connector.Batch, connector.AckFunc,
 		return nil, nil, connector.ErrEndOfInput
 	}
 	if s.keyAt != nil {
-		b.Pos = s.encodePos()
+		pos, err := s.encodePos()
+		if err != nil {
+			return nil, nil, err
+		}
+		b.Pos = pos
 	}
 	return b, connector.NopAck, nil
 }
@@ -484,69 +470,24 @@ func (s *Source) Close(context.Context) error {
 	return nil
 }
 
-// position is a table source's resume token: the key columns and the last key read, each
-// value tagged with its storage class, since SQLite compares 5 and '5' differently.
-type position struct {
-	Key   []string `json:"key"`
-	After []string `json:"after"`
-}
-
-func (s *Source) encodePos() connector.Position {
-	p := position{Key: s.keyName, After: make([]string, len(s.lastKey))}
-	for i, v := range s.lastKey {
-		switch x := v.(type) {
-		case int64:
-			p.After[i] = "i:" + strconv.FormatInt(x, 10)
-		case float64:
-			p.After[i] = "r:" + strconv.FormatFloat(x, 'g', -1, 64)
-		case string:
-			p.After[i] = "t:" + x
-		case []byte:
-			p.After[i] = "b:" + base64.StdEncoding.EncodeToString(x)
-		default:
-			p.After[i] = "n:"
-		}
+// encodePos is the position after the last row read. The key values keep their storage
+// class (the kit's keyset values are typed), since SQLite compares 5 and '5' differently.
+func (s *Source) encodePos() (connector.Position, error) {
+	pos, err := sqlkit.Keyset{Key: s.keyName, After: s.lastKey}.Encode()
+	if err != nil {
+		return nil, connector.Errorf(connector.CodeInternal, s.p.red, "", fmt.Errorf("%s: %w", s.what, err))
 	}
-	out, _ := json.Marshal(p)
-	return out
+	return pos, nil
 }
 
 func (s *Source) decodePos(from connector.Position) ([]any, error) {
-	bad := func(why string) ([]any, error) {
+	k, err := sqlkit.DecodeKeyset(from, sqlkit.LegacySQLite)
+	if err == nil {
+		err = k.Fits(s.keyName, true)
+	}
+	if err != nil {
 		return nil, connector.Errorf(connector.CodeUsage, s.p.red, "start without a position, or resume with one taken from this table",
-			fmt.Errorf("position %.80q does not fit %s: %s", string(from), s.what, why))
+			fmt.Errorf("position %.80q does not fit %s: %w", string(from), s.what, err))
 	}
-	var p position
-	if err := json.Unmarshal(from, &p); err != nil {
-		return bad("not a position of this connector")
-	}
-	if len(p.Key) != len(s.keyName) || len(p.After) != len(p.Key) {
-		return bad(fmt.Sprintf("it is for key (%s), the table is read by (%s)", strings.Join(p.Key, ", "), strings.Join(s.keyName, ", ")))
-	}
-	for i, k := range p.Key {
-		if !strings.EqualFold(k, s.keyName[i]) {
-			return bad(fmt.Sprintf("it is for key (%s), the table is read by (%s)", strings.Join(p.Key, ", "), strings.Join(s.keyName, ", ")))
-		}
-	}
-	out := make([]any, len(p.After))
-	for i, a := range p.After {
-		tag, val, _ := strings.Cut(a, ":")
-		var err error
-		switch tag {
-		case "i":
-			out[i], err = strconv.ParseInt(val, 10, 64)
-		case "r":
-			out[i], err = strconv.ParseFloat(val, 64)
-		case "t":
-			out[i] = val
-		case "b":
-			out[i], err = base64.StdEncoding.DecodeString(val)
-		default:
-			return bad("a key value is NULL")
-		}
-		if err != nil {
-			return bad(err.Error())
-		}
-	}
-	return out, nil
+	return k.After, nil
 }

@@ -34,6 +34,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/sqlkit"
 	"github.com/datahub-oss/datahub/internal/errcode"
 )
 
@@ -159,56 +160,14 @@ func (p *endpoint) usage(hint string, err error) error {
 
 // parseTableName reads name, main.name, or a double-quoted part ("a.b") that keeps dots.
 func parseTableName(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	var parts []string
-	for len(s) > 0 {
-		var part string
-		if s[0] == '"' {
-			var b strings.Builder
-			i := 1
-			for ; i < len(s); i++ {
-				if s[i] == '"' {
-					if i+1 < len(s) && s[i+1] == '"' {
-						b.WriteByte('"')
-						i++
-						continue
-					}
-					break
-				}
-				b.WriteByte(s[i])
-			}
-			if i >= len(s) {
-				return "", fmt.Errorf("table name %q has an unterminated quote", s)
-			}
-			part, s = b.String(), s[i+1:]
-		} else {
-			i := strings.IndexByte(s, '.')
-			if i < 0 {
-				i = len(s)
-			}
-			part, s = strings.TrimSpace(s[:i]), s[i:]
-		}
-		if part == "" {
-			return "", errors.New("table name has an empty part")
-		}
-		parts = append(parts, part)
-		if s == "" {
-			break
-		}
-		if s[0] != '.' {
-			return "", fmt.Errorf("unexpected %q in table name", s)
-		}
-		s = s[1:]
+	parts, err := sqlkit.SQLite.ParseName(s)
+	if err != nil {
+		return "", err
 	}
-	switch {
-	case len(parts) == 1:
-		return parts[0], nil
-	case len(parts) == 2 && strings.EqualFold(parts[0], "main"):
-		return parts[1], nil
-	case len(parts) == 2:
-		return "", fmt.Errorf("schema %q: a database file has only the schema main", parts[0])
+	if len(parts) == 2 && !strings.EqualFold(parts[0].Text, "main") {
+		return "", fmt.Errorf("schema %q: a database file has only the schema main", parts[0].Text)
 	}
-	return "", fmt.Errorf("table name with %d parts", len(parts))
+	return parts[len(parts)-1].Text, nil
 }
 
 // resolvePath makes the database path absolute. With a root, a relative path is taken from
@@ -522,18 +481,7 @@ func isConstraint(err error) bool {
 	return false
 }
 
-// quoteIdent quotes an identifier for SQL.
-func quoteIdent(s string) string {
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
-}
-
-func quoteIdents(names []string) string {
-	var b strings.Builder
-	for i, n := range names {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quoteIdent(n))
-	}
-	return b.String()
-}
+var (
+	quoteIdent  = sqlkit.SQLite.QuoteIdent
+	quoteIdents = sqlkit.SQLite.QuoteIdents
+)
