@@ -372,8 +372,8 @@ func TestApplyChecksEnvironmentSecrets(t *testing.T) {
 	l := newLayout(t, Settings{EnvAllow: []string{"PG_*"}})
 	check := l.p.ApplyCheck(&auth.Principal{Name: "ivan", Roles: []auth.Role{auth.RoleIntegrator}})
 	for doc, want := range map[string]string{
-		"  environments: {DEV: {url: 'postgres://a@h/db', secrets: {password: 'env:HOME'}}}\n": "spec.environments.DEV.secrets.password",
-		"  environments: {DEV: {url: 'postgres://a@h/db'}}\n  secrets: {password: 'env:HOME'}\n":  "spec.secrets.password",
+		"  environments: {DEV: {url: 'postgres://a@h/db', secrets: {password: 'env:HOME'}}}\n":   "spec.environments.DEV.secrets.password",
+		"  environments: {DEV: {url: 'postgres://a@h/db'}}\n  secrets: {password: 'env:HOME'}\n": "spec.secrets.password",
 		"  environments: {DEV: {url: 'postgres://a@h/db', secrets: {password: 'env:PG_PW'}}}\n":  "",
 	} {
 		docs, err := catalog.Parse([]byte("apiVersion: datahub/v1\nkind: Endpoint\nmetadata: {name: k}\nspec:\n  system: s\n  type: postgres\n"+doc), "k.yaml")
