@@ -37,6 +37,9 @@ writes. 'cancel', 'resume' and 'rejects' are about a server's runs only.`,
 		Short: "List runs, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := runstatus.Parse(status); status != "" && err != nil {
+				return usageError("--status: %v", err)
+			}
 			remote, err := useServer(cmd)
 			if err != nil {
 				return err
