@@ -20,6 +20,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/notify"
 	"github.com/datahub-oss/datahub/internal/runs"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/trigger"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
@@ -82,8 +83,8 @@ func (in *hookInput) Resolve(hctx huma.Context) []error {
 }
 
 type hookBody struct {
-	RunID  string `json:"run_id" doc:"The run the delivery requested (the earlier one for a repeated delivery)"`
-	Status string `json:"status" doc:"The run's status"`
+	RunID  string           `json:"run_id" doc:"The run the delivery requested (the earlier one for a repeated delivery)"`
+	Status runstatus.Status `json:"status" doc:"The run's status"`
 }
 
 type hookOutput struct {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/datahub-oss/datahub/internal/notify"
 	"github.com/datahub-oss/datahub/internal/runs"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/trigger"
 )
 
@@ -93,7 +94,7 @@ func TestWebhookHMAC(t *testing.T) {
 		Status string `json:"status"`
 	}
 	r.json(t, &out)
-	if out.RunID == "" || out.Status != runs.StatusQueued {
+	if out.RunID == "" || out.Status != string(runstatus.Queued) {
 		t.Fatalf("answer %s", r)
 	}
 	wctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -16,9 +16,9 @@ import (
 
 	"github.com/datahub-oss/datahub/internal/audit"
 	"github.com/datahub-oss/datahub/internal/auth"
+	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/event"
-	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/store"
 )
 
@@ -354,7 +354,7 @@ func (s *server) resourceChanged(ctx context.Context, c catalog.Change) {
 		}
 	}
 	e.Object = string(c.Action)
-	runs.Publish(ctx, s.d.Bus, loggerFrom(ctx), e)
+	_ = bus.Events{Bus: s.d.Bus, Logger: loggerFrom(ctx)}.Publish(ctx, e)
 }
 
 // applyDocuments returns the body as text catalog.Parse reads: YAML as is, or the JSON

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/datahub-oss/datahub/internal/auth"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
@@ -19,7 +20,7 @@ func TestResumeContract(t *testing.T) {
 	admin := h.admin()
 	h.must(http.StatusOK, h.do(http.MethodPost, BasePath+"/apply", admin, quickstart(t)), "apply")
 	ctx := context.Background()
-	record := func(env, mode, status string, pos []byte) txlog.Run {
+	record := func(env, mode string, status runstatus.Status, pos []byte) txlog.Run {
 		r := txlog.Run{ID: txlog.NewID(), Kind: "integration", Integration: "quickstart", Env: env, Source: "x", Destination: "y",
 			Mode: mode, Status: "queued", StartedAt: time.Now()}
 		if err := h.txlog.Start(ctx, &r); err != nil {

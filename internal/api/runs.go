@@ -16,6 +16,7 @@ import (
 
 	"github.com/datahub-oss/datahub/internal/auth"
 	"github.com/datahub-oss/datahub/internal/runs"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
@@ -37,6 +38,19 @@ func runOf(r txlog.Run) runBody {
 		b.RowsPerSecond = float64(int64(float64(r.Part.RowsWritten)/(float64(r.DurationMS)/1000)*10)) / 10
 	}
 	return b
+}
+
+// statusQuery is a run status as a query parameter: its schema's enum is runstatus.All(), so
+// the API offers exactly the statuses a run can have.
+type statusQuery runstatus.Status
+
+// Schema is the OpenAPI schema of a run status.
+func (statusQuery) Schema(huma.Registry) *huma.Schema {
+	var enum []any
+	for _, s := range runstatus.All() {
+		enum = append(enum, string(s))
+	}
+	return &huma.Schema{Type: huma.TypeString, Enum: enum}
 }
 
 type runOutput struct {
@@ -73,15 +87,15 @@ func (s *server) runRoutes() {
 		OperationID: "list-runs", Method: http.MethodGet, Path: BasePath + "/runs", Tags: tags,
 		Summary: "List runs, newest first",
 	}, func(ctx context.Context, in *struct {
-		Limit       int    `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Page size"`
-		Cursor      string `query:"cursor" doc:"The next cursor of the previous page"`
-		Status      string `query:"status" enum:"queued,running,succeeded,failed,partial,canceled,cancel_requested"`
-		Integration string `query:"integration"`
+		Limit       int         `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Page size"`
+		Cursor      string      `query:"cursor" doc:"The next cursor of the previous page"`
+		Status      statusQuery `query:"status"`
+		Integration string      `query:"integration"`
 	}) (*struct{ Body page[runBody] }, error) {
 		if in.Cursor != "" && !strings.Contains(in.Cursor, "|") {
 			return nil, apiError(http.StatusUnprocessableEntity, "invalid cursor")
 		}
-		p, err := s.d.Log.List(ctx, txlog.Filter{Status: in.Status, Integration: in.Integration, Limit: in.Limit, Cursor: in.Cursor})
+		p, err := s.d.Log.List(ctx, txlog.Filter{Status: runstatus.Status(in.Status), Integration: in.Integration, Limit: in.Limit, Cursor: in.Cursor})
 		if err != nil {
 			return nil, err
 		}

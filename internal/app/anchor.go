@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/datahub-oss/datahub/internal/audit"
+	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/config"
 	"github.com/datahub-oss/datahub/internal/event"
 	"github.com/datahub-oss/datahub/internal/secret"
@@ -54,11 +55,8 @@ func (h *Hub) startAnchorer(ctx context.Context) {
 			e := event.New(event.AuditAnchor)
 			e.Time = an.At
 			e.Anchor = &event.Anchor{Seq: an.Seq, Hash: an.Hash, Scheme: an.Scheme, KeyID: an.KeyID}
-			data, err := e.Marshal()
-			if err != nil {
-				return err
-			}
-			return h.Bus.Publish(ctx, e.Subject(), data, map[string]string{"Nats-Msg-Id": e.ID})
+			// The anchorer logs and retries what fails.
+			return bus.Events{Bus: h.Bus}.Publish(ctx, e)
 		}}
 	h.wg.Add(1)
 	go func() {

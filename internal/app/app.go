@@ -155,7 +155,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 	if cfg.Has(config.RoleScheduler) {
 		// Every scheduler process competes for one leader lease: only the leader fires.
 		sched := trigger.New(trigger.Config{DB: h.DB, Catalog: h.Catalog, Leases: h.Bus, Requester: h.Runs,
-			Publisher: h.Bus, Topics: h.Bus, HooksDir: filepath.Join(cfg.Data, "hooks"), Policy: h.Policy, Logger: log.With("component", "scheduler")})
+			Publisher: bus.Events{Bus: h.Bus}, Topics: h.Bus, HooksDir: filepath.Join(cfg.Data, "hooks"), Policy: h.Policy, Logger: log.With("component", "scheduler")})
 		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		h.stopSched = cancel
 		h.wg.Add(1)

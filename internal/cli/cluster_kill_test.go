@@ -17,8 +17,8 @@ import (
 
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/bus/bustest"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/testutil"
-	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
 // clusterHubs is issue 9's scale-out setting: a three-node NATS JetStream cluster (nats-server
@@ -189,7 +189,7 @@ spec:
 		s := statuses()
 		n := 0
 		for st, k := range s {
-			if txlog.Final(st) {
+			if runstatus.Status(st).Final() {
 				n += k
 			}
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +16,8 @@ import (
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/engine"
 	"github.com/datahub-oss/datahub/internal/errcode"
+	"github.com/datahub-oss/datahub/internal/runs"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/transform"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
@@ -43,11 +44,11 @@ type copyFlags struct {
 
 // summary is what `datahub copy` prints; its JSON form is a stable interface.
 type summary struct {
-	RunID       string `json:"run_id"`
-	Status      string `json:"status"`
-	Source      string `json:"source"`
-	Destination string `json:"destination"`
-	Mode        string `json:"mode"`
+	RunID       string           `json:"run_id"`
+	Status      runstatus.Status `json:"status"`
+	Source      string           `json:"source"`
+	Destination string           `json:"destination"`
+	Mode        string           `json:"mode"`
 	// The counters are the run's totals: rows written are the rows the destination committed,
 	// rows rejected the lines in the rejects file. Part is this invocation's share of them,
 	// different only for a resumed run.
@@ -128,10 +129,19 @@ func dataDir(flag string) string {
 	return "datahub-data"
 }
 
-func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) error {
+// copyArgs are a copy's flags and arguments, checked.
+type copyArgs struct {
+	mode    connector.WriteMode
+	keys    []string
+	mapping *transform.Mapping
+	src     connector.Endpoint
+	dst     connector.Endpoint
+}
+
+func parseCopyArgs(f *copyFlags, src, dst string) (copyArgs, error) {
 	mode, err := connector.ParseWriteMode(f.mode)
 	if err != nil {
-		return usageError("--mode: %v", err)
+		return copyArgs{}, usageError("--mode: %v", err)
 	}
 	var keys []string
 	for _, k := range strings.Split(f.key, ",") {
@@ -141,33 +151,46 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 	}
 	mapping, err := transform.ParseArgs(f.maps)
 	if err != nil {
-		return usageError("--map: %v", err)
+		return copyArgs{}, usageError("--map: %v", err)
 	}
 	if f.mapFile != "" {
 		fm, err := transform.Load(f.mapFile)
 		if err != nil {
-			return usageError("--map-file: %v", err)
+			return copyArgs{}, usageError("--map-file: %v", err)
 		}
 		fm.Rules = append(fm.Rules, mapping.Rules...)
 		mapping = fm
 	}
 	if f.batchSize <= 0 {
-		return usageError("--batch-size must be positive")
+		return copyArgs{}, usageError("--batch-size must be positive")
 	}
 	if f.maxSet && f.maxRejects < 0 {
-		return usageError("--max-rejects must be 0 or more")
+		return copyArgs{}, usageError("--max-rejects must be 0 or more")
 	}
 	for _, u := range []string{src, dst} {
 		if _, err := connector.Resolve(u); err != nil {
-			return usageError("%v", err)
+			return copyArgs{}, usageError("%v", err)
 		}
 	}
 	switch f.progress {
 	case "auto", "always", "never":
 	default:
-		return usageError("--progress: want auto, always or never")
+		return copyArgs{}, usageError("--progress: want auto, always or never")
 	}
+	return copyArgs{mode: mode, keys: keys, mapping: mapping,
+		src: connector.Endpoint{URL: src, Format: f.fromFormat, BatchSize: f.batchSize, Root: f.root},
+		dst: connector.Endpoint{URL: dst, Format: f.toFormat, BatchSize: f.batchSize, Root: f.root}}, nil
+}
 
+// runCopy runs one transfer in this process through the hub's run lifecycle (runs.Execute),
+// recorded in the local transaction log. It has no policy step: the copy is the local user's
+// own process, reading and writing with that user's own rights and credentials, and no hub
+// setting confines it (--root confines its file paths when asked).
+func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) error {
+	a, err := parseCopyArgs(f, src, dst)
+	if err != nil {
+		return err
+	}
 	data := dataDir(f.data)
 	tl, err := txlog.Open(ctx, data)
 	if err != nil {
@@ -182,16 +205,39 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 			g.logger().Info("recorded runs of ended processes as failed", "runs", n)
 		}
 	}
+	run, opts, err := startCopy(ctx, g, f, tl, a)
+	if err != nil {
+		return err
+	}
 
-	srcEP := connector.Endpoint{URL: src, Format: f.fromFormat, BatchSize: f.batchSize, Root: f.root}
-	dstEP := connector.Endpoint{URL: dst, Format: f.toFormat, BatchSize: f.batchSize, Root: f.root}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	x := runs.Exec{Recorder: runs.Recorder{Log: tl, Logger: g.logger()}, Run: *run, Engine: opts, DataDir: data}
+	if f.progress == "always" || (f.progress == "auto" && g.isTerminal) {
+		x.Watch = func(stats func() engine.Stats) func() { return startProgress(g.stderr, stats).stop }
+	}
+	// The outcome is recorded even when the copy was interrupted; one that could not be is
+	// reported, and the next copy records it as failed (FailAbandoned).
+	done, res, err := runs.Execute(ctx, x)
+	if err != nil {
+		_, _ = fmt.Fprintln(g.stderr, "Warning:", err)
+	}
+	if resumed, err := tl.Get(context.WithoutCancel(ctx), done.ID); err == nil {
+		done.StartedAt = resumed.StartedAt
+	}
+	return reportCopy(g, f, &done, res, a.mode)
+}
+
+// startCopy records the copy's run as started, a new one or the one --resume names, and
+// returns it with the engine's options.
+func startCopy(ctx context.Context, g *globals, f *copyFlags, tl *txlog.Log, a copyArgs) (*txlog.Run, engine.Options, error) {
 	run := &txlog.Run{
-		ID: txlog.NewID(), Kind: "copy", Source: srcEP.Redacted(), Destination: dstEP.Redacted(),
-		Mode: string(mode), Status: string(engine.StatusRunning), StartedAt: time.Now(),
-		Options: txlog.MarshalOptions(map[string]any{"key": keys, "map": mapping}),
+		ID: txlog.NewID(), Kind: "copy", Source: a.src.Redacted(), Destination: a.dst.Redacted(),
+		Mode: string(a.mode), Status: runstatus.Running, StartedAt: time.Now(),
+		Options: txlog.MarshalOptions(map[string]any{"key": a.keys, "map": a.mapping}),
 	}
 	opts := engine.Options{
-		Source: srcEP, Dest: dstEP, Mode: mode, Key: keys, Mapping: mapping,
+		Source: a.src, Dest: a.dst, Mode: a.mode, Key: a.keys, Mapping: a.mapping,
 		NoFastPath: f.noFastPath, Retries: f.retries,
 		CheckpointRows: f.checkpointN, Logger: g.logger(),
 	}
@@ -202,84 +248,49 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 		opts.MaxRejects = engine.Limit(f.maxRejects)
 	}
 	if f.resume != "" {
-		prev, err := tl.Get(ctx, f.resume)
-		if err != nil {
-			return usageError("--resume: %v", err)
+		if err := resumeCopy(ctx, tl, f.resume, run, &opts); err != nil {
+			return nil, opts, err
 		}
-		if prev.Source != run.Source || prev.Destination != run.Destination {
-			return usageError("--resume %s: that run copied %s to %s; give the same SOURCE and DEST", prev.ID, prev.Source, prev.Destination)
-		}
-		if prev.Mode != run.Mode {
-			return usageError("--resume %s: that run used --mode %s", prev.ID, prev.Mode)
-		}
-		if prev.Status == string(engine.StatusSucceeded) || prev.Status == string(engine.StatusPartial) {
-			return usageError("--resume %s: that run already finished (%s)", prev.ID, prev.Status)
-		}
-		if host, _ := os.Hostname(); prev.Status == string(engine.StatusRunning) && prev.Host == host && processAlive(prev.PID) {
-			return usageError("--resume %s: that run is still running (pid %d)", prev.ID, prev.PID)
-		}
-		run.ID, run.StartedAt, run.Options = prev.ID, prev.StartedAt, prev.Options
-		// Count on from what the checkpoint committed, not from what the failed attempt had
-		// read past it.
-		run.Stats = prev.Stats
-		if s, ok := engine.CheckpointStats(prev.Position); ok && mode != connector.ModeReplace {
-			run.Stats = txlog.Stats(s)
-		}
-		opts.Resume, opts.Position = true, prev.Position
-		opts.Initial = engine.Stats(run.Stats)
-	}
-	opts.RunID = run.ID
-	rejects := &engine.FileRejects{Dir: filepath.Join(data, "rejects", run.ID), RunID: run.ID}
-	opts.Rejects = rejects
-	opts.OnCheckpoint = func(ctx context.Context, pos connector.Position, s engine.Stats) error {
-		return tl.Checkpoint(ctx, run.ID, pos, txlog.Stats(s))
 	}
 	if err := tl.Start(ctx, run); err != nil {
-		return &exitError{code: ExitFailed, err: err}
+		return nil, opts, &exitError{code: ExitFailed, err: err}
 	}
+	return run, opts, nil
+}
 
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	eng := engine.New(opts)
-	showProgress := f.progress == "always" || (f.progress == "auto" && g.isTerminal)
-	var bar *progressBar
-	if showProgress {
-		bar = startProgress(g.stderr, eng.Stats)
+// resumeCopy makes run the continuation of the earlier run id, from its last checkpoint: the
+// same source, destination and mode, and not finished or still running.
+func resumeCopy(ctx context.Context, tl *txlog.Log, id string, run *txlog.Run, opts *engine.Options) error {
+	prev, err := tl.Get(ctx, id)
+	if err != nil {
+		return usageError("--resume: %v", err)
 	}
-	res := eng.Run(ctx)
-	if bar != nil {
-		bar.stop()
+	if prev.Source != run.Source || prev.Destination != run.Destination {
+		return usageError("--resume %s: that run copied %s to %s; give the same SOURCE and DEST", prev.ID, prev.Source, prev.Destination)
 	}
-	if err := rejects.Close(); err != nil && res.Err == nil {
-		res.Err, res.Status = err, engine.StatusFailed
+	if prev.Mode != run.Mode {
+		return usageError("--resume %s: that run used --mode %s", prev.ID, prev.Mode)
 	}
+	if prev.Status == runstatus.Succeeded || prev.Status == runstatus.Partial {
+		return usageError("--resume %s: that run already finished (%s)", prev.ID, prev.Status)
+	}
+	if host, _ := os.Hostname(); prev.Status == runstatus.Running && prev.Host == host && processAlive(prev.PID) {
+		return usageError("--resume %s: that run is still running (pid %d)", prev.ID, prev.PID)
+	}
+	run.ID, run.StartedAt, run.Options = prev.ID, prev.StartedAt, prev.Options
+	// Count on from what the checkpoint committed, not from what the failed attempt had
+	// read past it.
+	run.Stats = prev.Stats
+	if s, ok := engine.CheckpointStats(prev.Position); ok && opts.Mode != connector.ModeReplace {
+		run.Stats = txlog.Stats(s)
+	}
+	opts.Resume, opts.Position = true, prev.Position
+	opts.Initial = engine.Stats(run.Stats)
+	return nil
+}
 
-	fin := res.Finished
-	run.Status = string(res.Status)
-	run.Stats = txlog.Stats(res.Stats)
-	run.FinishedAt = &fin
-	run.DurationMS = res.Duration().Milliseconds()
-	run.RejectsPath = rejects.Path()
-	run.FastPath = res.FastPath
-	run.Attempts = res.Attempts
-	run.Part = txlog.Stats(res.Part)
-	run.Resumes = 0
-	if res.Resumed {
-		run.Resumes = 1
-	}
-	run.Position = res.Position
-	if res.Err != nil {
-		run.Error = res.Err.Error()
-		run.ErrorCode = string(connector.CodeOf(res.Err))
-	}
-	// Record the outcome even when the copy was interrupted.
-	if err := tl.Finish(context.WithoutCancel(ctx), run); err != nil {
-		_, _ = fmt.Fprintln(g.stderr, "Warning:", err)
-	}
-	if resumed, err := tl.Get(context.WithoutCancel(ctx), run.ID); err == nil {
-		run.StartedAt = resumed.StartedAt
-	}
-
+// reportCopy prints a finished copy's summary and returns its exit.
+func reportCopy(g *globals, f *copyFlags, run *txlog.Run, res engine.Result, mode connector.WriteMode) error {
 	s := makeSummary(run, res)
 	if f.jsonOut {
 		enc := json.NewEncoder(g.stdout)
@@ -291,9 +302,9 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 		printSummary(g.stdout, s)
 	}
 	switch res.Status {
-	case engine.StatusSucceeded:
+	case runstatus.Succeeded:
 		return nil
-	case engine.StatusPartial:
+	case runstatus.Partial:
 		return &exitError{code: ExitRejected}
 	}
 	hint := ""

@@ -51,7 +51,7 @@ func safe(s string) string { return ctrlchar.Escape(s) }
 // printSummary writes the human form of a copy's summary.
 func printSummary(w io.Writer, s summary) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "run %s %s\n", s.RunID, strings.ToUpper(s.Status))
+	fmt.Fprintf(&b, "run %s %s\n", s.RunID, strings.ToUpper(string(s.Status)))
 	fmt.Fprintf(&b, "  source       %s\n", safe(s.Source))
 	fmt.Fprintf(&b, "  destination  %s (%s)\n", safe(s.Destination), s.Mode)
 	fmt.Fprintf(&b, "  rows         read %s, written %s, rejected %s\n", groupInt(s.RowsRead), groupInt(s.RowsWritten), groupInt(s.RowsRejected))

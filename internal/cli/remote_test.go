@@ -15,6 +15,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/client"
 	"github.com/datahub-oss/datahub/internal/client/clienttest"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 )
 
 // runIn executes the command line in-process with stdin and the given context.
@@ -300,7 +301,7 @@ func TestRunExitStatus(t *testing.T) {
 	s.Steps = 1
 	remoteRun(t, 0, "apply", "-f", catalogDir(t))
 	for _, tc := range []struct {
-		status string
+		status runstatus.Status
 		errMsg string
 		code   int
 	}{

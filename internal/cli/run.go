@@ -12,6 +12,7 @@ import (
 
 	"github.com/datahub-oss/datahub/internal/client"
 	"github.com/datahub-oss/datahub/internal/errcode"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
@@ -113,9 +114,9 @@ func followRun(cmd *cobra.Command, g *globals, c *client.Client, run client.Run,
 // runExit is the exit of a finished run, as 'datahub copy' exits.
 func runExit(run client.Run) error {
 	switch run.Status {
-	case "succeeded":
+	case runstatus.Succeeded:
 		return nil
-	case "partial":
+	case runstatus.Partial:
 		return &exitError{code: ExitRejected}
 	}
 	msg := run.Error

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/datahub-oss/datahub/internal/client"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
@@ -36,6 +37,9 @@ writes. 'cancel', 'resume' and 'rejects' are about a server's runs only.`,
 		Short: "List runs, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := runstatus.Parse(status); status != "" && err != nil {
+				return usageError("--status: %v", err)
+			}
 			remote, err := useServer(cmd)
 			if err != nil {
 				return err
@@ -48,7 +52,7 @@ writes. 'cancel', 'resume' and 'rejects' are about a server's runs only.`,
 				if err != nil {
 					return err
 				}
-				p, err := c.ListRuns(cmd.Context(), client.RunFilter{Status: status, Integration: integration, Limit: limit, Cursor: cursor})
+				p, err := c.ListRuns(cmd.Context(), client.RunFilter{Status: runstatus.Status(status), Integration: integration, Limit: limit, Cursor: cursor})
 				if err != nil {
 					return failure(err)
 				}
@@ -62,7 +66,7 @@ writes. 'cancel', 'resume' and 'rejects' are about a server's runs only.`,
 					return err
 				}
 				defer func() { _ = tl.Close() }()
-				page, err = tl.List(cmd.Context(), txlog.Filter{Status: status, Integration: integration, Limit: limit, Cursor: cursor})
+				page, err = tl.List(cmd.Context(), txlog.Filter{Status: runstatus.Status(status), Integration: integration, Limit: limit, Cursor: cursor})
 				if err != nil {
 					return err
 				}
@@ -79,7 +83,7 @@ writes. 'cancel', 'resume' and 'rejects' are about a server's runs only.`,
 			return err
 		},
 	}
-	list.Flags().StringVar(&status, "status", "", "only runs with this status (queued, running, succeeded, partial, failed, canceled)")
+	list.Flags().StringVar(&status, "status", "", "only runs with this status ("+strings.Join(runstatus.Strings(), ", ")+")")
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many runs")
 	list.Flags().StringVar(&integration, "integration", "", "only runs of this integration")
 	list.Flags().StringVar(&cursor, "cursor", "", "continue after the previous page (printed when there are more)")
@@ -142,7 +146,7 @@ writes. 'cancel', 'resume' and 'rejects' are about a server's runs only.`,
 			if jsonOut {
 				return writeJSON(g.stdout, txlogRun(run))
 			}
-			_, err = fmt.Fprintf(g.stdout, "run %s %s\n", run.ID, strings.ToUpper(strings.ReplaceAll(run.Status, "_", " ")))
+			_, err = fmt.Fprintf(g.stdout, "run %s %s\n", run.ID, strings.ToUpper(strings.ReplaceAll(string(run.Status), "_", " ")))
 			return err
 		},
 	}
@@ -255,7 +259,7 @@ func printRuns(w io.Writer, runs []txlog.Run, hint string) error {
 
 func printRun(w io.Writer, r txlog.Run) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "run %s %s\n", r.ID, strings.ToUpper(r.Status))
+	fmt.Fprintf(&b, "run %s %s\n", r.ID, strings.ToUpper(string(r.Status)))
 	fmt.Fprintf(&b, "  kind         %s\n", safe(r.Kind))
 	if r.Integration != "" {
 		fmt.Fprintf(&b, "  integration  %s in %s", safe(r.Integration), safe(r.Env))

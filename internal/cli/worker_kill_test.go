@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/testutil"
-	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
 // hubProc is a `datahub serve` running as a separate process (the test binary re-executed).
@@ -274,7 +274,7 @@ spec:
 			var committed string
 			testutil.WaitFor(t, 60*time.Second, "the run to commit its first rows", func() bool {
 				r, raw := getRun(t, a.base, token, id)
-				if txlog.Final(r.Status) {
+				if runstatus.Status(r.Status).Final() {
 					t.Fatalf("the run finished (%s) before it could be killed; make the source bigger: %s", r.Status, raw)
 				}
 				victim = procs[r.PID]
@@ -303,7 +303,7 @@ spec:
 					t.Logf("%s finished the run %s after the kill: %s", survivor.name, time.Since(killed).Round(time.Millisecond), raw)
 					return nil
 				}
-				if txlog.Final(r.Status) {
+				if runstatus.Status(r.Status).Final() {
 					t.Fatalf("after the kill the run ended %s: %s", r.Status, raw)
 				}
 				return fmt.Errorf("the run was not taken over after the kill: %s", raw)

@@ -75,7 +75,7 @@ func (c *Client) WaitRun(ctx context.Context, id string, every time.Duration) (R
 func (c *Client) ListRuns(ctx context.Context, f RunFilter) (RunPage, error) {
 	q := url.Values{}
 	if f.Status != "" {
-		q.Set("status", f.Status)
+		q.Set("status", string(f.Status))
 	}
 	if f.Integration != "" {
 		q.Set("integration", f.Integration)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/datahub-oss/datahub/internal/runstatus"
 )
 
 // Change is what applying or deleting did to one resource.
@@ -80,20 +82,20 @@ type Revision struct {
 // Run is one run as the server reports it: the transaction log's record (txlog.Run) plus
 // rows_per_second.
 type Run struct {
-	ID           string `json:"run_id"`
-	Kind         string `json:"kind,omitempty"`
-	Integration  string `json:"integration,omitempty"`
-	Env          string `json:"env,omitempty"`
-	Status       string `json:"status"`
-	RequestedBy  string `json:"requested_by,omitempty"`
-	Source       string `json:"source"`
-	Destination  string `json:"destination"`
-	Mode         string `json:"mode"`
-	RowsRead     int64  `json:"rows_read"`
-	RowsWritten  int64  `json:"rows_written"`
-	RowsRejected int64  `json:"rows_rejected"`
-	BytesRead    int64  `json:"bytes_read"`
-	BytesWritten int64  `json:"bytes_written"`
+	ID           string           `json:"run_id"`
+	Kind         string           `json:"kind,omitempty"`
+	Integration  string           `json:"integration,omitempty"`
+	Env          string           `json:"env,omitempty"`
+	Status       runstatus.Status `json:"status"`
+	RequestedBy  string           `json:"requested_by,omitempty"`
+	Source       string           `json:"source"`
+	Destination  string           `json:"destination"`
+	Mode         string           `json:"mode"`
+	RowsRead     int64            `json:"rows_read"`
+	RowsWritten  int64            `json:"rows_written"`
+	RowsRejected int64            `json:"rows_rejected"`
+	BytesRead    int64            `json:"bytes_read"`
+	BytesWritten int64            `json:"bytes_written"`
 	// Part is the share of the run's latest start (the last resume or takeover) in the
 	// counters above, which are the run's totals.
 	Part          RunStats   `json:"part"`
@@ -122,17 +124,11 @@ type RunStats struct {
 }
 
 // Final reports whether the run has ended (succeeded, partial, failed or canceled).
-func (r Run) Final() bool {
-	switch r.Status {
-	case "succeeded", "partial", "failed", "canceled":
-		return true
-	}
-	return false
-}
+func (r Run) Final() bool { return r.Status.Final() }
 
 // RunFilter selects runs for ListRuns.
 type RunFilter struct {
-	Status      string
+	Status      runstatus.Status
 	Integration string
 	// Limit is the page size (the server's default, 50, when 0).
 	Limit int

@@ -12,7 +12,6 @@ import (
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/event"
 	"github.com/datahub-oss/datahub/internal/redact"
-	"github.com/datahub-oss/datahub/internal/runs"
 )
 
 // Table deliveries write messages in batches: a batch is closed at tableBatchSize messages
@@ -254,5 +253,5 @@ func (e *Engine) deadLettered(ctx context.Context, name string, m bus.TopicMessa
 	if cause != nil {
 		ev.Error = cause.Error()
 	}
-	runs.Publish(ctx, e.Bus, e.log(), ev)
+	_ = bus.Events{Bus: e.Bus, Logger: e.log()}.Publish(ctx, ev)
 }

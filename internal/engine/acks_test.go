@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 )
 
 // ackSource is a test source that records what the engine tells it about each batch and
@@ -317,7 +318,7 @@ func TestNoAckLostAcrossCrash(t *testing.T) {
 			opts := Options{RunID: name, Source: connector.Endpoint{URL: "ackrec:" + name}, Dest: connector.Endpoint{URL: "mem:" + name},
 				CheckpointRows: 30, Retries: -1}
 			res := New(opts).Run(context.Background())
-			if res.Status != StatusFailed {
+			if res.Status != runstatus.Failed {
 				t.Fatalf("first run: %s %v", res.Status, res.Err)
 			}
 			if res.RowsWritten != 30 {
@@ -451,7 +452,7 @@ func TestFailureDoesNotWaitForStuckRead(t *testing.T) {
 	}()
 	select {
 	case res := <-done:
-		if res.Status != StatusFailed {
+		if res.Status != runstatus.Failed {
 			t.Fatalf("status %s: %v", res.Status, res.Err)
 		}
 	case <-time.After(5 * time.Second):

@@ -17,19 +17,8 @@ import (
 
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/redact"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/transform"
-)
-
-// Status is the outcome of a run.
-type Status string
-
-// The statuses a run ends in; StatusRunning is only seen while it runs.
-const (
-	StatusRunning   Status = "running"
-	StatusSucceeded Status = "succeeded"
-	StatusPartial   Status = "partial" // finished, some records rejected
-	StatusFailed    Status = "failed"
-	StatusCanceled  Status = "canceled"
 )
 
 // Stats are a run's counters.
@@ -109,9 +98,10 @@ func Limit(n int64) *int64 { return &n }
 type Result struct {
 	Stats
 	// Part is this invocation's share of Stats: all of it unless the run was resumed.
-	Part     Stats
-	Resumed  bool
-	Status   Status
+	Part    Stats
+	Resumed bool
+	// Status is final: succeeded, partial, failed or canceled.
+	Status   runstatus.Status
 	Started  time.Time
 	Finished time.Time
 	// FastPath is true when rows went through a native stream without decoding.
@@ -254,14 +244,14 @@ func (e *Engine) Run(ctx context.Context) Result {
 	res.Position = encodeCheckpoint(e.checkpoint, e.checkpointStats)
 	switch {
 	case err == nil && res.RowsRejected > 0:
-		res.Status = StatusPartial
+		res.Status = runstatus.Partial
 	case err == nil:
-		res.Status = StatusSucceeded
+		res.Status = runstatus.Succeeded
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		res.Status = StatusCanceled
+		res.Status = runstatus.Canceled
 		res.Err = &scrubbed{msg: connector.CapText("canceled: "+e.scrub(err.Error()), connector.MaxErrorText), err: err}
 	default:
-		res.Status = StatusFailed
+		res.Status = runstatus.Failed
 		res.Err = &scrubbed{msg: connector.CapText(e.scrub(err.Error()), connector.MaxErrorText), err: err}
 	}
 	e.log.Info("run finished", "status", res.Status, "rows_read", res.RowsRead, "rows_written", res.RowsWritten,

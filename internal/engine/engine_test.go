@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/transform"
 )
 
@@ -241,7 +242,7 @@ func TestGenericCopyConvertsAndRejects(t *testing.T) {
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	if res.Status != StatusPartial || res.RowsRead != 100 || res.RowsWritten != 97 || res.RowsRejected != 3 {
+	if res.Status != runstatus.Partial || res.RowsRead != 100 || res.RowsWritten != 97 || res.RowsRejected != 3 {
 		t.Fatalf("status %s read %d written %d rejected %d", res.Status, res.RowsRead, res.RowsWritten, res.RowsRejected)
 	}
 	if len(dst.committed) != 97 {
@@ -353,7 +354,7 @@ func TestMaxRejectsAndSecretsScrubbed(t *testing.T) {
 	dst.schema = connector.Schema{Columns: []connector.Column{{Name: "id", Type: connector.TypeInt64}, {Name: "v", Type: connector.TypeInt64}}}
 	e := New(Options{RunID: "r7", Source: connector.Endpoint{URL: "mem:src7"}, Dest: connector.Endpoint{URL: "mem:dst7"}, MaxRejects: Limit(3)})
 	res := e.Run(context.Background())
-	if res.Status != StatusFailed || connector.CodeOf(res.Err) != connector.CodeData {
+	if res.Status != runstatus.Failed || connector.CodeOf(res.Err) != connector.CodeData {
 		t.Fatalf("%+v", res)
 	}
 
@@ -373,7 +374,7 @@ func TestCancel(t *testing.T) {
 	cancel()
 	e := New(Options{RunID: "r9", Source: connector.Endpoint{URL: "mem:src9"}, Dest: connector.Endpoint{URL: "mem:dst9"}, NoFastPath: true})
 	res := e.Run(ctx)
-	if res.Status != StatusCanceled {
+	if res.Status != runstatus.Canceled {
 		t.Fatalf("status %s: %v", res.Status, res.Err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 )
 
 // TestResumeFromSavedPositionCounts: the transaction log holds an older checkpoint than the
@@ -24,7 +25,7 @@ func TestResumeFromSavedPositionCounts(t *testing.T) {
 			return nil
 		}}
 	res := New(opts).Run(context.Background())
-	if res.Status != StatusFailed || len(logged) != 3 {
+	if res.Status != runstatus.Failed || len(logged) != 3 {
 		t.Fatalf("first start: %s with %d checkpoints", res.Status, len(logged))
 	}
 	older, _ := CheckpointStats(logged[0])

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 )
 
 // committedIDs checks that a table holds no id twice and returns how many rows it holds.
@@ -39,7 +40,7 @@ func TestFailedRunCountsWhatWasCommitted(t *testing.T) {
 	opts := Options{RunID: "st1", Source: connector.Endpoint{URL: "mem:st-src1", BatchSize: 50},
 		Dest: connector.Endpoint{URL: "mem:st-dst1"}, CheckpointRows: 200, Retries: -1, NoFastPath: true}
 	res := New(opts).Run(context.Background())
-	if res.Status != StatusFailed {
+	if res.Status != runstatus.Failed {
 		t.Fatalf("status %s, want failed", res.Status)
 	}
 	if n := committedIDs(t, dst); res.RowsWritten != n || res.RowsRead != n || n != 600 {
@@ -207,7 +208,7 @@ func TestRejectsOnFullDisk(t *testing.T) {
 	res := New(Options{RunID: "full2", Source: connector.Endpoint{URL: "mem:st-src4"}, Dest: connector.Endpoint{URL: "mem:st-dst4"},
 		Rejects: rej2, NoFastPath: true}).Run(ctx)
 	_ = rej2.Close()
-	if res.Status != StatusFailed || connector.CodeOf(res.Err) != connector.CodeDiskFull || res.RowsRejected != rej2.Count() {
+	if res.Status != runstatus.Failed || connector.CodeOf(res.Err) != connector.CodeDiskFull || res.RowsRejected != rej2.Count() {
 		t.Fatalf("status %s, code %s, rejected %d, file %d: %v", res.Status, connector.CodeOf(res.Err), res.RowsRejected, rej2.Count(), res.Err)
 	}
 }
@@ -246,14 +247,14 @@ func TestReplaceAllowsNoRejectsByDefault(t *testing.T) {
 		name   string
 		mode   connector.WriteMode
 		limit  *int64
-		status Status
+		status runstatus.Status
 	}{
-		{"replace default", connector.ModeReplace, nil, StatusFailed},
-		{"replace limit 0", connector.ModeReplace, Limit(0), StatusFailed},
-		{"replace limit too low", connector.ModeReplace, Limit(4), StatusFailed},
-		{"replace limit allows", connector.ModeReplace, Limit(5), StatusPartial},
-		{"append default", connector.ModeAppend, nil, StatusPartial},
-		{"append limit 0", connector.ModeAppend, Limit(0), StatusFailed},
+		{"replace default", connector.ModeReplace, nil, runstatus.Failed},
+		{"replace limit 0", connector.ModeReplace, Limit(0), runstatus.Failed},
+		{"replace limit too low", connector.ModeReplace, Limit(4), runstatus.Failed},
+		{"replace limit allows", connector.ModeReplace, Limit(5), runstatus.Partial},
+		{"append default", connector.ModeAppend, nil, runstatus.Partial},
+		{"append limit 0", connector.ModeAppend, Limit(0), runstatus.Failed},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -271,7 +272,7 @@ func TestReplaceAllowsNoRejectsByDefault(t *testing.T) {
 			if res.Status != tc.status {
 				t.Fatalf("status %s, want %s: %v", res.Status, tc.status, res.Err)
 			}
-			if tc.status == StatusFailed {
+			if tc.status == runstatus.Failed {
 				if connector.CodeOf(res.Err) != connector.CodeData || res.RowsWritten != 0 {
 					t.Fatalf("code %s, written %d: %v", connector.CodeOf(res.Err), res.RowsWritten, res.Err)
 				}

@@ -4,6 +4,7 @@
 package event
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -104,6 +105,13 @@ type Anchor struct {
 // New makes an event of type t now, with a fresh id and the type's default severity.
 func New(t Type) Event {
 	return Event{ID: uuid.Must(uuid.NewV7()).String(), Type: t, Time: time.Now().UTC(), Severity: SeverityOf(t)}
+}
+
+// Publisher puts events on the bus (subject datahub.events.<type>), deduplicated by their id.
+// Events are best effort for most callers, who ignore the error once it is logged; a caller
+// that retries or reports (the audit anchorer, the file trigger) gets it.
+type Publisher interface {
+	Publish(ctx context.Context, e Event) error
 }
 
 // Subject is the bus subject suffix of the event (its type).

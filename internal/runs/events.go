@@ -2,11 +2,10 @@ package runs
 
 import (
 	"context"
-	"log/slog"
 
-	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/event"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
@@ -34,30 +33,16 @@ func RunEvent(ctx context.Context, cat *catalog.Service, t event.Type, run txlog
 	return e
 }
 
-// FinalEventType is the event type of a run's final status ("" for none).
-func FinalEventType(status string) event.Type {
+// FinalEventType is the event type of a run's final status ("" for none: a cancelled run is
+// announced by no event).
+func FinalEventType(status runstatus.Status) event.Type {
 	switch status {
-	case "succeeded":
+	case runstatus.Succeeded:
 		return event.RunSucceeded
-	case "failed":
+	case runstatus.Failed:
 		return event.RunFailed
-	case "partial":
+	case runstatus.Partial:
 		return event.RunPartial
 	}
 	return ""
-}
-
-// Publish puts an event on the bus, deduplicated by its id. Events are best effort: a bus
-// hiccup is logged and does not fail the run it describes.
-func Publish(ctx context.Context, b *bus.Bus, log *slog.Logger, e event.Event) {
-	if b == nil {
-		return
-	}
-	data, err := e.Marshal()
-	if err == nil {
-		err = b.Publish(ctx, e.Subject(), data, map[string]string{"Nats-Msg-Id": e.ID})
-	}
-	if err != nil && log != nil {
-		log.Warn("publish event", "type", e.Type, "run_id", e.RunID, "err", err)
-	}
 }

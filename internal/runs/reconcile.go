@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/errcode"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 )
 
 // Reconciler settles the runs whose state no process owns any more: a run queued, running or
@@ -29,7 +31,7 @@ type Reconciler struct {
 	// suspects are the runs found without a request on the last pass, with their status: a
 	// run is settled only when two passes in a row find it so, which leaves a run being
 	// resumed (queued again just before its request is) the time to get its request queued.
-	suspects map[string]string
+	suspects map[string]runstatus.Status
 }
 
 // Orphaned is the error recorded on a run that lost its request.
@@ -80,7 +82,7 @@ func (r *Reconciler) Once(ctx context.Context) (int, error) {
 	}
 	n := 0
 	seen := r.suspects
-	r.suspects = map[string]string{}
+	r.suspects = map[string]runstatus.Status{}
 	for _, run := range candidates {
 		if queued[run.ID] {
 			continue
@@ -89,9 +91,9 @@ func (r *Reconciler) Once(ctx context.Context) (int, error) {
 			r.suspects[run.ID] = run.Status
 			continue
 		}
-		to, msg, code := "failed", Orphaned, string(errcode.Interrupted)
-		if run.Status == StatusCancelRequested {
-			to, msg, code = StatusCanceled, "canceled: nothing was running it when the cancellation was asked for", ""
+		to, msg, code := runstatus.Failed, Orphaned, string(errcode.Interrupted)
+		if run.Status == runstatus.CancelRequested {
+			to, msg, code = runstatus.Canceled, "canceled: nothing was running it when the cancellation was asked for", ""
 		}
 		// Conditional on the status read: a worker that took the run meanwhile wins.
 		ok, err := s.Log.Settle(ctx, run.ID, run.Status, to, replaceID(msg, run.ID), code)
@@ -105,7 +107,7 @@ func (r *Reconciler) Once(ctx context.Context) (int, error) {
 		r.logger().Warn("run settled: no process owned it any more", "run_id", run.ID, "was", run.Status, "now", to)
 		run.Status = to
 		if t := FinalEventType(to); t != "" {
-			Publish(ctx, s.Bus, r.logger(), RunEvent(ctx, s.Catalog, t, run))
+			_ = bus.Events{Bus: s.Bus, Logger: r.logger()}.Publish(ctx, RunEvent(ctx, s.Catalog, t, run))
 		}
 	}
 	return n, nil

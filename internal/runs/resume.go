@@ -57,7 +57,7 @@ func (s *Service) Resume(ctx context.Context, id, actor, remote string) (txlog.R
 	if err := s.enqueue(ctx, &run, req); err != nil {
 		return txlog.Run{}, err
 	}
-	Publish(ctx, s.Bus, s.Logger, RunEvent(ctx, s.Catalog, event.RunQueued, queued))
+	_ = s.events().Publish(ctx, RunEvent(ctx, s.Catalog, event.RunQueued, queued))
 	return queued, nil
 }
 
@@ -66,7 +66,7 @@ func (s *Service) resumable(ctx context.Context, run txlog.Run) error {
 	if run.Kind != "integration" || run.Integration == "" {
 		return fmt.Errorf("%w: run %s is a `datahub copy` run: resume it with datahub copy --resume %s", ErrInvalid, run.ID, run.ID)
 	}
-	if run.Status != "failed" && run.Status != StatusCanceled {
+	if !run.Status.Resumable() {
 		return fmt.Errorf("%w: run %s is %s: only a failed or cancelled run can be resumed", ErrInvalid, run.ID, run.Status)
 	}
 	if run.Mode == string(connector.ModeReplace) {

@@ -12,15 +12,8 @@ import (
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/event"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/txlog"
-)
-
-// Run statuses beyond the engine's final ones.
-const (
-	StatusQueued          = "queued"
-	StatusRunning         = "running"
-	StatusCancelRequested = "cancel_requested"
-	StatusCanceled        = "canceled"
 )
 
 // Service queues and manages runs of integrations.
@@ -84,7 +77,7 @@ func (s *Service) Request(ctx context.Context, r Request) (txlog.Run, error) {
 	opts, _ := json.Marshal(map[string]any{"key": p.Key, "map": p.Mapping, "params": r.Params})
 	by := RequestedBy(r.Actor, r.Trigger, p.Author)
 	run := txlog.Run{ID: txlog.NewID(), Kind: "integration", Integration: p.Integration, Env: p.Env, RequestedBy: by,
-		Source: src, Destination: dst, Mode: string(p.Mode), Options: string(opts), Status: StatusQueued, StartedAt: time.Now()}
+		Source: src, Destination: dst, Mode: string(p.Mode), Options: string(opts), Status: runstatus.Queued, StartedAt: time.Now()}
 	if err := s.audit(ctx, r.Actor, "run.request", p.Integration, r.Remote, map[string]string{"run_id": run.ID, "env": p.Env}); err != nil {
 		return txlog.Run{}, fmt.Errorf("audit run request: %w", err)
 	}
@@ -99,9 +92,12 @@ func (s *Service) Request(ctx context.Context, r Request) (txlog.Run, error) {
 	if err := s.enqueue(ctx, &run, req); err != nil {
 		return txlog.Run{}, err
 	}
-	Publish(ctx, s.Bus, s.Logger, RunEvent(ctx, s.Catalog, event.RunQueued, run))
+	_ = s.events().Publish(ctx, RunEvent(ctx, s.Catalog, event.RunQueued, run))
 	return run, nil
 }
+
+// events is where the service announces runs: the bus, failures logged.
+func (s *Service) events() event.Publisher { return bus.Events{Bus: s.Bus, Logger: s.Logger} }
 
 // enqueue puts a recorded run's request on the work queue; when it cannot, the run is recorded
 // as failed rather than left queued with nothing to run it.
@@ -111,7 +107,7 @@ func (s *Service) enqueue(ctx context.Context, run *txlog.Run, req bus.RunReques
 		return nil
 	}
 	fin := time.Now()
-	run.Status, run.Error, run.FinishedAt = "failed", "could not queue the run: "+err.Error(), &fin
+	run.Status, run.Error, run.FinishedAt = runstatus.Failed, "could not queue the run: "+err.Error(), &fin
 	if ferr := s.Log.Finish(context.WithoutCancel(ctx), run); ferr != nil && s.Logger != nil {
 		s.Logger.Warn("a run that could not be queued could not be recorded as failed either; the reconciler will", "run_id", run.ID, "err", ferr)
 	}
@@ -136,14 +132,14 @@ func (s *Service) Cancel(ctx context.Context, id, actor, remote string) (txlog.R
 	if err != nil {
 		return txlog.Run{}, err
 	}
-	if txlog.Final(run.Status) {
+	if run.Status.Final() {
 		return run, fmt.Errorf("%w: run %s already finished (%s)", ErrInvalid, run.ID, run.Status)
 	}
 	// Audited first: a cancellation that cannot be audited changes nothing.
 	if err := s.audit(ctx, actor, "run.cancel", run.Integration, remote, map[string]string{"run_id": run.ID}); err != nil {
 		return txlog.Run{}, fmt.Errorf("audit run cancel: %w", err)
 	}
-	if _, err := s.Log.SetStatus(ctx, run.ID, StatusCancelRequested, StatusQueued, StatusRunning); err != nil {
+	if _, err := s.Log.SetStatus(ctx, run.ID, runstatus.CancelRequested, runstatus.Queued, runstatus.Running); err != nil {
 		return txlog.Run{}, err
 	}
 	return s.Log.Get(ctx, run.ID)
@@ -158,7 +154,7 @@ func (s *Service) Wait(ctx context.Context, id string) (txlog.Run, error) {
 		if err != nil {
 			return run, err
 		}
-		if txlog.Final(run.Status) {
+		if run.Status.Final() {
 			return run, nil
 		}
 		select {

@@ -159,11 +159,7 @@ func (s *Scheduler) fireFile(ctx context.Context, name, env string, st connector
 		if ev.Env == "" {
 			ev.Env = env
 		}
-		data, err := ev.Marshal()
-		if err == nil {
-			err = s.cfg.Publisher.Publish(rctx, ev.Subject(), data, map[string]string{"Nats-Msg-Id": ev.ID})
-		}
-		if err != nil {
+		if err := s.cfg.Publisher.Publish(rctx, ev); err != nil {
 			s.log.Warn("publish object.received", "integration", name, "path", fe.Path, "err", err)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/clock"
+	"github.com/datahub-oss/datahub/internal/event"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/store"
 	"github.com/datahub-oss/datahub/internal/txlog"
@@ -33,11 +34,6 @@ const (
 // Requester queues a run; *runs.Service is one.
 type Requester interface {
 	Request(ctx context.Context, r runs.Request) (txlog.Run, error)
-}
-
-// Publisher publishes a hub event; *bus.Bus is one.
-type Publisher interface {
-	Publish(ctx context.Context, subject string, data []byte, headers map[string]string) error
 }
 
 // EndpointChecker says whether an endpoint may be opened; *policy.Policy is one.
@@ -62,7 +58,7 @@ type Config struct {
 	Leases    Leaser
 	Requester Requester
 	// Publisher, when set, receives an object.received event for every file that fires.
-	Publisher Publisher
+	Publisher event.Publisher
 	// Topics, when set, runs the event triggers: a durable consumer per event-triggered
 	// integration on its topic, in every scheduler process (the consumer is shared, each
 	// message goes to one process).

@@ -19,6 +19,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/clock"
 	_ "github.com/datahub-oss/datahub/internal/connectors/all" // the connectors Endpoint types name
+	"github.com/datahub-oss/datahub/internal/event"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/store"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
@@ -54,10 +55,14 @@ type fakePublisher struct {
 	events []string
 }
 
-func (f *fakePublisher) Publish(_ context.Context, subject string, data []byte, _ map[string]string) error {
+func (f *fakePublisher) Publish(_ context.Context, e event.Event) error {
+	data, err := e.Marshal()
+	if err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.events = append(f.events, subject+" "+string(data))
+	f.events = append(f.events, e.Subject()+" "+string(data))
 	return nil
 }
 

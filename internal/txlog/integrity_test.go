@@ -82,7 +82,7 @@ func TestFailAbandoned(t *testing.T) {
 		want := map[string]string{dead: "failed", alive: "running", other: "running", server: "running"}
 		for id, status := range want {
 			got, err := l.Get(ctx, id)
-			if err != nil || got.Status != status {
+			if err != nil || string(got.Status) != status {
 				t.Fatalf("run %s: %s, want %s (%v)", id, got.Status, status, err)
 			}
 			if id == dead && (!strings.Contains(got.Error, "pid 101") || got.ErrorCode != "interrupted" || got.FinishedAt == nil) {

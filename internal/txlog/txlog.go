@@ -18,6 +18,7 @@ import (
 
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/errcode"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/store"
 )
 
@@ -34,16 +35,16 @@ type Stats struct {
 // resumes: rows written are the rows the destination committed, rows rejected the rejects
 // stored; Part is the share of the run's latest start in them.
 type Run struct {
-	ID          string `json:"run_id"`
-	Kind        string `json:"kind"`
-	Integration string `json:"integration,omitempty"`
-	Env         string `json:"env,omitempty"`
-	RequestedBy string `json:"requested_by,omitempty"`
-	Source      string `json:"source"`
-	Destination string `json:"destination"`
-	Mode        string `json:"mode"`
-	Options     string `json:"options,omitempty"`
-	Status      string `json:"status"`
+	ID          string           `json:"run_id"`
+	Kind        string           `json:"kind"`
+	Integration string           `json:"integration,omitempty"`
+	Env         string           `json:"env,omitempty"`
+	RequestedBy string           `json:"requested_by,omitempty"`
+	Source      string           `json:"source"`
+	Destination string           `json:"destination"`
+	Mode        string           `json:"mode"`
+	Options     string           `json:"options,omitempty"`
+	Status      runstatus.Status `json:"status"`
 	Stats
 	// Part is what the latest start of the run (the first, or the last resume or takeover) did
 	// on its own; it equals Stats unless the run was resumed.
@@ -172,7 +173,7 @@ ON CONFLICT (id) DO UPDATE SET status = excluded.status, host = excluded.host, p
 	start_rows_read = excluded.start_rows_read, start_rows_written = excluded.start_rows_written,
 	start_rows_rejected = excluded.start_rows_rejected, start_bytes_read = excluded.start_bytes_read,
 	start_bytes_written = excluded.start_bytes_written`,
-		r.ID, r.Kind, r.Integration, r.Env, r.RequestedBy, r.Source, r.Destination, r.Mode, r.Options, r.Status, ts(r.StartedAt), r.Host, r.PID,
+		r.ID, r.Kind, r.Integration, r.Env, r.RequestedBy, r.Source, r.Destination, r.Mode, r.Options, string(r.Status), ts(r.StartedAt), r.Host, r.PID,
 		r.RowsRead, r.RowsWritten, r.RowsRejected, r.BytesRead, r.BytesWritten, r.RejectsPath,
 		r.RowsRead, r.RowsWritten, r.RowsRejected, r.BytesRead, r.BytesWritten)
 	if err != nil {
@@ -204,7 +205,7 @@ func (l *Log) Finish(ctx context.Context, r *Run) error {
 	rows_read = ?, rows_written = ?, rows_rejected = ?, bytes_read = ?, bytes_written = ?, rejects_path = ?,
 	start_rows_read = ?, start_rows_written = ?, start_rows_rejected = ?, start_bytes_read = ?, start_bytes_written = ?,
 	fast_path = ?, attempts = attempts + ?, resumes = resumes + ?, position = COALESCE(?, position) WHERE id = ?`,
-		r.Status, ts(fin), r.DurationMS, r.Error, r.ErrorCode, r.RowsRead, r.RowsWritten, r.RowsRejected,
+		string(r.Status), ts(fin), r.DurationMS, r.Error, r.ErrorCode, r.RowsRead, r.RowsWritten, r.RowsRejected,
 		r.BytesRead, r.BytesWritten, r.RejectsPath,
 		r.RowsRead-r.Part.RowsRead, r.RowsWritten-r.Part.RowsWritten, r.RowsRejected-r.Part.RowsRejected,
 		r.BytesRead-r.Part.BytesRead, r.BytesWritten-r.Part.BytesWritten,
@@ -232,13 +233,15 @@ func scan(sc interface{ Scan(...any) error }) (Run, error) {
 	var started string
 	var finished sql.NullString
 	var st Stats
-	err := sc.Scan(&r.ID, &r.Kind, &r.Integration, &r.Env, &r.RequestedBy, &r.Source, &r.Destination, &r.Mode, &r.Options, &r.Status, &r.RowsRead,
+	var status string
+	err := sc.Scan(&r.ID, &r.Kind, &r.Integration, &r.Env, &r.RequestedBy, &r.Source, &r.Destination, &r.Mode, &r.Options, &status, &r.RowsRead,
 		&r.RowsWritten, &r.RowsRejected, &r.BytesRead, &r.BytesWritten, &started, &finished, &r.DurationMS,
 		&r.Error, &r.ErrorCode, &r.RejectsPath, &r.FastPath, &r.Attempts, &r.Host, &r.PID, &r.Position,
 		&st.RowsRead, &st.RowsWritten, &st.RowsRejected, &st.BytesRead, &st.BytesWritten, &r.Resumes)
 	if err != nil {
 		return r, err
 	}
+	r.Status = runstatus.Status(status)
 	r.Part = Stats{RowsRead: r.RowsRead - st.RowsRead, RowsWritten: r.RowsWritten - st.RowsWritten,
 		RowsRejected: r.RowsRejected - st.RowsRejected, BytesRead: r.BytesRead - st.BytesRead, BytesWritten: r.BytesWritten - st.BytesWritten}
 	r.StartedAt, _ = store.ParseTime(started)
@@ -295,7 +298,7 @@ func escapeLike(s string) string {
 
 // Filter selects runs for List.
 type Filter struct {
-	Status      string
+	Status      runstatus.Status
 	Integration string
 	Limit       int
 	// Cursor continues a listing after the last run of the previous page (Page.Next).
@@ -321,7 +324,7 @@ func (l *Log) List(ctx context.Context, f Filter) (Page, error) {
 	var args []any
 	if f.Status != "" {
 		where = append(where, `status = ?`)
-		args = append(args, f.Status)
+		args = append(args, string(f.Status))
 	}
 	if f.Integration != "" {
 		where = append(where, `integration = ?`)
@@ -375,14 +378,13 @@ func MarshalOptions(v any) string {
 
 // SetStatus moves a run to status to, only when its current status is one of from (any when
 // from is empty), and reports whether it did.
-func (l *Log) SetStatus(ctx context.Context, id, to string, from ...string) (bool, error) {
+func (l *Log) SetStatus(ctx context.Context, id string, to runstatus.Status, from ...runstatus.Status) (bool, error) {
 	q := `UPDATE runs SET status = ? WHERE id = ?`
-	args := []any{to, id}
+	args := []any{string(to), id}
 	if len(from) > 0 {
-		q += ` AND status IN (?` + strings.Repeat(`, ?`, len(from)-1) + `)`
-		for _, f := range from {
-			args = append(args, f)
-		}
+		in, inArgs := statusIn(from)
+		q += ` AND status IN ` + in
+		args = append(args, inArgs...)
 	}
 	res, err := l.db.Exec(ctx, q, args...)
 	if err != nil {
@@ -401,13 +403,24 @@ func (l *Log) SetWorker(ctx context.Context, id, host string, pid int) error {
 	return nil
 }
 
-// Final reports whether a status is an end state.
-func Final(status string) bool {
-	switch status {
-	case "succeeded", "failed", "partial", "canceled":
-		return true
+// statusIn renders statuses as an SQL list of placeholders, "(?, ?)", and its arguments.
+func statusIn(statuses []runstatus.Status) (string, []any) {
+	args := make([]any, len(statuses))
+	for i, s := range statuses {
+		args[i] = string(s)
 	}
-	return false
+	return `(?` + strings.Repeat(`, ?`, len(statuses)-1) + `)`, args
+}
+
+// statusesWhere is every status for which keep holds.
+func statusesWhere(keep func(runstatus.Status) bool) []runstatus.Status {
+	var out []runstatus.Status
+	for _, s := range runstatus.All() {
+		if keep(s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Abandoned is the error recorded on a run whose process ended without recording an outcome.
@@ -418,7 +431,7 @@ const Abandoned = "the process that ran it (host %s, pid %d) ended without recor
 // its outcome, would otherwise stay running forever. It returns how many it changed. Runs of a
 // hub server are not touched: their requests are redelivered to a worker, which resumes them.
 func (l *Log) FailAbandoned(ctx context.Context, kind, host string, alive func(pid int) bool) (int, error) {
-	rows, err := l.db.Query(ctx, `SELECT id, pid FROM runs WHERE status = 'running' AND kind = ? AND host = ?`, kind, host)
+	rows, err := l.db.Query(ctx, `SELECT id, pid FROM runs WHERE status = ? AND kind = ? AND host = ?`, string(runstatus.Running), kind, host)
 	if err != nil {
 		return 0, fmt.Errorf("look for abandoned runs: %w", err)
 	}
@@ -444,9 +457,9 @@ func (l *Log) FailAbandoned(ctx context.Context, kind, host string, alive func(p
 	}
 	n := 0
 	for _, d := range gone {
-		res, err := l.db.Exec(ctx, `UPDATE runs SET status = 'failed', finished_at = ?, error = ?, error_code = ?
-	WHERE id = ? AND status = 'running' AND pid = ?`,
-			ts(time.Now()), fmt.Sprintf(Abandoned, host, d.pid, d.id), string(errcode.Interrupted), d.id, d.pid)
+		res, err := l.db.Exec(ctx, `UPDATE runs SET status = ?, finished_at = ?, error = ?, error_code = ?
+	WHERE id = ? AND status = ? AND pid = ?`, string(runstatus.Failed),
+			ts(time.Now()), fmt.Sprintf(Abandoned, host, d.pid, d.id), string(errcode.Interrupted), d.id, string(runstatus.Running), d.pid)
 		if err != nil {
 			return n, fmt.Errorf("record abandoned run %s as failed: %w", d.id, err)
 		}
@@ -461,8 +474,9 @@ func (l *Log) FailAbandoned(ctx context.Context, kind, host string, alive func(p
 // with no outcome, keeping its counters and checkpoint. It reports whether the run was in one
 // of those states.
 func (l *Log) Requeue(ctx context.Context, id string) (bool, error) {
-	res, err := l.db.Exec(ctx, `UPDATE runs SET status = 'queued', finished_at = NULL, error = '', error_code = ''
-	WHERE id = ? AND status IN ('failed', 'canceled')`, id)
+	in, args := statusIn(statusesWhere(runstatus.Status.Resumable))
+	res, err := l.db.Exec(ctx, `UPDATE runs SET status = ?, finished_at = NULL, error = '', error_code = ''
+	WHERE id = ? AND status IN `+in, append([]any{string(runstatus.Queued), id}, args...)...)
 	if err != nil {
 		return false, fmt.Errorf("queue run %s again: %w", id, err)
 	}
@@ -473,8 +487,9 @@ func (l *Log) Requeue(ctx context.Context, id string) (bool, error) {
 // Unsettled returns the integration runs not in a final state (queued, running,
 // cancel_requested) that started before before: those the reconciler checks for an owner.
 func (l *Log) Unsettled(ctx context.Context, before time.Time, limit int) ([]Run, error) {
-	rows, err := l.db.Query(ctx, `SELECT `+cols+` FROM runs WHERE status IN ('queued', 'running', 'cancel_requested')
-	AND kind = 'integration' AND started_at < ? ORDER BY started_at LIMIT ?`, ts(before), limit)
+	in, args := statusIn(statusesWhere(func(s runstatus.Status) bool { return !s.Final() }))
+	rows, err := l.db.Query(ctx, `SELECT `+cols+` FROM runs WHERE status IN `+in+`
+	AND kind = 'integration' AND started_at < ? ORDER BY started_at LIMIT ?`, append(args, ts(before), limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list unsettled runs: %w", err)
 	}
@@ -496,9 +511,9 @@ func (l *Log) Unsettled(ctx context.Context, before time.Time, limit int) ([]Run
 // Settle records the outcome of a run that no process owns any more (its request is gone from
 // the queue), only while it is still in status from: canceled for a cancellation nobody
 // carried out, failed with msg otherwise. It reports whether it did.
-func (l *Log) Settle(ctx context.Context, id, from, to, msg, code string) (bool, error) {
+func (l *Log) Settle(ctx context.Context, id string, from, to runstatus.Status, msg, code string) (bool, error) {
 	res, err := l.db.Exec(ctx, `UPDATE runs SET status = ?, finished_at = ?, error = ?, error_code = ? WHERE id = ? AND status = ?`,
-		to, ts(time.Now()), connector.CapText(msg, MaxError), code, id, from)
+		string(to), ts(time.Now()), connector.CapText(msg, MaxError), code, id, string(from))
 	if err != nil {
 		return false, fmt.Errorf("settle run %s: %w", id, err)
 	}

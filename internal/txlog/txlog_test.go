@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/store"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
 	"github.com/datahub-oss/datahub/internal/txlog"
@@ -63,9 +64,9 @@ func TestListPages(t *testing.T) {
 		l := txlog.New(db)
 		base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		for i := range 25 {
-			st := "succeeded"
+			st := runstatus.Succeeded
 			if i%5 == 0 {
-				st = "failed"
+				st = runstatus.Failed
 			}
 			r := &txlog.Run{ID: fmt.Sprintf("run-%03d", i), Kind: "copy", Source: "s", Destination: "d", Mode: "append",
 				Status: st, StartedAt: base.Add(time.Duration(i/2) * time.Second)} // pairs share a start time

@@ -19,6 +19,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/runs"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/store"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
 	"github.com/datahub-oss/datahub/internal/testutil"
@@ -104,7 +105,7 @@ func TestResumeFailedRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if queued.Status != runs.StatusQueued || queued.FinishedAt != nil || queued.Error != "" {
+	if queued.Status != runstatus.Queued || queued.FinishedAt != nil || queued.Error != "" {
 		t.Fatalf("resumed run is %+v", queued)
 	}
 	final, err := e.runs.Wait(ctx, failed.ID)
@@ -172,7 +173,7 @@ func TestResumeDecidedByTheRunRecord(t *testing.T) {
 	e, failed, csv, db := failedAtCheckpoint(t, ctx)
 	writeNumbers(t, csv, false)
 	// As if the worker had been cut mid-run: the record says running, with its checkpoint.
-	if ok, err := e.runs.Log.SetStatus(ctx, failed.ID, runs.StatusRunning); err != nil || !ok {
+	if ok, err := e.runs.Log.SetStatus(ctx, failed.ID, runstatus.Running); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
 	if err := e.bus.EnqueueRun(ctx, bus.RunRequest{RunID: failed.ID, Integration: "numbers", Env: "DEV", Requester: "tester",
@@ -183,7 +184,7 @@ func TestResumeDecidedByTheRunRecord(t *testing.T) {
 	testutil.WaitFor(t, 30*time.Second, "the run to finish again", func() bool {
 		r, err := e.runs.Log.Get(ctx, failed.ID)
 		final = r
-		return err == nil && txlog.Final(r.Status)
+		return err == nil && r.Status.Final()
 	})
 	rows, distinct := tableRows(t, db)
 	if final.Status != "succeeded" || rows != resumeRows || distinct != resumeRows || final.Resumes != 1 {
@@ -218,7 +219,7 @@ func TestRequestLeavesNothingOnStoreFailure(t *testing.T) {
 	if _, err := e.runs.Cancel(ctx, queuedRun.ID, "tester", ""); err == nil {
 		t.Fatal("a cancellation succeeded although it could not be audited")
 	}
-	if r, _ := e.runs.Log.Get(ctx, queuedRun.ID); r.Status != runs.StatusQueued {
+	if r, _ := e.runs.Log.Get(ctx, queuedRun.ID); r.Status != runstatus.Queued {
 		t.Fatalf("an unaudited cancellation left the run %s", r.Status)
 	}
 }
@@ -236,7 +237,7 @@ func TestReconcilerSettlesOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orphan := func(status string) string {
+	orphan := func(status runstatus.Status) string {
 		r := txlog.Run{ID: txlog.NewID(), Kind: "integration", Integration: "numbers", Env: "DEV", Source: "s", Destination: "d",
 			Mode: "append", Status: status, StartedAt: time.Now().Add(-time.Hour)}
 		if err := e.runs.Log.Start(ctx, &r); err != nil {
@@ -244,7 +245,7 @@ func TestReconcilerSettlesOrphans(t *testing.T) {
 		}
 		return r.ID
 	}
-	queued, cancelling := orphan(runs.StatusQueued), orphan(runs.StatusCancelRequested)
+	queued, cancelling := orphan(runstatus.Queued), orphan(runstatus.CancelRequested)
 	rec := &runs.Reconciler{Service: e.runs, Grace: time.Nanosecond}
 	if n, err := rec.Once(ctx); err != nil || n != 0 {
 		t.Fatalf("first pass settled %d (%v): it only notes suspects", n, err)
@@ -252,9 +253,9 @@ func TestReconcilerSettlesOrphans(t *testing.T) {
 	if n, err := rec.Once(ctx); err != nil || n != 2 {
 		t.Fatalf("second pass settled %d (%v), want 2", n, err)
 	}
-	for id, want := range map[string]string{queued: "failed", cancelling: "canceled", owned.ID: runs.StatusQueued} {
+	for id, want := range map[string]runstatus.Status{queued: "failed", cancelling: "canceled", owned.ID: runstatus.Queued} {
 		r, err := e.runs.Log.Get(ctx, id)
-		if err != nil || r.Status != want || r.FinishedAt == nil && want != runs.StatusQueued {
+		if err != nil || r.Status != want || r.FinishedAt == nil && want != runstatus.Queued {
 			t.Errorf("run %s: %s (want %s) %v", id, r.Status, want, err)
 		}
 		if want == "failed" && !strings.Contains(r.Error, "runs resume "+id) {
@@ -308,7 +309,7 @@ func TestStoreCutUnderQueuedRun(t *testing.T) {
 	testutil.WaitFor(t, 60*time.Second, "the run to finish once the store is back", func() bool {
 		r, err := e.runs.Log.Get(ctx, run.ID)
 		final = r
-		return err == nil && txlog.Final(r.Status)
+		return err == nil && r.Status.Final()
 	})
 	if rows, distinct := tableRows(t, out); final.Status != "succeeded" || rows != resumeRows || distinct != resumeRows {
 		t.Fatalf("run %s, table %d rows (%d distinct): %s", final.Status, rows, distinct, final.Error)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/datahub-oss/datahub/internal/bus/bustest"
 	"github.com/datahub-oss/datahub/internal/runs"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/store"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
 	"github.com/datahub-oss/datahub/internal/testutil"
@@ -137,7 +138,7 @@ func TestBusRestartMidRunResumesFromCheckpoint(t *testing.T) {
 	}
 	testutil.WaitFor(t, 30*time.Second, "the run's first checkpoint", func() bool {
 		r, err := e.runs.Log.Get(ctx, run.ID)
-		if err == nil && txlog.Final(r.Status) {
+		if err == nil && r.Status.Final() {
 			t.Fatalf("the run finished (%s) before the bus was cut: %s", r.Status, r.Error)
 		}
 		return err == nil && r.HasCheckpoint
@@ -151,7 +152,7 @@ func TestBusRestartMidRunResumesFromCheckpoint(t *testing.T) {
 	if _, err := lock.Exec(ctx, `LOCK TABLE numbers IN SHARE MODE`); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := e.runs.Log.Get(ctx, run.ID); err != nil || r.Status != runs.StatusRunning {
+	if r, err := e.runs.Log.Get(ctx, run.ID); err != nil || r.Status != runstatus.Running {
 		t.Fatalf("run %s (%v) once the table was locked: it should be running", r.Status, err)
 	}
 
@@ -172,7 +173,7 @@ func TestBusRestartMidRunResumesFromCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	cut, err := e.runs.Log.Get(ctx, run.ID)
-	if err != nil || cut.Status != runs.StatusRunning || !cut.HasCheckpoint {
+	if err != nil || cut.Status != runstatus.Running || !cut.HasCheckpoint {
 		t.Fatalf("run %s (checkpoint %v, %v) after the cut: it should be running with a checkpoint", cut.Status, cut.HasCheckpoint, err)
 	}
 	before, _ := pgRows(t, ctx, conn)
@@ -182,7 +183,7 @@ func TestBusRestartMidRunResumesFromCheckpoint(t *testing.T) {
 	testutil.WaitFor(t, 60*time.Second, "the run to finish once the bus is back", func() bool {
 		r, err := e.runs.Log.Get(ctx, run.ID)
 		final = r
-		return err == nil && txlog.Final(r.Status)
+		return err == nil && r.Status.Final()
 	})
 	rows, distinct := pgRows(t, ctx, conn)
 	if final.Status != "succeeded" || rows != total || distinct != total {
@@ -264,7 +265,7 @@ func TestStoreCutBetweenCommitAndCheckpoint(t *testing.T) {
 	stop := startWorker(t, w)
 	testutil.WaitFor(t, 30*time.Second, "the run's first checkpoint", func() bool {
 		r, err := e.runs.Log.Get(ctx, run.ID)
-		if err == nil && txlog.Final(r.Status) {
+		if err == nil && r.Status.Final() {
 			t.Fatalf("the run finished (%s) before the store was cut: %s", r.Status, r.Error)
 		}
 		return err == nil && r.HasCheckpoint
@@ -294,7 +295,7 @@ func TestStoreCutBetweenCommitAndCheckpoint(t *testing.T) {
 	committed, _ := pgRows(t, ctx, conn)
 	pg.Start()
 	cut, err := e.runs.Log.Get(ctx, run.ID)
-	if err != nil || cut.Status != runs.StatusRunning || !cut.HasCheckpoint {
+	if err != nil || cut.Status != runstatus.Running || !cut.HasCheckpoint {
 		t.Fatalf("run %s (checkpoint %v, %v) after the cut: it should be running with a checkpoint", cut.Status, cut.HasCheckpoint, err)
 	}
 	if cut.RowsWritten >= int64(committed) || committed >= total {
@@ -306,7 +307,7 @@ func TestStoreCutBetweenCommitAndCheckpoint(t *testing.T) {
 	testutil.WaitFor(t, 60*time.Second, "the resumed run to finish", func() bool {
 		r, err := e.runs.Log.Get(ctx, run.ID)
 		final = r
-		return err == nil && txlog.Final(r.Status)
+		return err == nil && r.Status.Final()
 	})
 	rows, distinct := pgRows(t, ctx, conn)
 	if final.Status != "succeeded" || rows != total || distinct != total {
@@ -407,7 +408,7 @@ func TestStoreCutUnderRunRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range allRuns(t, ctx, e.runs.Log) {
-			if !txlog.Final(r.Status) {
+			if !r.Status.Final() {
 				return false
 			}
 		}

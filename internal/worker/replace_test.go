@@ -12,6 +12,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/datahub-oss/datahub/internal/runs"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 )
 
 // TestServerReplaceKeepsOldData is finding 12 on the server: an integration's replace whose
@@ -30,7 +31,7 @@ func TestServerReplaceKeepsOldData(t *testing.T) {
 	tests := []struct {
 		name      string
 		resources string
-		status    string
+		status    runstatus.Status
 		written   int64
 		rejected  int64
 		left      int

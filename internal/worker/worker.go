@@ -12,17 +12,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/engine"
-	"github.com/datahub-oss/datahub/internal/event"
 	"github.com/datahub-oss/datahub/internal/policy"
 	"github.com/datahub-oss/datahub/internal/runs"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
@@ -109,18 +107,18 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 	if err != nil {
 		return err
 	}
-	if txlog.Final(run.Status) {
+	if run.Status.Final() {
 		return nil // a duplicate delivery of a finished run
 	}
-	if run.Status == runs.StatusCancelRequested {
-		return w.finish(ctx, &run, engine.Result{Status: engine.StatusCanceled, Started: time.Now(), Finished: time.Now()}, "")
+	if run.Status == runstatus.CancelRequested {
+		return w.recorder().Finish(ctx, &run, runs.Ended(runstatus.Canceled, nil), "")
 	}
 	plan, err := w.plan(ctx, req)
 	if err != nil {
 		// The integration changed or lost an endpoint since it was queued, or the policy
 		// refuses it: nothing to retry.
 		log.Warn("run cannot be planned", "err", err)
-		return w.finish(ctx, &run, engine.Result{Status: engine.StatusFailed, Started: time.Now(), Finished: time.Now(), Err: err}, "")
+		return w.recorder().Finish(ctx, &run, runs.Ended(runstatus.Failed, err), "")
 	}
 	lease, err := w.Bus.AcquireRunLease(ctx, m, bus.RunLeaseOptions{Owner: w.Owner, Limit: plan.Concurrency, TTL: w.LeaseTTL, RetryDelay: 2 * time.Second})
 	if errors.Is(err, bus.ErrLeaseHeld) {
@@ -133,7 +131,7 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
 
 	resume := resumes(run)
-	if ok, err := w.Log.SetStatus(ctx, run.ID, runs.StatusRunning, runs.StatusQueued, runs.StatusRunning); err != nil {
+	if ok, err := w.Log.SetStatus(ctx, run.ID, runstatus.Running, runstatus.Queued, runstatus.Running); err != nil {
 		return err
 	} else if !ok {
 		return nil // cancelled or finished meanwhile
@@ -144,29 +142,34 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 	}
 	run.Host, run.PID = w.host, w.pid
 	log.Info("run started", "resume", resume)
-	runs.Publish(ctx, w.Bus, log, runs.RunEvent(ctx, w.Catalog, event.RunStarted, run))
+	return w.execute(ctx, m, log, run, plan, lease, resume)
+}
 
+// execute runs a leased run through the one run lifecycle (runs.Execute), watching for its
+// cancellation and for the loss of the lease meanwhile.
+func (w *Worker) execute(ctx context.Context, m *bus.RunMessage, log *slog.Logger, run txlog.Run, plan *runs.Plan, lease *bus.Lease, resume bool) error {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go w.watch(runCtx, cancel, run.ID, lease)
 
-	rejects := &engine.FileRejects{Dir: filepath.Join(w.DataDir, "rejects", run.ID), RunID: run.ID}
-	opts := engine.Options{
-		RunID: run.ID, Source: plan.Source, Dest: plan.Dest, Mode: plan.Mode, Key: plan.Key, Mapping: plan.Mapping,
-		Retries: plan.Retries, MaxRejects: plan.MaxRejects, Rejects: rejects, Logger: log, Secrets: plan.Secrets, CheckpointRows: w.CheckpointRows,
-		OnCheckpoint: func(ctx context.Context, pos connector.Position, s engine.Stats) error {
-			return w.Log.Checkpoint(ctx, run.ID, pos, txlog.Stats(s))
-		},
-	}
+	opts := plan.EngineOptions()
+	opts.Logger, opts.CheckpointRows = log, w.CheckpointRows
 	if resume {
 		opts.Resume, opts.Position, opts.Initial = true, run.Position, engine.Stats(run.Stats)
 	}
-	res := engine.New(opts).Run(runCtx)
-	_ = rejects.Close()
+	_, _, err := runs.Execute(runCtx, runs.Exec{Recorder: w.recorder(), Run: run, Engine: opts, DataDir: w.DataDir,
+		Interrupted: func() error { return w.interrupted(ctx, runCtx, m, log, run.ID) }})
+	return err
+}
+
+// interrupted tells, once the engine returned, whether the run was cut off rather than ended,
+// and hands it on: when this process is stopping, back to the queue to be resumed from its
+// checkpoint; when the lease was lost, to the redelivery that the lease's new holder awaits.
+func (w *Worker) interrupted(ctx, runCtx context.Context, m *bus.RunMessage, log *slog.Logger, id string) error {
 	if ctx.Err() != nil && errors.Is(context.Cause(runCtx), ctx.Err()) {
 		// This process is stopping: leave the run to be redelivered and resumed.
 		log.Info("run interrupted by shutdown; it will resume from its checkpoint")
-		_, _ = w.Log.SetStatus(context.WithoutCancel(ctx), run.ID, runs.StatusRunning)
+		_, _ = w.Log.SetStatus(context.WithoutCancel(ctx), id, runstatus.Running)
 		// Hand the request back now rather than after AckWait: the engine has stopped and
 		// discarded what it had not committed, so any worker may resume it. The short delay
 		// keeps the server from handing it straight to this process's own pending pulls, which
@@ -178,7 +181,12 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 		log.Warn("integration lease lost mid-run; the run will be redelivered")
 		return errLeaseLost
 	}
-	return w.finish(context.WithoutCancel(ctx), &run, res, rejects.Path())
+	return nil
+}
+
+// recorder records this worker's runs and announces them on the bus.
+func (w *Worker) recorder() runs.Recorder {
+	return runs.Recorder{Log: w.Log, Catalog: w.Catalog, Events: bus.Events{Bus: w.Bus, Logger: w.Logger}, Logger: w.Logger}
 }
 
 // resumes tells from the run's own record whether it continues an earlier start: it was
@@ -186,7 +194,7 @@ func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
 // The broker's delivery count says nothing about it: it starts again at 1 when a NATS server
 // restarts, which would copy a cut run again from row 1.
 func resumes(run txlog.Run) bool {
-	return run.HasCheckpoint || run.Status == runs.StatusRunning
+	return run.HasCheckpoint || run.Status == runstatus.Running
 }
 
 // plan resolves a run request into its plan, passes it through the policy step and only then
@@ -252,46 +260,10 @@ func (w *Worker) watch(ctx context.Context, cancel context.CancelCauseFunc, id s
 			cancel(errLeaseLost)
 			return
 		case <-t.C:
-			if r, err := w.Log.Get(ctx, id); err == nil && r.Status == runs.StatusCancelRequested {
+			if r, err := w.Log.Get(ctx, id); err == nil && r.Status == runstatus.CancelRequested {
 				cancel(errCanceled)
 				return
 			}
 		}
 	}
-}
-
-// finish records a run's outcome.
-func (w *Worker) finish(ctx context.Context, run *txlog.Run, res engine.Result, rejectsPath string) error {
-	fin := res.Finished
-	run.Status = string(res.Status)
-	run.Stats = txlog.Stats(res.Stats)
-	run.FinishedAt = &fin
-	run.DurationMS = res.Duration().Milliseconds()
-	run.RejectsPath = rejectsPath
-	run.FastPath = res.FastPath
-	run.Attempts = res.Attempts
-	run.Part = txlog.Stats(res.Part)
-	run.Resumes = 0
-	if res.Resumed {
-		run.Resumes = 1
-	}
-	run.Position = res.Position
-	run.Error, run.ErrorCode = "", ""
-	if res.Err != nil {
-		run.Error = res.Err.Error()
-		run.ErrorCode = string(connector.CodeOf(res.Err))
-	}
-	if err := w.Log.Finish(ctx, run); err != nil {
-		return err
-	}
-	if t := runs.FinalEventType(run.Status); t != "" {
-		runs.Publish(ctx, w.Bus, w.Logger, runs.RunEvent(ctx, w.Catalog, t, *run))
-	}
-	// An endpoint that could not be reached or refused the credentials is worth its own
-	// event: the people who own the connection are not always those who own the run.
-	if code := connector.Code(run.ErrorCode); code == connector.CodeUnreachable || code == connector.CodeAuth {
-		runs.Publish(ctx, w.Bus, w.Logger, runs.RunEvent(ctx, w.Catalog, event.ConnectionFailed, *run))
-	}
-	w.Logger.Info("run finished", "run_id", run.ID, "status", run.Status, "rows_written", run.RowsWritten, "rows_rejected", run.RowsRejected)
-	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/event"
 	"github.com/datahub-oss/datahub/internal/policy"
 	"github.com/datahub-oss/datahub/internal/runs"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/store"
 	"github.com/datahub-oss/datahub/internal/store/storetest"
@@ -107,7 +108,7 @@ func TestQuickstartRunThroughTheQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if run.Status != runs.StatusQueued {
+	if run.Status != runstatus.Queued {
 		t.Fatalf("new run is %s", run.Status)
 	}
 	final, err := e.runs.Wait(ctx, run.ID)

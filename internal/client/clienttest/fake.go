@@ -30,6 +30,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/datahub-oss/datahub/internal/client"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 )
 
 // Tokens the fake accepts.
@@ -668,7 +669,7 @@ func (s *Server) findRun(id string) (*fakeRun, error) {
 
 func (s *Server) finish(r *fakeRun) {
 	now := time.Now().UTC()
-	r.Status, r.FinishedAt, r.DurationMS, r.Attempts = "succeeded", &now, 1500, 1
+	r.Status, r.FinishedAt, r.DurationMS, r.Attempts = runstatus.Succeeded, &now, 1500, 1
 	r.RowsRead, r.RowsWritten, r.BytesRead, r.BytesWritten, r.RowsPerSecond = 10, 10, 400, 380, 6.6
 	if s.Finish != nil {
 		s.Finish(&r.Run)
@@ -677,7 +678,7 @@ func (s *Server) finish(r *fakeRun) {
 
 // advance moves a run one step on as it is read: queued, running, then its end.
 func (s *Server) advance(r *fakeRun) {
-	if r.Final() || r.Status == "cancel_requested" {
+	if r.Final() || r.Status == runstatus.CancelRequested {
 		return
 	}
 	r.reads++
@@ -689,7 +690,7 @@ func (s *Server) advance(r *fakeRun) {
 	case r.reads >= steps:
 		s.finish(r)
 	case r.reads >= 1:
-		r.Status = "running"
+		r.Status = runstatus.Running
 	}
 }
 
@@ -711,7 +712,7 @@ func (s *Server) requestRun(c *call) (int, any, error) {
 		return 0, nil, e
 	}
 	r := &fakeRun{Run: client.Run{
-		ID: s.next("run"), Kind: "integration", Integration: name, Env: body.Env, Status: "queued",
+		ID: s.next("run"), Kind: "integration", Integration: name, Env: body.Env, Status: runstatus.Queued,
 		RequestedBy: c.who.Name, Source: str(v.doc, "spec", "source", "endpoint"),
 		Destination: str(v.doc, "spec", "destination", "endpoint"), Mode: str(v.doc, "spec", "destination", "mode"),
 		StartedAt: time.Now().UTC(), RejectsPath: "",
@@ -739,7 +740,7 @@ func (s *Server) listRuns(c *call) (int, any, error) {
 	var items []client.Run
 	for i := len(s.runs) - 1; i >= 0; i-- {
 		r := s.runs[i].Run
-		if (q.Get("status") == "" || r.Status == q.Get("status")) && (q.Get("integration") == "" || r.Integration == q.Get("integration")) {
+		if (q.Get("status") == "" || string(r.Status) == q.Get("status")) && (q.Get("integration") == "" || r.Integration == q.Get("integration")) {
 			items = append(items, r)
 		}
 	}
@@ -758,7 +759,7 @@ func (s *Server) cancelRun(c *call) (int, any, error) {
 	if r.Final() {
 		return 0, nil, fail(http.StatusConflict, client.CodeConflict, "run %s already ended (%s)", r.ID, r.Status)
 	}
-	r.Status = "canceled"
+	r.Status = runstatus.Canceled
 	s.record(c.who.Name, "run.cancel", "Run", r.ID)
 	return 200, r.Run, nil
 }
@@ -771,12 +772,12 @@ func (s *Server) resumeRun(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	switch {
-	case r.Status != "failed" && r.Status != "canceled":
+	case !r.Status.Resumable():
 		return 0, nil, fail(http.StatusUnprocessableEntity, client.CodeInvalid, "run %s is %s: only a failed or cancelled run can be resumed", r.ID, r.Status)
 	case !r.HasCheckpoint:
 		return 0, nil, fail(http.StatusUnprocessableEntity, client.CodeInvalid, "run %s has no checkpoint to resume from", r.ID)
 	}
-	r.Status, r.FinishedAt, r.Error, r.reads = "queued", nil, "", 0
+	r.Status, r.FinishedAt, r.Error, r.reads = runstatus.Queued, nil, "", 0
 	s.record(c.who.Name, "run.resume", "Run", r.ID)
 	return http.StatusAccepted, r.Run, nil
 }

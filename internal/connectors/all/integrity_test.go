@@ -14,6 +14,7 @@ import (
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/connector/conntest"
 	"github.com/datahub-oss/datahub/internal/engine"
+	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/transform"
 )
 
@@ -69,7 +70,7 @@ func TestReplaceWithRejectsKeepsOldTable(t *testing.T) {
 			dst := connector.Endpoint{URL: db.url("people")}
 			conntest.Write(t, dst, schema, connector.ModeReplace, old, 100)
 			res := engine.New(engine.Options{RunID: "rk1", Source: src, Dest: dst, Mode: connector.ModeReplace, Mapping: mapping}).Run(context.Background())
-			if res.Status != engine.StatusFailed || connector.CodeOf(res.Err) != connector.CodeData {
+			if res.Status != runstatus.Failed || connector.CodeOf(res.Err) != connector.CodeData {
 				t.Fatalf("status %s (%s): %v", res.Status, connector.CodeOf(res.Err), res.Err)
 			}
 			if _, rows, _ := conntest.Read(t, dst, nil); len(rows) != 300 {
@@ -77,7 +78,7 @@ func TestReplaceWithRejectsKeepsOldTable(t *testing.T) {
 			}
 			res = engine.New(engine.Options{RunID: "rk2", Source: src, Dest: dst, Mode: connector.ModeReplace, Mapping: mapping,
 				MaxRejects: engine.Limit(300)}).Run(context.Background())
-			if res.Status != engine.StatusPartial || res.RowsRejected != 300 {
+			if res.Status != runstatus.Partial || res.RowsRejected != 300 {
 				t.Fatalf("allowed 300 rejects: status %s, rejected %d: %v", res.Status, res.RowsRejected, res.Err)
 			}
 			if _, rows, _ := conntest.Read(t, dst, nil); len(rows) != 0 {
@@ -246,7 +247,7 @@ func TestStatsUnderInjectedFaults(t *testing.T) {
 			faults.everyFlush.Store(3)
 			opts := engine.Options{RunID: "faults-" + db.name, Source: src, Dest: dst, CheckpointRows: 1500, Retries: 4, RetryBase: 1}
 			res := engine.New(opts).Run(context.Background())
-			if res.Status != engine.StatusFailed {
+			if res.Status != runstatus.Failed {
 				t.Fatalf("status %s after %d attempts; the faults were meant to outlast the retries", res.Status, res.Attempts)
 			}
 			count := func() int64 {
@@ -266,7 +267,7 @@ func TestStatsUnderInjectedFaults(t *testing.T) {
 				t.Fatalf("failed run: read %d, written %d, the table holds %d", res.RowsRead, res.RowsWritten, n)
 			}
 			first := res.RowsWritten
-			for round := 0; res.Status != engine.StatusSucceeded; round++ {
+			for round := 0; res.Status != runstatus.Succeeded; round++ {
 				if round == 20 {
 					t.Fatalf("no success after 20 resumes: %v", res.Err)
 				}
@@ -275,7 +276,7 @@ func TestStatsUnderInjectedFaults(t *testing.T) {
 				if n := count(); res.RowsWritten != n {
 					t.Fatalf("resume %d (%s): written %d, the table holds %d", round, res.Status, res.RowsWritten, n)
 				}
-				if round == 0 && res.Status == engine.StatusSucceeded && res.Part.RowsWritten != 20000-first {
+				if round == 0 && res.Status == runstatus.Succeeded && res.Part.RowsWritten != 20000-first {
 					t.Fatalf("part %d, want %d", res.Part.RowsWritten, 20000-first)
 				}
 			}
