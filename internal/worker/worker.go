@@ -18,6 +18,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/engine"
+	"github.com/datahub-oss/datahub/internal/event"
 	"github.com/datahub-oss/datahub/internal/policy"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/runstatus"
@@ -93,7 +94,7 @@ func (w *Worker) parked(ctx context.Context, m *bus.RunMessage, err error) {
 	req := m.Request
 	run := txlog.Run{ID: req.RunID, Integration: req.Integration, Env: req.Env, RequestedBy: req.RequestedBy,
 		Error: err.Error()}
-	runs.Publish(ctx, w.Bus, w.Logger, runs.RunEvent(ctx, w.Catalog, event.RunParked, run))
+	_ = w.recorder().Events.Publish(ctx, runs.RunEvent(ctx, w.Catalog, event.RunParked, run)) // best effort; logged
 }
 
 func (w *Worker) handle(ctx context.Context, m *bus.RunMessage) error {
