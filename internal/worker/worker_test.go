@@ -235,7 +235,7 @@ func TestParkedRunReported(t *testing.T) {
 	if err != nil || ev.Type != event.RunParked || ev.RunID != run.ID || ev.Integration != "quickstart" || ev.Severity != event.SeverityError || ev.Error == "" {
 		t.Fatalf("event %+v %v", ev, err)
 	}
-	if got, err := e.runs.Log.Get(ctx, run.ID); err != nil || got.Status != runs.StatusQueued {
+	if got, err := e.runs.Log.Get(ctx, run.ID); err != nil || got.Status != runstatus.Queued {
 		t.Fatalf("a parked run is %+v, %v; want it queued", got.Status, err)
 	}
 }
