@@ -141,9 +141,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 	if cfg.Has(config.RoleWorker) {
 		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		h.workerCtx = cancel
-		w := &worker.Worker{Bus: h.Bus, Catalog: h.Catalog, Secrets: h.Secrets, Log: h.Log, DataDir: cfg.Data,
-			Logger: log.With("component", "worker"), Parallel: cfg.Workers, AckWait: cfg.WorkerAckWait, LeaseTTL: cfg.LeaseTTL,
-			CheckpointRows: int64(cfg.CheckpointRows), Policy: h.Policy}
+		w := h.NewWorker()
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
@@ -208,6 +206,15 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 		log.Info("serving the API", "url", "http://"+h.Addr, "startup", time.Since(began).Round(time.Millisecond))
 	}
 	return h, nil
+}
+
+// NewWorker is a worker of this hub's runs, as the worker role runs it: tests without that
+// role start one when they want queued runs to go on.
+func (h *Hub) NewWorker() *worker.Worker {
+	cfg := h.cfg
+	return &worker.Worker{Bus: h.Bus, Catalog: h.Catalog, Secrets: h.Secrets, Log: h.Log, DataDir: cfg.Data,
+		Logger: h.log.With("component", "worker"), Parallel: cfg.Workers, AckWait: cfg.WorkerAckWait, LeaseTTL: cfg.LeaseTTL,
+		CheckpointRows: int64(cfg.CheckpointRows), Policy: h.Policy}
 }
 
 // notifyDurable is the events consumer every notifier shares: each event goes to one of them,
