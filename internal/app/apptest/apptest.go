@@ -28,6 +28,10 @@ import (
 	_ "github.com/datahub-oss/datahub/internal/connectors/all" // the hub's connectors, as cmd/datahub has them
 )
 
+// FastPasswords are the argon2id parameters of a test hub: the defaults take a good part of a
+// second per password on a loaded machine, and tests hash several.
+var FastPasswords = auth.Params{Time: 1, Memory: 1024, Threads: 1, SaltLen: 16, KeyLen: 32}
+
 // Hub is a running hub.
 type Hub struct {
 	*app.Hub
@@ -40,7 +44,7 @@ type Hub struct {
 }
 
 // Start starts a hub with the default configuration, changed by mods, on a fresh data
-// folder; it stops when the test ends. Its file endpoints may point into the temporary
+// folder; it stops when the test ends. It hashes passwords with FastPasswords. Its file endpoints may point into the temporary
 // folders and the repository (the examples). Its log is discarded unless DATAHUB_TEST_LOG is
 // set.
 func Start(t testing.TB, mods ...func(*config.Config)) *Hub {
@@ -57,7 +61,8 @@ func Start(t testing.TB, mods ...func(*config.Config)) *Hub {
 	}
 	// The hub outlives the test's own context-free calls: it is stopped by Cleanup only.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	h, err := app.Start(ctx, cfg, slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	h, err := app.Start(ctx, cfg, slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		app.WithAuth(auth.WithParams(FastPasswords)))
 	if err != nil {
 		cancel()
 		t.Fatalf("start the hub: %v", err)
