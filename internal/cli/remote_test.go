@@ -494,7 +494,7 @@ func failedWithCheckpoint(t *testing.T, h *apptest.Hub, like string) string {
 	if err := h.Log.Start(ctx, &r); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Log.Checkpoint(ctx, r.ID, []byte(r.Position), r.Stats); err != nil {
+	if err := h.Log.Checkpoint(ctx, r.ID, r.Position, r.Stats); err != nil {
 		t.Fatal(err)
 	}
 	r.Status, r.Error = "failed", "cut"

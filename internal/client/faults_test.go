@@ -44,17 +44,17 @@ func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.ok(w, r, call)
 }
 
-// onClock runs call while moving clk on by step whenever call waits on it, and returns call's
-// error and how much time clk moved: the pauses and patience of the client take no wall-clock
-// time.
-func onClock(clk *clock.Fake, step time.Duration, call func() error) (error, time.Duration) {
+// onClock runs call while moving clk on by step whenever call waits on it, and returns how
+// much time clk moved and call's error: the pauses and patience of the client take no
+// wall-clock time.
+func onClock(clk *clock.Fake, step time.Duration, call func() error) (time.Duration, error) {
 	began := clk.Now()
 	errc := make(chan error, 1)
 	go func() { errc <- call() }()
 	for {
 		select {
 		case err := <-errc:
-			return err, clk.Now().Sub(began)
+			return clk.Now().Sub(began), err
 		default:
 		}
 		if clk.Waiters() > 0 {
@@ -80,7 +80,7 @@ func TestWaitRunThroughTransientErrors(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC))
 	c := newClient(t, srv.URL, "t", client.WithClock(clk))
 	var r client.Run
-	err, _ := onClock(clk, 100*time.Millisecond, func() (err error) {
+	_, err := onClock(clk, 100*time.Millisecond, func() (err error) {
 		r, err = c.WaitRun(t.Context(), "r1", 10*time.Millisecond)
 		return err
 	})
@@ -105,7 +105,7 @@ func TestWaitRunGivesUp(t *testing.T) {
 			t.Cleanup(srv.Close)
 			clk := clock.NewFake(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC))
 			c := newClient(t, srv.URL, "t", client.WithPatience(time.Second), client.WithClock(clk))
-			err, took := onClock(clk, 10*time.Millisecond, func() error {
+			took, err := onClock(clk, 10*time.Millisecond, func() error {
 				_, err := c.WaitRun(t.Context(), "r1", 10*time.Millisecond)
 				return err
 			})
@@ -136,7 +136,7 @@ func TestPublishRetriesWithOneID(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC))
 	c := newClient(t, srv.URL, "t", client.WithClock(clk))
 	var res client.PublishResult
-	err, _ := onClock(clk, 100*time.Millisecond, func() (err error) {
+	_, err := onClock(clk, 100*time.Millisecond, func() (err error) {
 		res, err = c.Publish(t.Context(), "orders", []byte(`{}`), client.PublishOptions{RetryFor: time.Minute})
 		return err
 	})
