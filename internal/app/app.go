@@ -66,9 +66,25 @@ type Hub struct {
 	serveErr  chan error
 }
 
+// Option changes how Start builds a hub, beyond what the configuration says.
+type Option func(*options)
+
+type options struct {
+	auth []auth.Option
+}
+
+// WithAuth passes options to the identity service: tests hash passwords more cheaply.
+func WithAuth(opts ...auth.Option) Option {
+	return func(o *options) { o.auth = append(o.auth, opts...) }
+}
+
 // Start opens everything and begins serving; Stop (or ctx's end, via Serve) stops it.
-func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, err error) {
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (_ *Hub, err error) {
 	began := time.Now()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	h := &Hub{cfg: cfg, log: log, serveErr: make(chan error, 1)}
 	defer func() {
 		if err != nil {
@@ -112,7 +128,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 	}
 	h.Catalog = catalog.New(h.DB, catalog.Options{OnChange: api.CatalogAuditHook(h.Audit), CheckTrigger: trigger.Check,
 		CheckOutbound: h.Outbound.CheckURL})
-	h.Auth = auth.New(h.DB, auth.WithTokenTTL(cfg.TokenTTL, 0))
+	h.Auth = auth.New(h.DB, append([]auth.Option{auth.WithTokenTTL(cfg.TokenTTL, 0)}, o.auth...)...)
 	h.Log = txlog.New(h.DB)
 	h.Policy, err = policy.New(policy.Settings{DataDir: cfg.Data, FileRoots: cfg.FileRoots, Store: cfg.Store,
 		EnvAllow: cfg.Secrets.EnvAllow, FileAllow: cfg.Secrets.FileAllow}, h.Auth)
@@ -141,9 +157,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 	if cfg.Has(config.RoleWorker) {
 		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		h.workerCtx = cancel
-		w := &worker.Worker{Bus: h.Bus, Catalog: h.Catalog, Secrets: h.Secrets, Log: h.Log, DataDir: cfg.Data,
-			Logger: log.With("component", "worker"), Parallel: cfg.Workers, AckWait: cfg.WorkerAckWait, LeaseTTL: cfg.LeaseTTL,
-			CheckpointRows: int64(cfg.CheckpointRows), Policy: h.Policy}
+		w := h.NewWorker()
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
@@ -208,6 +222,15 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Hub, er
 		log.Info("serving the API", "url", "http://"+h.Addr, "startup", time.Since(began).Round(time.Millisecond))
 	}
 	return h, nil
+}
+
+// NewWorker is a worker of this hub's runs, as the worker role runs it: tests without that
+// role start one when they want queued runs to go on.
+func (h *Hub) NewWorker() *worker.Worker {
+	cfg := h.cfg
+	return &worker.Worker{Bus: h.Bus, Catalog: h.Catalog, Secrets: h.Secrets, Log: h.Log, DataDir: cfg.Data,
+		Logger: h.log.With("component", "worker"), Parallel: cfg.Workers, AckWait: cfg.WorkerAckWait, LeaseTTL: cfg.LeaseTTL,
+		CheckpointRows: int64(cfg.CheckpointRows), Policy: h.Policy}
 }
 
 // notifyDurable is the events consumer every notifier shares: each event goes to one of them,

@@ -23,15 +23,20 @@ const escapedEvil = `ci\x1b]0;pwned\a\x1b[2J\u202eexe.\tx\ny`
 // hub that accepted them before, or another server) are printed with their control
 // characters escaped in human-readable tables and messages, and exactly as they are in JSON.
 func TestTablesEscapeControlCharacters(t *testing.T) {
-	fake(t)
-	remoteRun(t, 0, "token", "create", evil, "--expires", "30d")
+	h := hub(t)
+	// The API refuses such a name now: it is put in the store behind its back.
+	remoteRun(t, 0, "token", "create", "placeholder", "--expires", "30d")
+	if _, err := h.DB.ExecContext(context.Background(), `UPDATE auth_tokens SET name = ? WHERE name = 'placeholder'`, evil); err != nil {
+		t.Fatal(err)
+	}
 	out, _ := remoteRun(t, 0, "token", "list")
-	if !strings.Contains(out, escapedEvil) || strings.ContainsAny(out, "\x1b\x07\u202e\t") || strings.Count(out, "\n") != 2 {
+	if !strings.Contains(out, escapedEvil) || strings.ContainsAny(out, "\x1b\x07\u202e\t") || strings.Count(out, "\n") != 3 {
 		t.Errorf("token list does not escape the name:\n%q", out)
 	}
 	out, _ = remoteRun(t, 0, "token", "list", "-o", "json")
 	var toks []client.Token
-	if err := json.Unmarshal([]byte(out), &toks); err != nil || len(toks) != 1 || toks[0].Name != evil {
+	// The admin's tokens: that one and the bootstrap token.
+	if err := json.Unmarshal([]byte(out), &toks); err != nil || len(toks) != 2 || toks[0].Name != evil {
 		t.Errorf("token list -o json changed the name: %v %q", err, out)
 	}
 }

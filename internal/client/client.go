@@ -20,6 +20,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/datahub-oss/datahub/internal/clock"
 )
 
 // DefaultTimeout bounds a call that is not a run waiting for its end.
@@ -39,6 +41,8 @@ type Client struct {
 	timeout   time.Duration
 	userAgent string
 	patience  time.Duration
+	// clock paces the polls and the retries (the timeout of a call is the system's).
+	clock clock.Clock
 }
 
 // Option configures a Client.
@@ -58,6 +62,10 @@ const DefaultPatience = 10 * time.Minute
 // WithPatience sets how long WaitRun keeps polling through transient failures (503, no
 // connection) in a row before it returns the last one (DefaultPatience when not given).
 func WithPatience(d time.Duration) Option { return func(c *Client) { c.patience = d } }
+
+// WithClock sets the clock that paces WaitRun's polls and the retries through transient
+// failures (clock.Real when not given): tests move a clock.Fake on instead of waiting.
+func WithClock(clk clock.Clock) Option { return func(c *Client) { c.clock = clk } }
 
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
@@ -89,7 +97,8 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	u.RawQuery, u.Fragment = "", ""
 	u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), APIPrefix)
 	u.RawPath = ""
-	c := &Client{base: u, token: strings.TrimSpace(token), http: http.DefaultClient, timeout: DefaultTimeout, userAgent: "datahub-client", patience: DefaultPatience}
+	c := &Client{base: u, token: strings.TrimSpace(token), http: http.DefaultClient, timeout: DefaultTimeout, userAgent: "datahub-client", patience: DefaultPatience,
+		clock: clock.Real}
 	for _, o := range opts {
 		o(c)
 	}
@@ -275,7 +284,7 @@ const (
 // failing transiently for longer than patience (then the last error is returned). The pause
 // between tries doubles from retryBase to retryMax, with jitter. onRetry, if set, hears of
 // every transient failure.
-func retrying(ctx context.Context, patience time.Duration, onRetry func(error), fn func() error) error {
+func retrying(ctx context.Context, clk clock.Clock, patience time.Duration, onRetry func(error), fn func() error) error {
 	var since time.Time
 	pause := retryBase
 	for {
@@ -284,20 +293,20 @@ func retrying(ctx context.Context, patience time.Duration, onRetry func(error), 
 			return err
 		}
 		if since.IsZero() {
-			since = time.Now()
+			since = clk.Now()
 		}
-		if time.Since(since) >= patience {
+		if clk.Now().Sub(since) >= patience {
 			return err
 		}
 		if onRetry != nil {
 			onRetry(err)
 		}
-		t := time.NewTimer(pause/2 + rand.N(pause/2+1)) //nolint:gosec // jitter, not security
+		t := clk.NewTimer(pause/2 + rand.N(pause/2+1)) //nolint:gosec // jitter, not security
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
-		case <-t.C:
+		case <-t.C():
 		}
 		pause = min(pause*2, retryMax)
 	}

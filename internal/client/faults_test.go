@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/datahub-oss/datahub/internal/client"
+	"github.com/datahub-oss/datahub/internal/clock"
 )
 
 // flaky answers the first n calls as fail says (a dropped connection or a status), then as ok.
@@ -42,6 +44,27 @@ func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.ok(w, r, call)
 }
 
+// onClock runs call while moving clk on by step whenever call waits on it, and returns how
+// much time clk moved and call's error: the pauses and patience of the client take no
+// wall-clock time.
+func onClock(clk *clock.Fake, step time.Duration, call func() error) (time.Duration, error) {
+	began := clk.Now()
+	errc := make(chan error, 1)
+	go func() { errc <- call() }()
+	for {
+		select {
+		case err := <-errc:
+			return clk.Now().Sub(began), err
+		default:
+		}
+		if clk.Waiters() > 0 {
+			clk.Advance(step)
+		} else {
+			runtime.Gosched()
+		}
+	}
+}
+
 // WaitRun polls on through a server that drops connections and answers 503 (its store cut),
 // and returns the run once it has ended.
 func TestWaitRunThroughTransientErrors(t *testing.T) {
@@ -54,8 +77,13 @@ func TestWaitRunThroughTransientErrors(t *testing.T) {
 	}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	c := newClient(t, srv.URL, "t")
-	r, err := c.WaitRun(t.Context(), "r1", 10*time.Millisecond)
+	clk := clock.NewFake(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC))
+	c := newClient(t, srv.URL, "t", client.WithClock(clk))
+	var r client.Run
+	_, err := onClock(clk, 100*time.Millisecond, func() (err error) {
+		r, err = c.WaitRun(t.Context(), "r1", 10*time.Millisecond)
+		return err
+	})
 	if err != nil || r.Status != "succeeded" {
 		t.Fatalf("WaitRun = %+v, %v; want succeeded", r, err)
 	}
@@ -75,14 +103,18 @@ func TestWaitRunGivesUp(t *testing.T) {
 			}
 			srv := httptest.NewServer(f)
 			t.Cleanup(srv.Close)
-			c := newClient(t, srv.URL, "t", client.WithPatience(time.Second))
-			began := time.Now()
-			_, err := c.WaitRun(t.Context(), "r1", 10*time.Millisecond)
+			clk := clock.NewFake(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC))
+			c := newClient(t, srv.URL, "t", client.WithPatience(time.Second), client.WithClock(clk))
+			took, err := onClock(clk, 10*time.Millisecond, func() error {
+				_, err := c.WaitRun(t.Context(), "r1", 10*time.Millisecond)
+				return err
+			})
 			if client.StatusOf(err) != tc.status {
 				t.Fatalf("WaitRun error %v, want HTTP %d", err, tc.status)
 			}
-			took := time.Since(began)
-			if tc.status == 503 && (took < time.Second || took > 10*time.Second) {
+			// The clock's time: it gives up at the first try 1 s after the first failure, and
+			// the pauses before it add up to at most 1.75 s (250 ms doubling, with jitter).
+			if tc.status == 503 && (took < time.Second || took > 2*time.Second) {
 				t.Errorf("gave up after %s with a patience of 1s", took)
 			}
 			if tc.status == 404 && f.calls != 1 {
@@ -101,8 +133,13 @@ func TestPublishRetriesWithOneID(t *testing.T) {
 	}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	c := newClient(t, srv.URL, "t")
-	res, err := c.Publish(t.Context(), "orders", []byte(`{}`), client.PublishOptions{RetryFor: time.Minute})
+	clk := clock.NewFake(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC))
+	c := newClient(t, srv.URL, "t", client.WithClock(clk))
+	var res client.PublishResult
+	_, err := onClock(clk, 100*time.Millisecond, func() (err error) {
+		res, err = c.Publish(t.Context(), "orders", []byte(`{}`), client.PublishOptions{RetryFor: time.Minute})
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func (c *Client) WaitRun(ctx context.Context, id string, every time.Duration) (R
 	}
 	for {
 		var r Run
-		err := retrying(ctx, c.patience, nil, func() error {
+		err := retrying(ctx, c.clock, c.patience, nil, func() error {
 			var err error
 			r, err = c.GetRun(ctx, id)
 			return err
@@ -60,12 +60,12 @@ func (c *Client) WaitRun(ctx context.Context, id string, every time.Duration) (R
 		if r.Final() {
 			return r, nil
 		}
-		t := time.NewTimer(every)
+		t := c.clock.NewTimer(every)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return r, ctx.Err()
-		case <-t.C:
+		case <-t.C():
 		}
 		every = min(every*3/2, maxPoll)
 	}

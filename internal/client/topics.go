@@ -46,7 +46,7 @@ func (c *Client) Publish(ctx context.Context, topic string, data []byte, o Publi
 		o.IdempotencyKey = uuid.NewString()
 	}
 	var res PublishResult
-	err := retrying(ctx, o.RetryFor, nil, func() error {
+	err := retrying(ctx, c.clock, o.RetryFor, nil, func() error {
 		var err error
 		res, err = c.publishOnce(ctx, topic, data, o)
 		return err
