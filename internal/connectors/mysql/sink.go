@@ -123,6 +123,9 @@ func (k *Sink) open(ctx context.Context, s connector.Schema) (connector.Schema, 
 			return connector.Schema{}, k.c.wrap(ctx, err, "describe table "+k.staging.String())
 		}
 	} else if !found {
+		if err := sqlkit.CheckNewTableKey(k.c.redacted, k.opts.Mode, k.opts.Key); err != nil {
+			return connector.Schema{}, err
+		}
 		q, err := createSQL(k.target)
 		if err != nil {
 			return connector.Schema{}, err

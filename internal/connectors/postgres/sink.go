@@ -151,6 +151,9 @@ func (k *Sink) open(ctx context.Context, s connector.Schema, opts connector.Sink
 			return out, err
 		}
 	} else if info == nil {
+		if err := sqlkit.CheckNewTableKey(red, k.mode, createKey); err != nil {
+			return out, err
+		}
 		// Another run may create the same table at the same moment: its CREATE wins, ours
 		// fails on the catalog's unique index, and we go on with the table it made.
 		if err := exec(ctx, k.conn, "SAVEPOINT datahub_create"); err != nil {

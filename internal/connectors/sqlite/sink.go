@@ -192,6 +192,9 @@ func (k *Sink) createTarget(ctx context.Context, s connector.Schema, optKey []st
 	if len(keys) == 0 {
 		keys = s.Key
 	}
+	if err := sqlkit.CheckNewTableKey(k.p.red, k.mode, keys); err != nil {
+		return err
+	}
 	var err error
 	if k.keys, err = sqlkit.SourceKey(k.p.red, s, keys); err != nil {
 		return err

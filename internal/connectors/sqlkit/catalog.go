@@ -1,6 +1,7 @@
 package sqlkit
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -100,6 +101,18 @@ func SourceKey(endpoint string, s connector.Schema, keys []string) ([]string, er
 		out = append(out, s.Columns[i].Name)
 	}
 	return out, nil
+}
+
+// CheckNewTableKey refuses an upsert into a table that does not exist yet when no key columns
+// are given: the table would be created with nothing to match on. Sinks call it before they
+// create anything, so that the corrected command finds no empty table left behind.
+func CheckNewTableKey(endpoint string, mode connector.WriteMode, keys []string) error {
+	if mode == connector.ModeUpsert && len(keys) == 0 {
+		return connector.Errorf(connector.CodeUsage, endpoint,
+			"give the key columns (--key col[,col], or spec.destination.keys), or create the table with a primary key first",
+			errors.New("upsert into a table that does not exist needs key columns"))
+	}
+	return nil
 }
 
 // TableKey returns the key columns keys as the table spells them (the primary key when keys
