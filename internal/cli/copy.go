@@ -307,11 +307,22 @@ func reportCopy(g *globals, f *copyFlags, run *txlog.Run, res engine.Result, mod
 	case runstatus.Partial:
 		return &exitError{code: ExitRejected}
 	}
+	code := errcode.ExitStatus(errcode.Code(run.ErrorCode))
 	hint := ""
 	if res.Position != nil && mode == connector.ModeAppend {
-		hint = fmt.Sprintf("\nTo continue from the last checkpoint: datahub copy --resume %s ... (same arguments)", run.ID)
+		hint = fmt.Sprintf("To continue from the last checkpoint: datahub copy --resume %s ... (same arguments)", run.ID)
 	}
-	return &exitError{code: errcode.ExitStatus(errcode.Code(run.ErrorCode)), err: fmt.Errorf("copy %s: %s%s", run.ID, run.Error, hint)}
+	if !f.jsonOut {
+		// The summary above printed the error: print it once.
+		if hint != "" {
+			_, _ = fmt.Fprintln(g.stderr, hint)
+		}
+		return &exitError{code: code}
+	}
+	if hint != "" {
+		hint = "\n" + hint
+	}
+	return &exitError{code: code, err: fmt.Errorf("copy %s: %s%s", run.ID, run.Error, hint)}
 }
 
 func makeSummary(run *txlog.Run, res engine.Result) summary {

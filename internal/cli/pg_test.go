@@ -132,8 +132,11 @@ func TestCanaryPassword(t *testing.T) {
 	if code != ExitFailed {
 		t.Fatalf("exit %d", code)
 	}
-	if !strings.Contains(stderr, "no_such_db_here") {
-		t.Errorf("error does not name the database: %s", stderr)
+	if !strings.Contains(stdout, "no_such_db_here") {
+		t.Errorf("the summary's error does not name the database: %s", stdout)
+	}
+	if strings.Count(stdout+stderr, "does not exist") != 1 {
+		t.Errorf("the error is not printed once:\n%s\n%s", stdout, stderr)
 	}
 	_, list, _ := run(t, "runs", "list", "--json", "--data", filepath.Join(dir, "data"))
 	for name, text := range map[string]string{"stdout": stdout, "stderr": stderr, "runs list": list} {
