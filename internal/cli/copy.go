@@ -244,7 +244,7 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 	showProgress := f.progress == "always" || (f.progress == "auto" && g.isTerminal)
 	var bar *progressBar
 	if showProgress {
-		bar = startProgress(g.stderr, eng.Stats)
+		bar = startProgress(g.stderr, eng)
 	}
 	res := eng.Run(ctx)
 	if bar != nil {
