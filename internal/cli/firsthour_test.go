@@ -267,3 +267,39 @@ func TestReadOnlyRunsCommandsCreateNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyDryRunDiff: a dry run against a real hub names each resource's fate and, for an
+// update, exactly the fields that change, and changes nothing.
+func TestApplyDryRunDiff(t *testing.T) {
+	noServerInEnv(t)
+	hub := startFirstHourHub(t, slog.LevelWarn)
+	t.Setenv("DATAHUB_SERVER", hub.url)
+	t.Setenv("DATAHUB_TOKEN", hub.token)
+	file := quickstartFiles(t)
+	remoteRun(t, 0, "apply", "-f", file)
+	y, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(y), "  description: Load the sample people.csv into the people table.\n",
+		"  description: Load people.csv.\n", 1)
+	s = strings.Replace(s, "      - {from: active, type: bool}\n", "", 1)
+	s = strings.Replace(s, "  name: people-db\n  labels:\n    domain: hr\n", "  name: people-db\n  labels:\n    domain: hr\n    tier: gold\n", 1)
+	writeFile(t, file, s)
+	out, _ := remoteRun(t, 0, "apply", "-f", file, "--dry-run")
+	want := `System/people-directory unchanged (v1) (dry run)
+Endpoint/people-csv unchanged (v1) (dry run)
+Endpoint/people-db updated (v2) (dry run)
+  + metadata.labels.tier: "gold"
+Integration/quickstart updated (v2) (dry run)
+  ~ metadata.description: "Load the sample people.csv into the people table." -> "Load people.csv."
+  - spec.mapping.columns[6].from: "active"
+  - spec.mapping.columns[6].type: "bool"
+`
+	if !strings.HasPrefix(out, want) {
+		t.Errorf("dry run:\n%s\nwant it to start with:\n%s", out, want)
+	}
+	if out, _ := remoteRun(t, 0, "apply", "-f", file, "--dry-run"); !strings.Contains(out, "Integration/quickstart updated (v2) (dry run)") {
+		t.Errorf("the dry run changed something:\n%s", out)
+	}
+}
