@@ -303,3 +303,25 @@ Integration/quickstart updated (v2) (dry run)
 		t.Errorf("the dry run changed something:\n%s", out)
 	}
 }
+
+// TestRunsServerDownPointsToLocal: with a token set and the server gone, the error says so
+// and where the local runs are.
+func TestRunsServerDownPointsToLocal(t *testing.T) {
+	noServerInEnv(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "datahub-data")
+	t.Setenv("DATAHUB_DATA", data)
+	writeFile(t, filepath.Join(dir, "in.csv"), "id\n1\n")
+	if code, out, errOut := run(t, "copy", filepath.Join(dir, "in.csv"), "sqlite:"+filepath.Join(dir, "o.db")+"?table=t"); code != 0 {
+		t.Fatalf("copy: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Setenv("DATAHUB_SERVER", "http://127.0.0.1:1")
+	t.Setenv("DATAHUB_TOKEN", "dht_whatever")
+	_, errOut := remoteRun(t, ExitFailed, "runs", "list")
+	if !strings.Contains(errOut, "cannot reach the Data Hub server at http://127.0.0.1:1") || !strings.Contains(errOut, "local runs of 'datahub copy' are in "+data+": add --local") {
+		t.Errorf("server down: %q", errOut)
+	}
+	if out, _ := remoteRun(t, 0, "runs", "list", "--local"); !strings.Contains(out, "SUCCEEDED") && !strings.Contains(out, "succeeded") {
+		t.Errorf("--local:\n%s", out)
+	}
+}

@@ -71,7 +71,7 @@ func newRunsListCmd(g *globals, f *runsFlags) *cobra.Command {
 				}
 				p, err := c.ListRuns(cmd.Context(), client.RunFilter{Status: status, Integration: integration, Limit: limit, Cursor: cursor})
 				if err != nil {
-					return failure(err)
+					return f.serverFailure(cmd, err)
 				}
 				page.Next = p.Next
 				for _, run := range p.Items {
@@ -295,7 +295,7 @@ func (f *runsFlags) findRun(cmd *cobra.Command, g *globals, id string) (txlog.Ru
 		if id == lastRun {
 			p, err := c.ListRuns(ctx, client.RunFilter{Limit: 1})
 			if err != nil {
-				return txlog.Run{}, failure(err)
+				return txlog.Run{}, f.serverFailure(cmd, err)
 			}
 			if len(p.Items) == 0 {
 				return txlog.Run{}, &exitError{code: ExitFailed, err: fmt.Errorf("no runs on the hub server %s yet%s", c.BaseURL(), f.localHint(cmd, ""))}
@@ -307,7 +307,7 @@ func (f *runsFlags) findRun(cmd *cobra.Command, g *globals, id string) (txlog.Ru
 			return txlog.Run{}, f.notOnServer(cmd, c, id)
 		}
 		if err != nil {
-			return txlog.Run{}, failure(err)
+			return txlog.Run{}, f.serverFailure(cmd, err)
 		}
 		return txlogRun(got), nil
 	}
@@ -343,6 +343,18 @@ func (f *runsFlags) findRun(cmd *cobra.Command, g *globals, id string) (txlog.Ru
 // and whether the local transaction log has the run.
 func (f *runsFlags) notOnServer(cmd *cobra.Command, c *client.Client, id string) error {
 	return &exitError{code: ExitFailed, err: fmt.Errorf("no run %s on the hub server %s%s", id, c.BaseURL(), f.localHint(cmd, id))}
+}
+
+// serverFailure is the failure of a call to the server; when it could not be reached, it
+// also points to the local runs, for whoever has a token set but wanted those.
+func (f *runsFlags) serverFailure(cmd *cobra.Command, err error) error {
+	var ce *client.ConnError
+	if errors.As(err, &ce) {
+		if hint := f.localHint(cmd, ""); hint != "" {
+			return failure(fmt.Errorf("%w%s", err, hint))
+		}
+	}
+	return failure(err)
 }
 
 // localHint points to the local transaction log, if there is one, when a server had no such
