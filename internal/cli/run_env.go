@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,7 +17,14 @@ import (
 // environment, said on standard error, or a usage error listing them when it has several.
 func onlyEnvironment(cmd *cobra.Command, g *globals, c *client.Client, integration string) (string, error) {
 	envs, err := runEnvironments(cmd, c, integration)
-	if err != nil {
+	var ae *client.APIError
+	switch {
+	case client.IsNotFound(err):
+		return "", failure(err)
+	case errors.As(err, &ae):
+		// Allowed to run it but not to read it (or the server would not say): ask for --env.
+		return "", usageError("run needs --env: DEV, SIT, UAT, MPE or PROD (the environments of %s could not be read: %v)", safe(integration), err)
+	case err != nil:
 		return "", failure(err)
 	}
 	switch len(envs) {

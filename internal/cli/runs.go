@@ -315,8 +315,12 @@ func (f *runsFlags) findRun(cmd *cobra.Command, g *globals, id string) (txlog.Ru
 	elsewhere := "; a hub server's runs: give --server or set DATAHUB_SERVER"
 	tl, err := txlog.OpenExisting(ctx, dir)
 	if errors.Is(err, txlog.ErrNoLog) {
+		what := "no run " + id
+		if id == lastRun {
+			what = "no runs yet"
+		}
 		return txlog.Run{}, &exitError{code: ExitFailed, err: fmt.Errorf(
-			"no run %s: no local transaction log in %s yet (where 'datahub copy' records its runs)%s", id, dir, elsewhere)}
+			"%s: no local transaction log in %s yet (where 'datahub copy' records its runs)%s", what, dir, elsewhere)}
 	}
 	if err != nil {
 		return txlog.Run{}, err
