@@ -227,3 +227,18 @@ type Store interface {
 type Meter interface {
 	BytesWritten() int64
 }
+
+// Size is how much a source holds, as far as it knows before reading: rows (a table's
+// estimate from the database's statistics) or bytes (a file's size); zero for what it does not
+// know.
+type Size struct {
+	Rows  int64
+	Bytes int64
+}
+
+// Sizer is implemented by sources that can tell their size cheaply once open (no scan of the
+// data), so that progress shows a percentage and the time left. It is asked once, after Open
+// and before the first Read; ok is false when the size is not known.
+type Sizer interface {
+	Size(ctx context.Context) (s Size, ok bool)
+}

@@ -221,7 +221,13 @@ func (s *server) guard(next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK // nothing written: net/http answers 200
 			}
-			log.InfoContext(ctx, "request", "status", status, "user", who, "ms", time.Since(began).Milliseconds())
+			// One line per request is for debugging: at the default level a server's log is its
+			// start, its runs and its problems, not its traffic. Server errors stay visible.
+			level := slog.LevelDebug
+			if status >= http.StatusInternalServerError {
+				level = slog.LevelWarn
+			}
+			log.Log(ctx, level, "request", "status", status, "user", who, "ms", time.Since(began).Milliseconds())
 		}()
 		w = sw
 

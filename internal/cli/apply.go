@@ -27,10 +27,12 @@ means every *.yaml and *.yml file under it, in path order; '-' reads standard in
 The documents are checked here first, so problems are reported with their file, document,
 line and field before anything is sent; then they are applied together, in one transaction:
 if any is refused, none is applied. Every change is a new version (see 'datahub history').
+--dry-run changes nothing and shows, per resource, whether it would be created, updated or
+left unchanged, and for an update the fields that would change (~ changed, + added, - removed).
 
 Exit status: 0 applied, 1 invalid or refused, 2 usage error.`,
 		Example: `  datahub apply -f examples/quickstart
-  datahub apply -f systems.yaml -f integrations/ --dry-run`,
+  datahub apply -f systems.yaml -f integrations/ --dry-run   # what would change, field by field`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(files) == 0 {
@@ -72,16 +74,7 @@ Exit status: 0 applied, 1 invalid or refused, 2 usage error.`,
 			if err != nil {
 				return failure(err)
 			}
-			suffix := ""
-			if dryRun {
-				suffix = " (dry run)"
-			}
-			var b strings.Builder
-			for _, ch := range changes {
-				fmt.Fprintf(&b, "%s/%s %s (v%d)%s\n", ch.Kind, ch.Name, ch.Action, ch.Version, suffix)
-			}
-			_, err = io.WriteString(g.stdout, b.String())
-			return err
+			return printChanges(cmd.Context(), g.stdout, c, changes, docs, bodies, dryRun)
 		},
 	}
 	addRemoteFlags(cmd.Flags(), &r)

@@ -214,7 +214,7 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 	defer stop()
 	x := runs.Exec{Recorder: runs.Recorder{Log: tl, Logger: g.logger()}, Run: *run, Engine: opts, DataDir: data}
 	if f.progress == "always" || (f.progress == "auto" && g.isTerminal) {
-		x.Watch = func(stats func() engine.Stats) func() { return startProgress(g.stderr, stats).stop }
+		x.Watch = func(eng *engine.Engine) func() { return startProgress(g.stderr, eng).stop }
 	}
 	// The outcome is recorded even when the copy was interrupted; one that could not be is
 	// reported, and the next copy records it as failed (FailAbandoned).

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/ctrlchar"
 	"github.com/datahub-oss/datahub/internal/engine"
 )
@@ -105,18 +106,27 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// progressBar redraws one status line on a terminal: rows, bytes, rate, elapsed. The total is
-// unknown for most sources, so it is a counter, not a percentage.
+// progressBar redraws one status line on a terminal: rows, bytes, rate, elapsed, and where the
+// source told its size (a file's bytes, a table's row estimate) the percentage done and the
+// time left.
 type progressBar struct {
 	w     io.Writer
-	stats func() engine.Stats
+	run   progressOf
 	start time.Time
-	done  chan struct{}
-	wg    sync.WaitGroup
+	// from is the counters when the bar started (a resumed run's are not zero), for the rate.
+	from engine.Stats
+	done chan struct{}
+	wg   sync.WaitGroup
 }
 
-func startProgress(w io.Writer, stats func() engine.Stats) *progressBar {
-	p := &progressBar{w: w, stats: stats, start: time.Now(), done: make(chan struct{})}
+// progressOf is what the bar follows: the engine of a running transfer.
+type progressOf interface {
+	Stats() engine.Stats
+	Size() connector.Size
+}
+
+func startProgress(w io.Writer, run progressOf) *progressBar {
+	p := &progressBar{w: w, run: run, start: time.Now(), from: run.Stats(), done: make(chan struct{})}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -125,29 +135,53 @@ func startProgress(w io.Writer, stats func() engine.Stats) *progressBar {
 		for {
 			select {
 			case <-p.done:
-				p.draw()
+				p.draw(true)
 				_, _ = io.WriteString(p.w, "\n")
 				return
 			case <-t.C:
-				p.draw()
+				p.draw(false)
 			}
 		}
 	}()
 	return p
 }
 
-func (p *progressBar) draw() {
-	s := p.stats()
+// draw writes the line; the last one (final) may show 100%.
+func (p *progressBar) draw(final bool) {
+	s := p.run.Stats()
 	el := time.Since(p.start)
 	rate := 0.0
 	if el > 0 {
-		rate = float64(s.RowsRead) / el.Seconds()
+		rate = float64(s.RowsRead-p.from.RowsRead) / el.Seconds()
 	}
 	spin := `|/-\`[int(el/(200*time.Millisecond))%4]
-	line := fmt.Sprintf("%c rows %s  written %s  rejected %s  %s  %s rows/s  %s",
-		spin, groupInt(s.RowsRead), groupInt(s.RowsWritten), groupInt(s.RowsRejected), humanBytes(s.BytesRead),
-		groupInt(int64(rate)), el.Truncate(100*time.Millisecond))
+	line := fmt.Sprintf("%c %srows %s  written %s  rejected %s  %s  %s rows/s  %s",
+		spin, progressDone(p.run.Size(), p.from, s, el, final), groupInt(s.RowsRead), groupInt(s.RowsWritten), groupInt(s.RowsRejected),
+		humanBytes(s.BytesRead), groupInt(int64(rate)), el.Truncate(100*time.Millisecond))
 	_, _ = fmt.Fprintf(p.w, "\r\x1b[K%s", line)
+}
+
+// progressDone is the bar's "42% 1m05s left  " where the size is known: bytes against a
+// file's size, else rows against a table's estimate. An estimate can be short of the truth,
+// so the percentage stops at 99 until the end (final), and the time left is then not guessed.
+func progressDone(size connector.Size, from, now engine.Stats, el time.Duration, final bool) string {
+	total, done, done0 := size.Bytes, now.BytesRead, from.BytesRead
+	if total <= 0 {
+		total, done, done0 = size.Rows, now.RowsRead, from.RowsRead
+	}
+	if total <= 0 {
+		return ""
+	}
+	pct := min(100*done/total, 99)
+	if final {
+		return fmt.Sprintf("%d%%  ", min(100*done/total, 100))
+	}
+	left := ""
+	if moved := done - done0; moved > 0 && done < total && el > 0 {
+		rest := time.Duration(float64(el) * float64(total-done) / float64(moved))
+		left = " " + rest.Round(time.Second).String() + " left"
+	}
+	return fmt.Sprintf("%d%%%s  ", pct, left)
 }
 
 func (p *progressBar) stop() {

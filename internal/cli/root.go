@@ -84,13 +84,16 @@ Start with:
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.PersistentFlags().StringVar(&g.logLevel, "log-level", envOr("DATAHUB_LOG_LEVEL", "warn"), "log level: debug, info, warn, error (env DATAHUB_LOG_LEVEL)")
+	// One level for every command; the default is warn, but info for serve and worker, whose
+	// log is what they print (start, runs, problems; a line per request only at debug).
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", os.Getenv("DATAHUB_LOG_LEVEL"),
+		"log level: debug, info, warn, error (env DATAHUB_LOG_LEVEL; default warn, info for serve and worker, whose requests log at debug)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: ExitUsage, err: err} })
 	root.AddCommand(newCopyCmd(g), newRunsCmd(g), newConnectorsCmd(g), newVersionCmd(g), newServeCmd(g), newMasterKeyCmd(g),
 		newApplyCmd(g), newGetCmd(g), newDeleteCmd(g), newExportCmd(g), newHistoryCmd(g), newRunCmd(g), newAuditCmd(g), newNotificationsCmd(g),
 		newTokenCmd(g), newUserCmd(g), newSecretCmd(g), newLoginCmd(g))
 	root.AddCommand(newPublishCmd(g), newSubscribeCmd(g), newDLQCmd(g))
-	root.AddCommand(newPullCmd(g), newAckCmd(g), newWorkerCmd(g))
+	root.AddCommand(newPullCmd(g), newAckCmd(g), newWorkerCmd(g), newWaitCmd(g))
 	return root
 }
 
@@ -119,13 +122,6 @@ func exitStatus(err error, stderr io.Writer) int {
 		return ExitUsage
 	}
 	return errcode.ExitStatus(errcode.Of(err))
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 // Version is set at build time with -ldflags "-X github.com/datahub-oss/datahub/internal/cli.Version=...".

@@ -21,18 +21,21 @@ func newRunCmd(g *globals) *cobra.Command {
 	var env string
 	var wait, jsonOut bool
 	cmd := &cobra.Command{
-		Use:   "run INTEGRATION --env ENV [--wait]",
+		Use:   "run INTEGRATION [--env ENV] [--wait]",
 		Short: "Run an integration on the hub server",
 		Long: `Ask the hub server to run an integration in an environment (DEV, SIT, UAT, MPE, PROD).
-Without --wait the run is queued and its id printed; with --wait the command follows it to its
-end and prints the same summary as 'datahub copy' (--json: the same JSON object).
+--env may be left out when the integration runs in one environment only: that one is taken.
+Without --wait the run is queued and its id printed alone on standard output (how to follow it
+on standard error); with --wait the command follows it to its end and prints the same summary
+as 'datahub copy' (--json: the same JSON object).
 
 Ctrl-C while waiting stops the waiting, not the run: 'datahub runs show ID' follows it up and
 'datahub runs cancel ID' stops it.
 
 Exit status: 0 succeeded (or queued, without --wait), 1 failed or canceled, 2 usage error,
 3 finished with rejected rows.`,
-		Example: `  datahub run quickstart --env dev --wait
+		Example: `  datahub run quickstart --wait
+  RUN=$(datahub run quickstart --env dev) && datahub runs show $RUN
   datahub run orders-to-dwh --env PROD --json`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -41,14 +44,16 @@ Exit status: 0 succeeded (or queued, without --wait), 1 failed or canceled, 2 us
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if env == "" {
-				return usageError("run needs --env: DEV, SIT, UAT, MPE or PROD")
-			}
 			c, err := g.client(&r)
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
+			if env == "" {
+				if env, err = onlyEnvironment(cmd, g, c, args[0]); err != nil {
+					return err
+				}
+			}
 			// Queue first, then wait: the run's id is known before any interrupt.
 			run, err := c.RequestRun(ctx, args[0], env, false)
 			if err != nil {
@@ -93,6 +98,9 @@ func followRun(cmd *cobra.Command, g *globals, c *client.Client, run client.Run,
 				"stopped waiting for run %s: %w\nThe run goes on on the server; do not request it again.\nFollow it with: datahub runs show %s",
 				last.ID, err, last.ID)}
 		}
+	}
+	if !wait && !jsonOut && !run.Final() {
+		return printQueued(g, run)
 	}
 	s := runSummary(run)
 	if jsonOut {

@@ -5,31 +5,52 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/datahub-oss/datahub/internal/client"
+	"github.com/datahub-oss/datahub/internal/engine"
 	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/txlog"
 )
 
+// lastRun is the RUN_ID that means the newest run.
+const lastRun = "last"
+
+// runsFlags are the flags every 'datahub runs' command shares.
+type runsFlags struct {
+	data    string
+	local   bool
+	jsonOut bool
+	r       remote
+}
+
 func newRunsCmd(g *globals) *cobra.Command {
-	var data string
-	var jsonOut bool
-	var r remote
+	f := &runsFlags{}
 	cmd := &cobra.Command{
 		Use:   "runs",
-		Short: "List, show, cancel, resume runs: of the local transaction log, or of a hub server",
-		Long: `List and show runs. With --server (or DATAHUB_SERVER set) they are the hub server's runs;
-otherwise those of the transaction log in the local data folder (--data), which 'datahub copy'
-writes. 'cancel', 'resume' and 'rejects' are about a server's runs only.`,
+		Short: "List, show, cancel, resume runs and print their rejects: of a hub server, or of the local transaction log",
+		Long: `List and show runs and print their rejects. Where a hub server is named (--server,
+DATAHUB_SERVER, or a token: --token, DATAHUB_TOKEN) they are the server's runs; otherwise, and
+with --local or --data, those of the transaction log in the local data folder, which
+'datahub copy' writes. 'cancel' and 'resume' are about a server's runs only. RUN_ID may be a
+unique prefix of the id, or 'last' for the newest run.`,
 	}
-	cmd.PersistentFlags().StringVar(&data, "data", "", "data folder (default ./datahub-data, env DATAHUB_DATA)")
-	cmd.PersistentFlags().BoolVar(&jsonOut, "json", false, "print JSON")
-	addRemoteFlags(cmd.PersistentFlags(), &r)
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.data, "data", "", "local data folder (default ./datahub-data, env DATAHUB_DATA); implies --local")
+	pf.BoolVar(&f.local, "local", false, "the runs of the local transaction log ('datahub copy'), even where a server is named")
+	pf.BoolVar(&f.jsonOut, "json", false, "print JSON")
+	addRemoteFlags(pf, &f.r)
+	cmd.AddCommand(newRunsListCmd(g, f), newRunsShowCmd(g, f), newRunsCancelCmd(g, f), newRunsResumeCmd(g, f), newRunsRejectsCmd(g, f))
+	return cmd
+}
 
+func newRunsListCmd(g *globals, f *runsFlags) *cobra.Command {
 	var status, integration, cursor string
 	var limit int
 	list := &cobra.Command{
@@ -40,102 +61,90 @@ writes. 'cancel', 'resume' and 'rejects' are about a server's runs only.`,
 			if _, err := runstatus.Parse(status); status != "" && err != nil {
 				return usageError("--status: %v", err)
 			}
-			remote, err := useServer(cmd)
+			remote, err := f.useServer(cmd)
 			if err != nil {
 				return err
 			}
-			var page txlog.Page
+			page := txlog.Page{Runs: []txlog.Run{}}
 			hint := "no runs yet: try 'datahub copy SOURCE DEST'"
 			if remote {
 				hint = "no runs yet: try 'datahub run INTEGRATION --env ENV'"
-				c, err := g.client(&r)
+				c, err := g.client(&f.r)
 				if err != nil {
 					return err
 				}
 				p, err := c.ListRuns(cmd.Context(), client.RunFilter{Status: runstatus.Status(status), Integration: integration, Limit: limit, Cursor: cursor})
 				if err != nil {
-					return failure(err)
+					return f.serverFailure(cmd, err)
 				}
-				page.Runs, page.Next = make([]txlog.Run, len(p.Items)), p.Next
-				for i, run := range p.Items {
-					page.Runs[i] = txlogRun(run)
+				page.Next = p.Next
+				for _, run := range p.Items {
+					page.Runs = append(page.Runs, txlogRun(run))
 				}
 			} else {
-				tl, err := txlog.Open(cmd.Context(), dataDir(data))
+				tl, err := txlog.OpenExisting(cmd.Context(), dataDir(f.data))
+				if errors.Is(err, txlog.ErrNoLog) {
+					return printRunPage(g, f.jsonOut, page, hint)
+				}
 				if err != nil {
 					return err
 				}
 				defer func() { _ = tl.Close() }()
-				page, err = tl.List(cmd.Context(), txlog.Filter{Status: runstatus.Status(status), Integration: integration, Limit: limit, Cursor: cursor})
-				if err != nil {
+				if page, err = tl.List(cmd.Context(), txlog.Filter{Status: runstatus.Status(status), Integration: integration, Limit: limit, Cursor: cursor}); err != nil {
 					return err
 				}
 			}
-			if jsonOut {
-				return writeJSON(g.stdout, page)
-			}
-			if err := printRuns(g.stdout, page.Runs, hint); err != nil {
-				return err
-			}
-			if page.Next != "" {
-				_, err = fmt.Fprintf(g.stderr, "more: --cursor '%s'\n", page.Next)
-			}
-			return err
+			return printRunPage(g, f.jsonOut, page, hint)
 		},
 	}
 	list.Flags().StringVar(&status, "status", "", "only runs with this status ("+strings.Join(runstatus.Strings(), ", ")+")")
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many runs")
 	list.Flags().StringVar(&integration, "integration", "", "only runs of this integration")
 	list.Flags().StringVar(&cursor, "cursor", "", "continue after the previous page (printed when there are more)")
+	return list
+}
 
-	show := &cobra.Command{
-		Use:   "show RUN_ID",
-		Short: "Show one run (a unique prefix of the id is enough)",
-		Args:  oneRunID("show"),
+func printRunPage(g *globals, jsonOut bool, page txlog.Page, hint string) error {
+	if jsonOut {
+		return writeJSON(g.stdout, page)
+	}
+	if err := printRuns(g.stdout, page.Runs, hint); err != nil {
+		return err
+	}
+	if page.Next != "" {
+		_, err := fmt.Fprintf(g.stderr, "more: --cursor '%s'\n", page.Next)
+		return err
+	}
+	return nil
+}
+
+func newRunsShowCmd(g *globals, f *runsFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "show RUN_ID|last",
+		Short:   "Show one run (a unique prefix of the id is enough; 'last' is the newest run)",
+		Example: "  datahub runs show 0193f0c2\n  datahub runs show last",
+		Args:    oneRunID("show"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			remote, err := useServer(cmd)
+			run, err := f.findRun(cmd, g, args[0])
 			if err != nil {
 				return err
 			}
-			var run txlog.Run
-			if remote {
-				c, err := g.client(&r)
-				if err != nil {
-					return err
-				}
-				got, err := c.GetRun(cmd.Context(), args[0])
-				if err != nil {
-					return failure(err)
-				}
-				run = txlogRun(got)
-			} else {
-				tl, err := txlog.Open(cmd.Context(), dataDir(data))
-				if err != nil {
-					return err
-				}
-				defer func() { _ = tl.Close() }()
-				run, err = tl.Get(cmd.Context(), args[0])
-				if errors.Is(err, txlog.ErrNotFound) {
-					return &exitError{code: ExitFailed, err: err}
-				}
-				if err != nil {
-					return err
-				}
-			}
-			if jsonOut {
+			if f.jsonOut {
 				return writeJSON(g.stdout, run)
 			}
 			printRun(g.stdout, run)
 			return nil
 		},
 	}
+}
 
-	cancel := &cobra.Command{
+func newRunsCancelCmd(g *globals, f *runsFlags) *cobra.Command {
+	return &cobra.Command{
 		Use:   "cancel RUN_ID",
 		Short: "Ask the hub server to stop a queued or running run",
 		Args:  oneRunID("cancel"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := serverOnly(cmd, g, &r)
+			c, err := f.serverOnly(cmd, g)
 			if err != nil {
 				return err
 			}
@@ -143,14 +152,16 @@ writes. 'cancel', 'resume' and 'rejects' are about a server's runs only.`,
 			if err != nil {
 				return failure(err)
 			}
-			if jsonOut {
+			if f.jsonOut {
 				return writeJSON(g.stdout, txlogRun(run))
 			}
 			_, err = fmt.Fprintf(g.stdout, "run %s %s\n", run.ID, strings.ToUpper(strings.ReplaceAll(string(run.Status), "_", " ")))
 			return err
 		},
 	}
+}
 
+func newRunsResumeCmd(g *globals, f *runsFlags) *cobra.Command {
 	var resumeWait bool
 	resume := &cobra.Command{
 		Use:   "resume RUN_ID [--wait]",
@@ -164,7 +175,7 @@ destination, mode, key or mapping) are refused: request a new run with 'datahub 
 		Example: `  datahub runs resume 0193f0c2 --wait`,
 		Args:    oneRunID("resume"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := serverOnly(cmd, g, &r)
+			c, err := f.serverOnly(cmd, g)
 			if err != nil {
 				return err
 			}
@@ -172,25 +183,72 @@ destination, mode, key or mapping) are refused: request a new run with 'datahub 
 			if err != nil {
 				return failure(err)
 			}
-			return followRun(cmd, g, c, run, resumeWait, jsonOut)
+			return followRun(cmd, g, c, run, resumeWait, f.jsonOut)
 		},
 	}
 	resume.Flags().BoolVar(&resumeWait, "wait", false, "wait for the run to end and exit with its status")
+	return resume
+}
 
-	rejects := &cobra.Command{
-		Use:   "rejects RUN_ID",
-		Short: "Print the records a run on the hub server rejected, as NDJSON",
+func newRunsRejectsCmd(g *globals, f *runsFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rejects RUN_ID|last",
+		Short: "Print the records a run rejected, as NDJSON",
 		Args:  oneRunID("rejects"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := serverOnly(cmd, g, &r)
+			remote, err := f.useServer(cmd)
 			if err != nil {
 				return err
 			}
-			return failure(c.Rejects(cmd.Context(), args[0], g.stdout))
+			if !remote {
+				return f.localRejects(cmd, g, args[0])
+			}
+			c, err := g.client(&f.r)
+			if err != nil {
+				return err
+			}
+			id := args[0]
+			if id == lastRun {
+				run, err := f.findRun(cmd, g, id)
+				if err != nil {
+					return err
+				}
+				id = run.ID
+			}
+			err = c.Rejects(cmd.Context(), id, g.stdout)
+			if client.IsNotFound(err) {
+				return f.notOnServer(cmd, c, id)
+			}
+			return failure(err)
 		},
 	}
-	cmd.AddCommand(list, show, cancel, resume, rejects)
-	return cmd
+}
+
+// localRejects copies the rejects file of a run of the local transaction log to standard
+// output. The file is looked for in the data folder's rejects/RUN_ID, where 'datahub copy'
+// writes it, not where the run's record says: from another folder a relative path would
+// point elsewhere.
+func (f *runsFlags) localRejects(cmd *cobra.Command, g *globals, id string) error {
+	run, err := f.findRun(cmd, g, id)
+	if err != nil {
+		return err
+	}
+	if run.RejectsPath == "" {
+		return nil
+	}
+	path := filepath.Join(dataDir(f.data), "rejects", run.ID, engine.RejectsFile)
+	in, err := os.Open(path) //nolint:gosec // the user's own data folder, on their own machine
+	if errors.Is(err, fs.ErrNotExist) {
+		return &exitError{code: ExitFailed, err: fmt.Errorf("the rejects of run %s are not in %s any more", run.ID, filepath.Dir(path))}
+	}
+	if err != nil {
+		return fmt.Errorf("open the rejects of run %s: %w", run.ID, err)
+	}
+	defer func() { _ = in.Close() }()
+	if _, err := io.Copy(g.stdout, in); err != nil {
+		return fmt.Errorf("print the rejects of run %s: %w", run.ID, err)
+	}
+	return nil
 }
 
 func oneRunID(sub string) cobra.PositionalArgs {
@@ -202,22 +260,126 @@ func oneRunID(sub string) cobra.PositionalArgs {
 	}
 }
 
-// useServer tells where the runs come from: --server means the server, --data the local
-// folder; with neither, the server when DATAHUB_SERVER is set.
-func useServer(cmd *cobra.Command) (bool, error) {
-	server, data := cmd.Flags().Changed("server"), cmd.Flags().Changed("data")
-	if server && data {
-		return false, usageError("give --server or --data, not both")
+// useServer is the one rule of where runs come from: --local and --data mean the local
+// transaction log; otherwise a server wherever one is named, by --server, DATAHUB_SERVER, or
+// a token (--token, DATAHUB_TOKEN: only a server takes one, the default one when no address
+// is given); otherwise the local log.
+func (f *runsFlags) useServer(cmd *cobra.Command) (bool, error) {
+	server, local := cmd.Flags().Changed("server"), f.local || cmd.Flags().Changed("data")
+	if server && local {
+		return false, usageError("give --server, or --local (--data), not both")
 	}
-	return !data && serverGiven(cmd), nil
+	if local {
+		return false, nil
+	}
+	return serverGiven(cmd) || f.r.token != "" || os.Getenv("DATAHUB_TOKEN") != "", nil
 }
 
 // serverOnly is the client of a command that has no local meaning.
-func serverOnly(cmd *cobra.Command, g *globals, r *remote) (*client.Client, error) {
-	if cmd.Flags().Changed("data") {
-		return nil, usageError("%s is about a hub server's runs: give --server (or set DATAHUB_SERVER), not --data", cmd.CommandPath())
+func (f *runsFlags) serverOnly(cmd *cobra.Command, g *globals) (*client.Client, error) {
+	if f.local || cmd.Flags().Changed("data") {
+		return nil, usageError("%s is about a hub server's runs: give --server (or set DATAHUB_SERVER), not --local or --data", cmd.CommandPath())
 	}
-	return g.client(r)
+	return g.client(&f.r)
+}
+
+// findRun looks a run up where useServer says, id being an id, a unique prefix of one, or
+// "last"; a run not found is an error that says where it was looked for and where else to look.
+func (f *runsFlags) findRun(cmd *cobra.Command, g *globals, id string) (txlog.Run, error) {
+	ctx := cmd.Context()
+	remote, err := f.useServer(cmd)
+	if err != nil {
+		return txlog.Run{}, err
+	}
+	if remote {
+		c, err := g.client(&f.r)
+		if err != nil {
+			return txlog.Run{}, err
+		}
+		if id == lastRun {
+			p, err := c.ListRuns(ctx, client.RunFilter{Limit: 1})
+			if err != nil {
+				return txlog.Run{}, f.serverFailure(cmd, err)
+			}
+			if len(p.Items) == 0 {
+				return txlog.Run{}, &exitError{code: ExitFailed, err: fmt.Errorf("no runs on the hub server %s yet%s", c.BaseURL(), f.localHint(cmd, ""))}
+			}
+			return txlogRun(p.Items[0]), nil
+		}
+		got, err := c.GetRun(ctx, id)
+		if client.IsNotFound(err) {
+			return txlog.Run{}, f.notOnServer(cmd, c, id)
+		}
+		if err != nil {
+			return txlog.Run{}, f.serverFailure(cmd, err)
+		}
+		return txlogRun(got), nil
+	}
+	dir := dataDir(f.data)
+	elsewhere := "; a hub server's runs: give --server or set DATAHUB_SERVER"
+	tl, err := txlog.OpenExisting(ctx, dir)
+	if errors.Is(err, txlog.ErrNoLog) {
+		what := "no run " + id
+		if id == lastRun {
+			what = "no runs yet"
+		}
+		return txlog.Run{}, &exitError{code: ExitFailed, err: fmt.Errorf(
+			"%s: no local transaction log in %s yet (where 'datahub copy' records its runs)%s", what, dir, elsewhere)}
+	}
+	if err != nil {
+		return txlog.Run{}, err
+	}
+	defer func() { _ = tl.Close() }()
+	if id == lastRun {
+		p, err := tl.List(ctx, txlog.Filter{Limit: 1})
+		if err != nil {
+			return txlog.Run{}, err
+		}
+		if len(p.Runs) == 0 {
+			return txlog.Run{}, &exitError{code: ExitFailed, err: fmt.Errorf("no runs in the local transaction log in %s yet%s", dir, elsewhere)}
+		}
+		return p.Runs[0], nil
+	}
+	run, err := tl.Get(ctx, id)
+	if errors.Is(err, txlog.ErrNotFound) {
+		return txlog.Run{}, &exitError{code: ExitFailed, err: fmt.Errorf("no run %s in the local transaction log in %s%s", id, dir, elsewhere)}
+	}
+	return run, err
+}
+
+// notOnServer is the error of a run the server does not know, saying which server was asked
+// and whether the local transaction log has the run.
+func (f *runsFlags) notOnServer(cmd *cobra.Command, c *client.Client, id string) error {
+	return &exitError{code: ExitFailed, err: fmt.Errorf("no run %s on the hub server %s%s", id, c.BaseURL(), f.localHint(cmd, id))}
+}
+
+// serverFailure is the failure of a call to the server; when it could not be reached, it
+// also points to the local runs, for whoever has a token set but wanted those.
+func (f *runsFlags) serverFailure(cmd *cobra.Command, err error) error {
+	var ce *client.ConnError
+	if errors.As(err, &ce) {
+		if hint := f.localHint(cmd, ""); hint != "" {
+			return failure(fmt.Errorf("%w%s", err, hint))
+		}
+	}
+	return failure(err)
+}
+
+// localHint points to the local transaction log, if there is one, when a server had no such
+// run: the run may be a 'datahub copy'. It reads the log only if it exists, creating nothing.
+func (f *runsFlags) localHint(cmd *cobra.Command, id string) string {
+	dir := dataDir(f.data)
+	tl, err := txlog.OpenExisting(cmd.Context(), dir)
+	if err != nil {
+		return ""
+	}
+	defer func() { _ = tl.Close() }()
+	if id != "" {
+		if run, err := tl.Get(cmd.Context(), id); err == nil {
+			return fmt.Sprintf("; run %s is in the local transaction log in %s (a 'datahub copy'): add --local", run.ID, dir)
+		}
+	}
+	return fmt.Sprintf("; the local runs of 'datahub copy' are in %s: add --local", dir)
 }
 
 // txlogRun is a server's run in the transaction log's form, so that both print alike.

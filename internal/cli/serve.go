@@ -32,7 +32,10 @@ folder.
 Settings come from defaults, then --config FILE (YAML), then DATAHUB_* environment variables,
 then flags. Scale out with --store postgres://... and --nats nats://a,nats://b,nats://c
 (with --nats-replicas 3 on a three-node cluster) on several processes.
-SIGTERM or Ctrl-C stops gracefully: running transfers keep their checkpoint and resume.`,
+SIGTERM or Ctrl-C stops gracefully: running transfers keep their checkpoint and resume.
+
+It logs at info unless --log-level says otherwise: its start, its runs and its problems; a
+line per request only at debug. 'datahub wait' returns once it is ready.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cfgPath, os.Environ(), cobraFlags{cmd})

@@ -127,6 +127,8 @@ type request struct {
 	stream bool
 	// header are extra request headers (Idempotency-Key, ...).
 	header http.Header
+	// root puts path at the server's root instead of under /api/v1 (the health checks).
+	root bool
 }
 
 // seg escapes one path segment.
@@ -151,6 +153,9 @@ func (c *Client) send(ctx context.Context, rq request) (*http.Response, func(), 
 		cancel(nil)
 	}
 	target := c.base.String() + APIPrefix + rq.path
+	if rq.root {
+		target = c.base.String() + rq.path
+	}
 	if len(rq.query) > 0 {
 		target += "?" + rq.query.Encode()
 	}

@@ -124,6 +124,10 @@ type Engine struct {
 
 	rowsRead, rowsWritten, rowsRejected, bytesRead, bytesWritten atomic.Int64
 	fast                                                         atomic.Bool
+	// size is what a Sizer source said it holds (rows, bytes), for progress; sized is set
+	// once it was asked.
+	sizeRows, sizeBytes atomic.Int64
+	sized               atomic.Bool
 
 	// checkpoint is the last committed source position and the counters at that moment.
 	checkpoint      connector.Position
@@ -209,6 +213,24 @@ func (e *Engine) Stats() Stats {
 		RowsRejected: e.rowsRejected.Load(),
 		BytesRead:    e.bytesRead.Load(),
 		BytesWritten: e.bytesWritten.Load(),
+	}
+}
+
+// Size is what the source said it holds before reading (see connector.Sizer): zero while
+// not known. Like Stats, it may be called while Run runs.
+func (e *Engine) Size() connector.Size {
+	return connector.Size{Rows: e.sizeRows.Load(), Bytes: e.sizeBytes.Load()}
+}
+
+// measure asks a source that knows its size for it, once per run.
+func (e *Engine) measure(ctx context.Context, src connector.Source) {
+	sz, ok := src.(connector.Sizer)
+	if !ok || e.sized.Swap(true) {
+		return
+	}
+	if s, ok := sz.Size(ctx); ok {
+		e.sizeRows.Store(s.Rows)
+		e.sizeBytes.Store(s.Bytes)
 	}
 }
 
@@ -362,6 +384,7 @@ func (e *Engine) attempt(ctx context.Context, resume, noFast bool) (err error) {
 	if err := src.Open(ctx, from); err != nil {
 		return fmt.Errorf("open source: %w", err)
 	}
+	e.measure(ctx, src)
 	schema, err := src.Schema(ctx)
 	if err != nil {
 		return fmt.Errorf("source schema: %w", err)

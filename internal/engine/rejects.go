@@ -50,7 +50,10 @@ type rejectLine struct {
 	connector.Reject
 }
 
-func (f *FileRejects) file() string { return filepath.Join(f.Dir, "rejects.ndjson") }
+// RejectsFile is the name of the rejects file in a run's rejects folder.
+const RejectsFile = "rejects.ndjson"
+
+func (f *FileRejects) file() string { return filepath.Join(f.Dir, RejectsFile) }
 
 // open opens the file (creating it when create is set) and counts the whole lines an earlier
 // attempt left; false when there is none and create is not set.

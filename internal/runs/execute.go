@@ -103,9 +103,10 @@ type Exec struct {
 	Engine engine.Options
 	// DataDir is the data folder: a run's rejects go to <DataDir>/rejects/<run id>.
 	DataDir string
-	// Watch, when set, is started with the engine's live counters just before it runs, and the
-	// func it returns is called once the engine returned (the CLI's progress bar).
-	Watch func(stats func() engine.Stats) (stop func())
+	// Watch, when set, is started with the engine (its live counters and the source's size)
+	// just before it runs, and the func it returns is called once the engine returned (the
+	// CLI's progress bar).
+	Watch func(eng *engine.Engine) (stop func())
 	// Interrupted, when set, is asked once the engine returned whether the run was cut off
 	// rather than ended (the worker's shutdown, a lost lease): an error leaves the run
 	// unrecorded, to be resumed from its checkpoint, and Execute returns it.
@@ -129,7 +130,7 @@ func Execute(ctx context.Context, x Exec) (txlog.Run, engine.Result, error) {
 	eng := engine.New(opts)
 	stop := func() {}
 	if x.Watch != nil {
-		stop = x.Watch(eng.Stats)
+		stop = x.Watch(eng)
 	}
 	res := eng.Run(ctx)
 	stop()

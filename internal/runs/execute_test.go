@@ -80,8 +80,8 @@ func TestExecuteRecordsAndAnnounces(t *testing.T) {
 		Run:      run, DataDir: data,
 		Engine: engine.Options{Source: connector.Endpoint{URL: in}, Dest: connector.Endpoint{URL: out},
 			Mode: connector.ModeAppend, Mapping: mapping},
-		Watch: func(stats func() engine.Stats) func() {
-			watched = stats != nil
+		Watch: func(eng *engine.Engine) func() {
+			watched = eng != nil
 			return func() { stopped = true }
 		},
 	})
