@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -39,6 +40,7 @@ type copyFlags struct {
 	retries     int
 	progress    string
 	checkpointN int64
+	stdin       io.Reader // what "-" as SOURCE reads
 }
 
 // summary is what `datahub copy` prints; its JSON form is a stable interface.
@@ -82,11 +84,15 @@ SOURCE and DEST are URLs (run 'datahub connectors' for every scheme and option):
   mysql://user:pass@host:3306/db?table=name
   sqlite:PATH?table=name
   a file path or file://PATH (.csv, .tsv, .ndjson/.jsonl, .json; --from-format/--to-format override)
+  -   standard input as SOURCE, standard output as DEST (needs --from-format/--to-format);
+      the summary then goes to standard error, and there is no --resume nor retry
 
 Exit status: 0 succeeded, 1 failed, 2 usage error, 3 finished with rejected rows.`,
 		Example: `  datahub copy people.csv 'postgres://app@localhost/crm?table=public.people'
   datahub copy --mode upsert --key id 'postgres://localhost/a?table=src' 'mysql://root@localhost/b?table=dst'
-  datahub copy --map 'note:remark' --map 'amount::decimal' in.csv 'sqlite:out.db?table=t'`,
+  datahub copy --map 'note:remark' --map 'amount::decimal' in.csv 'sqlite:out.db?table=t'
+  gunzip -c people.csv.gz | datahub copy --from-format csv - 'sqlite:people.db?table=people'
+  datahub copy --to-format ndjson 'sqlite:people.db?table=people' - | head`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 2 {
 				return usageError("copy needs SOURCE and DEST, got %d argument(s); see 'datahub copy --help'", len(args))
@@ -95,6 +101,7 @@ Exit status: 0 succeeded, 1 failed, 2 usage error, 3 finished with rejected rows
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.maxSet = cmd.Flags().Changed("max-rejects")
+			f.stdin = cmd.InOrStdin()
 			return runCopy(cmd.Context(), g, f, args[0], args[1])
 		},
 	}
@@ -167,6 +174,10 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 	default:
 		return usageError("--progress: want auto, always or never")
 	}
+	useStdio, err := copyStdio(f, src, dst)
+	if err != nil {
+		return err
+	}
 
 	data := dataDir(f.data)
 	tl, err := txlog.Open(ctx, data)
@@ -200,6 +211,12 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 	}
 	if f.maxSet {
 		opts.MaxRejects = engine.Limit(f.maxRejects)
+	}
+	// With "-" the records own standard output: the summary goes to standard error.
+	summaryOut := g.stdout
+	if useStdio {
+		ctx = stdioContext(ctx, f.stdin, g.stdout, &opts.Retries)
+		summaryOut = g.stderr
 	}
 	if f.resume != "" {
 		prev, err := tl.Get(ctx, f.resume)
@@ -282,13 +299,13 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 
 	s := makeSummary(run, res)
 	if f.jsonOut {
-		enc := json.NewEncoder(g.stdout)
+		enc := json.NewEncoder(summaryOut)
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(s); err != nil {
 			return err
 		}
 	} else {
-		printSummary(g.stdout, s)
+		printSummary(summaryOut, s)
 	}
 	switch res.Status {
 	case engine.StatusSucceeded:
@@ -297,7 +314,7 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 		return &exitError{code: ExitRejected}
 	}
 	hint := ""
-	if res.Position != nil && mode == connector.ModeAppend {
+	if res.Position != nil && mode == connector.ModeAppend && !useStdio {
 		hint = fmt.Sprintf("\nTo continue from the last checkpoint: datahub copy --resume %s ... (same arguments)", run.ID)
 	}
 	return &exitError{code: errcode.ExitStatus(errcode.Code(run.ErrorCode)), err: fmt.Errorf("copy %s: %s%s", run.ID, run.Error, hint)}

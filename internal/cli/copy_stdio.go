@@ -1,0 +1,42 @@
+package cli
+
+import (
+	"context"
+	"io"
+
+	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/file"
+)
+
+// copyStdio checks a copy's use of "-" (standard input as SOURCE, standard output as DEST)
+// before anything is opened, and reports whether it uses it. A stream is read once: a
+// resume or a retry would start again from where the stream stands, not from a checkpoint,
+// so --resume is refused here and the retries are switched off (stdioContext).
+func copyStdio(f *copyFlags, src, dst string) (bool, error) {
+	in, out := file.IsStdio(src), file.IsStdio(dst)
+	if in && f.fromFormat == "" && !hasFormatOption(src) {
+		return false, usageError("reading standard input (-) needs --from-format (csv, tsv, ndjson or json)")
+	}
+	if out && f.toFormat == "" && !hasFormatOption(dst) {
+		return false, usageError("writing standard output (-) needs --to-format (csv, tsv, ndjson or json)")
+	}
+	if (in || out) && f.resume != "" {
+		return false, usageError("--resume cannot be used with -: standard input cannot be read again, nor standard output rewound; run the copy again from the start")
+	}
+	if out && f.mode == string(connector.ModeUpsert) {
+		return false, usageError("--mode upsert: standard output (-) has no keys; use append")
+	}
+	return in || out, nil
+}
+
+func hasFormatOption(raw string) bool {
+	v, ok := connector.QueryOption(raw, "format")
+	return ok && v != ""
+}
+
+// stdioContext hands the command's streams to the file connector, for "-", and turns the
+// engine's retries off (see copyStdio).
+func stdioContext(ctx context.Context, in io.Reader, out io.Writer, retries *int) context.Context {
+	*retries = -1
+	return file.WithStdio(ctx, in, out)
+}
