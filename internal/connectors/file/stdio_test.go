@@ -118,7 +118,10 @@ func TestStdioRefusals(t *testing.T) {
 	t.Run("twice", func(t *testing.T) {
 		c := WithStdio(ctx, strings.NewReader("a\n1\n"), io.Discard)
 		for _, open := range []func() error{
-			func() error { _, err := connector.NewSource(c, connector.Endpoint{URL: "-", Format: "csv"}); return err },
+			func() error {
+				_, err := connector.NewSource(c, connector.Endpoint{URL: "-", Format: "csv"})
+				return err
+			},
 			func() error { _, err := connector.NewSink(c, connector.Endpoint{URL: "-", Format: "csv"}); return err },
 		} {
 			if err := open(); err != nil {
