@@ -84,6 +84,9 @@ Start with:
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	// --version prints what `datahub version` does.
+	root.Version = currentVersion().text()
+	root.SetVersionTemplate("{{.Version}}")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", envOr("DATAHUB_LOG_LEVEL", "warn"), "log level: debug, info, warn, error (env DATAHUB_LOG_LEVEL)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: ExitUsage, err: err} })
 	root.AddCommand(newCopyCmd(g), newRunsCmd(g), newConnectorsCmd(g), newVersionCmd(g), newServeCmd(g), newMasterKeyCmd(g),
@@ -126,19 +129,4 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
-}
-
-// Version is set at build time with -ldflags "-X github.com/datahub-oss/datahub/internal/cli.Version=...".
-var Version = "dev"
-
-func newVersionCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprintln(g.stdout, "datahub", Version)
-			return err
-		},
-	}
 }
