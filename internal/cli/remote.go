@@ -115,6 +115,7 @@ type output struct {
 func addOutputFlags(fs *pflag.FlagSet, o *output, def string, jsonAlias bool, allowed ...string) {
 	o.allowed = allowed
 	fs.StringVarP(&o.format, "output", "o", def, "output format: "+strings.Join(allowed, ", "))
+	enumFlag(fs, "output", allowed...)
 	if jsonAlias {
 		fs.BoolVar(&o.jsonOut, "json", false, "print JSON (same as -o json)")
 	}

@@ -94,6 +94,7 @@ Start with:
 		newTokenCmd(g), newUserCmd(g), newSecretCmd(g), newLoginCmd(g))
 	root.AddCommand(newPublishCmd(g), newSubscribeCmd(g), newDLQCmd(g))
 	root.AddCommand(newPullCmd(g), newAckCmd(g), newWorkerCmd(g))
+	addCompletion(g, root)
 	return root
 }
 
