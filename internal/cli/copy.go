@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/file"
 	"github.com/datahub-oss/datahub/internal/engine"
 	"github.com/datahub-oss/datahub/internal/errcode"
 	"github.com/datahub-oss/datahub/internal/transform"
@@ -215,7 +216,10 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 	// With "-" the records own standard output: the summary goes to standard error.
 	summaryOut := g.stdout
 	if useStdio {
-		ctx = stdioContext(ctx, f.stdin, g.stdout, &opts.Retries)
+		// The file connector reads and writes "-" through the streams in the context; a
+		// retry would read on from where the failed attempt left the stream (copyStdio).
+		ctx = file.WithStdio(ctx, f.stdin, g.stdout)
+		opts.Retries = -1
 		summaryOut = g.stderr
 	}
 	if f.resume != "" {

@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"context"
-	"io"
-
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/connectors/file"
 )
@@ -11,7 +8,7 @@ import (
 // copyStdio checks a copy's use of "-" (standard input as SOURCE, standard output as DEST)
 // before anything is opened, and reports whether it uses it. A stream is read once: a
 // resume or a retry would start again from where the stream stands, not from a checkpoint,
-// so --resume is refused here and the retries are switched off (stdioContext).
+// so --resume is refused here and runCopy switches the retries off.
 func copyStdio(f *copyFlags, src, dst string) (bool, error) {
 	in, out := file.IsStdio(src), file.IsStdio(dst)
 	if in && f.fromFormat == "" && !hasFormatOption(src) {
@@ -32,11 +29,4 @@ func copyStdio(f *copyFlags, src, dst string) (bool, error) {
 func hasFormatOption(raw string) bool {
 	v, ok := connector.QueryOption(raw, "format")
 	return ok && v != ""
-}
-
-// stdioContext hands the command's streams to the file connector, for "-", and turns the
-// engine's retries off (see copyStdio).
-func stdioContext(ctx context.Context, in io.Reader, out io.Writer, retries *int) context.Context {
-	*retries = -1
-	return file.WithStdio(ctx, in, out)
 }

@@ -93,17 +93,26 @@ func stdioFormat(e connector.Endpoint) (*format.Codec, format.Options, error) {
 	return c, o, nil
 }
 
-// newStdioSource reads the standard input of ctx.
-func newStdioSource(ctx context.Context, e connector.Endpoint) (connector.Source, error) {
+// openStdio takes the stream of a "-" endpoint (the output for a sink) and its format.
+func openStdio(ctx context.Context, e connector.Endpoint, output bool) (*format.Codec, format.Options, io.Reader, io.Writer, error) {
 	std, err := stdioOf(ctx, e)
 	if err != nil {
-		return nil, err
+		return nil, format.Options{}, nil, nil, err
 	}
 	c, o, err := stdioFormat(e)
 	if err != nil {
-		return nil, err
+		return nil, format.Options{}, nil, nil, err
 	}
-	in, _, err := std.take(e, false)
+	in, out, err := std.take(e, output)
+	if err != nil {
+		return nil, format.Options{}, nil, nil, err
+	}
+	return c, o, in, out, nil
+}
+
+// newStdioSource reads the standard input of ctx.
+func newStdioSource(ctx context.Context, e connector.Endpoint) (connector.Source, error) {
+	c, o, in, _, err := openStdio(ctx, e, false)
 	if err != nil {
 		return nil, err
 	}
@@ -112,15 +121,7 @@ func newStdioSource(ctx context.Context, e connector.Endpoint) (connector.Source
 
 // newStdioSink writes the standard output of ctx.
 func newStdioSink(ctx context.Context, e connector.Endpoint) (connector.Sink, error) {
-	std, err := stdioOf(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	c, o, err := stdioFormat(e)
-	if err != nil {
-		return nil, err
-	}
-	_, out, err := std.take(e, true)
+	c, o, _, out, err := openStdio(ctx, e, true)
 	if err != nil {
 		return nil, err
 	}
