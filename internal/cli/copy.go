@@ -175,7 +175,7 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 	default:
 		return usageError("--progress: want auto, always or never")
 	}
-	useStdio, err := copyStdio(f, src, dst)
+	useStdio, err := copyStdio(f, mode, src, dst)
 	if err != nil {
 		return err
 	}

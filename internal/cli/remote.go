@@ -52,7 +52,7 @@ func (g *globals) client(r *remote) (*client.Client, error) {
 
 func (g *globals) clientWith(server, token string) (*client.Client, error) {
 	server = firstOf(server, os.Getenv("DATAHUB_SERVER"), defaultServer)
-	c, err := client.New(server, token, client.WithUserAgent("datahub/"+Version))
+	c, err := client.New(server, token, client.WithUserAgent("datahub/"+currentVersion().Version))
 	if err != nil {
 		return nil, usageError("--server: %v", err)
 	}
