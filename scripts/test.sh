@@ -4,7 +4,7 @@
 # root); otherwise this script installs them from Debian's packages if needed and starts private
 # instances on spare ports under .test-services/, stopped again on exit.
 #
-#   scripts/test.sh            everything
+#   scripts/test.sh            everything (also builds scripts/release.sh's binary for this machine)
 #   scripts/test.sh -short     unit tests only (no services)
 #   FUZZTIME=30s scripts/test.sh   also runs each fuzz target for that long
 #   scripts/test.sh -services  starts the services only (the three-node NATS cluster too), prints
@@ -17,10 +17,37 @@ short=false services=false
 [ "${1:-}" = "-services" ] && services=true
 svc="$root/.test-services"
 cleanup=()
-on_exit() { for c in "${cleanup[@]}"; do eval "$c" || true; done; }
+counts=$(mktemp)
+# On exit, whatever stopped the script: every go test run's counts, then the cleanups.
+on_exit() {
+  if [ -s "$counts" ]; then printf '== test counts\n' >&2; cat "$counts"; fi
+  rm -f "$counts"
+  for c in "${cleanup[@]}"; do eval "$c" || true; done
+}
 trap on_exit EXIT
 
 log() { printf '== %s\n' "$*" >&2; }
+
+# gotest LABEL ARGS...: go test -json ARGS, shown as plain go test shows it (package lines and
+# failing tests' output) with a count line, which is kept for the end (scripts/testsum.py).
+gotest() { local label=$1; shift; go test -json "$@" | python3 "$root/scripts/testsum.py" "$label" "$counts"; }
+
+# release_check: scripts/release.sh builds this machine's target, stamped with a version, and
+# the binary reports it, is static, and matches its checksum.
+release_check() {
+  local dist target bin
+  dist=$(mktemp -d) target="$(go env GOOS)/$(go env GOARCH)"
+  VERSION=v0.0.0-releasecheck DIST=$dist "$root/scripts/release.sh" "$target" 2>/dev/null
+  bin="$dist/datahub_v0.0.0-releasecheck_${target%/*}_${target#*/}"
+  (cd "$dist" && sha256sum --quiet -c SHA256SUMS) || { echo "release: checksums do not match"; return 1; }
+  "$bin" version | head -n 1 | grep -qx 'datahub v0.0.0-releasecheck' ||
+    { echo "release: the binary reports $("$bin" --version | head -n 1)"; return 1; }
+  "$bin" version --json | grep -q "\"commit\": \"$(git rev-parse --short=12 HEAD)" || { echo "release: no commit stamped"; return 1; }
+  go version -m "$bin" | grep -q 'CGO_ENABLED=0' || { echo "release: the binary was built with cgo"; return 1; }
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["bomFormat"]=="CycloneDX" and d["components"]' "$dist"/*.cdx.json ||
+    { echo "release: the bill of materials is not CycloneDX JSON"; return 1; }
+  rm -rf "$dist"
+}
 
 spare_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -163,11 +190,13 @@ log "golangci-lint"
 # ./... above does not reach it; its tests need no service.
 log "examples/connector: vet, lint, build, test"
 (cd examples/connector && go vet ./... && "$root/.bin/golangci-lint" run ./... &&
-  go build -o "$root/.bin/datahub-gen" . && go test -count=1 ./...)
+  go build -o "$root/.bin/datahub-gen" . && gotest "examples/connector: go test" -count=1 ./...)
+log "scripts/release.sh for $(go env GOOS)/$(go env GOARCH): version stamp, static, checksums"
+release_check
 
 if $short; then
   log "go test -short"
-  go test -short -count=1 ./...
+  gotest "go test -short ./..." -short -count=1 ./...
   exit 0
 fi
 ensure_postgres
@@ -177,13 +206,13 @@ ensure_nats_cluster
 # As root (CI is), the tests that need a real full disk mount a small tmpfs of their own.
 if [ "$(id -u)" = 0 ] && [ -z "${DATAHUB_TEST_MOUNT:-}" ]; then export DATAHUB_TEST_MOUNT=1; fi
 log "go test (PostgreSQL at ${DATAHUB_TEST_PG%%\?*}, MariaDB at $DATAHUB_TEST_MYSQL, NATS at $DATAHUB_TEST_NATS, NATS cluster at $DATAHUB_TEST_NATS_CLUSTER)"
-go test -count=1 -timeout 20m ./...
-go test -count=1 -race -timeout 20m ./connector/... ./internal/engine/... ./internal/transform/...
+gotest "go test ./..." -count=1 -timeout 20m ./...
+gotest "go test -race (connector, engine, transform)" -count=1 -race -timeout 20m ./connector/... ./internal/engine/... ./internal/transform/...
 if [ -n "${FUZZTIME:-}" ]; then
   for pkg in $(go list ./...); do
     for fz in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
       log "fuzz $pkg $fz"
-      go test -run '^$' -fuzz "^$fz\$" -fuzztime "$FUZZTIME" "$pkg"
+      gotest "fuzz $pkg $fz" -run '^$' -fuzz "^$fz\$" -fuzztime "$FUZZTIME" "$pkg"
     done
   done
 fi

@@ -37,7 +37,8 @@
 // version. The command line, the REST API and the resource formats are versioned on their own
 // terms (the API under /api/v1), not by this package.
 //
-// A datahub built this way reports its version as "dev" unless it is linked with
-// -ldflags "-X github.com/datahub-oss/datahub/internal/cli.Version=v0.9.0" (say, the version of
-// the datahub module it requires).
+// A datahub built this way reports, in `datahub version`, the version of the datahub module it
+// requires (from the build information), or what it is linked with:
+// -ldflags "-X github.com/datahub-oss/datahub/internal/cli.Version=v0.9.0" (and cli.Commit,
+// cli.Date, as scripts/release.sh stamps them).
 package service

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/file"
 	"github.com/datahub-oss/datahub/internal/engine"
 	"github.com/datahub-oss/datahub/internal/errcode"
 	"github.com/datahub-oss/datahub/internal/runs"
@@ -40,6 +42,7 @@ type copyFlags struct {
 	retries     int
 	progress    string
 	checkpointN int64
+	stdin       io.Reader // what "-" as SOURCE reads
 }
 
 // summary is what `datahub copy` prints; its JSON form is a stable interface.
@@ -83,11 +86,15 @@ SOURCE and DEST are URLs (run 'datahub connectors' for every scheme and option):
   mysql://user:pass@host:3306/db?table=name
   sqlite:PATH?table=name
   a file path or file://PATH (.csv, .tsv, .ndjson/.jsonl, .json; --from-format/--to-format override)
+  -   standard input as SOURCE, standard output as DEST (needs --from-format/--to-format);
+      the summary then goes to standard error, and there is no --resume nor retry
 
 Exit status: 0 succeeded, 1 failed, 2 usage error, 3 finished with rejected rows.`,
 		Example: `  datahub copy people.csv 'postgres://app@localhost/crm?table=public.people'
   datahub copy --mode upsert --key id 'postgres://localhost/a?table=src' 'mysql://root@localhost/b?table=dst'
-  datahub copy --map 'note:remark' --map 'amount::decimal' in.csv 'sqlite:out.db?table=t'`,
+  datahub copy --map 'note:remark' --map 'amount::decimal' in.csv 'sqlite:out.db?table=t'
+  gunzip -c people.csv.gz | datahub copy --from-format csv - 'sqlite:people.db?table=people'
+  datahub copy --to-format ndjson 'sqlite:people.db?table=people' - | head`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 2 {
 				return usageError("copy needs SOURCE and DEST, got %d argument(s); see 'datahub copy --help'", len(args))
@@ -96,6 +103,7 @@ Exit status: 0 succeeded, 1 failed, 2 usage error, 3 finished with rejected rows
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.maxSet = cmd.Flags().Changed("max-rejects")
+			f.stdin = cmd.InOrStdin()
 			return runCopy(cmd.Context(), g, f, args[0], args[1])
 		},
 	}
@@ -136,6 +144,9 @@ type copyArgs struct {
 	mapping *transform.Mapping
 	src     connector.Endpoint
 	dst     connector.Endpoint
+	// stdio is set when SOURCE or DEST is "-": the records own standard output, so the
+	// summary goes to standard error, and there is no resume nor retry.
+	stdio bool
 }
 
 func parseCopyArgs(f *copyFlags, src, dst string) (copyArgs, error) {
@@ -177,7 +188,11 @@ func parseCopyArgs(f *copyFlags, src, dst string) (copyArgs, error) {
 	default:
 		return copyArgs{}, usageError("--progress: want auto, always or never")
 	}
-	return copyArgs{mode: mode, keys: keys, mapping: mapping,
+	useStdio, err := copyStdio(f, mode, src, dst)
+	if err != nil {
+		return copyArgs{}, err
+	}
+	return copyArgs{mode: mode, keys: keys, mapping: mapping, stdio: useStdio,
 		src: connector.Endpoint{URL: src, Format: f.fromFormat, BatchSize: f.batchSize, Root: f.root},
 		dst: connector.Endpoint{URL: dst, Format: f.toFormat, BatchSize: f.batchSize, Root: f.root}}, nil
 }
@@ -209,6 +224,12 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 	if err != nil {
 		return err
 	}
+	if a.stdio {
+		// The file connector reads and writes "-" through the streams in the context; a
+		// retry would read on from where the failed attempt left the stream (copyStdio).
+		ctx = file.WithStdio(ctx, f.stdin, g.stdout)
+		opts.Retries = -1
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -225,7 +246,7 @@ func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) err
 	if resumed, err := tl.Get(context.WithoutCancel(ctx), done.ID); err == nil {
 		done.StartedAt = resumed.StartedAt
 	}
-	return reportCopy(g, f, &done, res, a.mode)
+	return reportCopy(g, f, &done, res, a)
 }
 
 // startCopy records the copy's run as started, a new one or the one --resume names, and
@@ -290,16 +311,21 @@ func resumeCopy(ctx context.Context, tl *txlog.Log, id string, run *txlog.Run, o
 }
 
 // reportCopy prints a finished copy's summary and returns its exit.
-func reportCopy(g *globals, f *copyFlags, run *txlog.Run, res engine.Result, mode connector.WriteMode) error {
+func reportCopy(g *globals, f *copyFlags, run *txlog.Run, res engine.Result, a copyArgs) error {
 	s := makeSummary(run, res)
+	// When the records go to standard output, the summary goes to standard error.
+	out := g.stdout
+	if a.stdio && file.IsStdio(a.dst.URL) {
+		out = g.stderr
+	}
 	if f.jsonOut {
-		enc := json.NewEncoder(g.stdout)
+		enc := json.NewEncoder(out)
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(s); err != nil {
 			return err
 		}
 	} else {
-		printSummary(g.stdout, s)
+		printSummary(out, s)
 	}
 	switch res.Status {
 	case runstatus.Succeeded:
@@ -309,11 +335,11 @@ func reportCopy(g *globals, f *copyFlags, run *txlog.Run, res engine.Result, mod
 	}
 	code := errcode.ExitStatus(errcode.Code(run.ErrorCode))
 	hint := ""
-	if res.Position != nil && mode == connector.ModeAppend {
+	if res.Position != nil && a.mode == connector.ModeAppend && !a.stdio {
 		hint = fmt.Sprintf("To continue from the last checkpoint: datahub copy --resume %s ... (same arguments)", run.ID)
 	}
-	if !f.jsonOut {
-		// The summary above printed the error: print it once.
+	if !f.jsonOut || out == g.stderr {
+		// The summary printed the error where people read it: print it once.
 		if hint != "" {
 			_, _ = fmt.Fprintln(g.stderr, hint)
 		}

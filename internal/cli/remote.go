@@ -52,7 +52,7 @@ func (g *globals) client(r *remote) (*client.Client, error) {
 
 func (g *globals) clientWith(server, token string) (*client.Client, error) {
 	server = firstOf(server, os.Getenv("DATAHUB_SERVER"), defaultServer)
-	c, err := client.New(server, token, client.WithUserAgent("datahub/"+Version))
+	c, err := client.New(server, token, client.WithUserAgent("datahub/"+currentVersion().Version))
 	if err != nil {
 		return nil, usageError("--server: %v", err)
 	}
@@ -115,6 +115,7 @@ type output struct {
 func addOutputFlags(fs *pflag.FlagSet, o *output, def string, jsonAlias bool, allowed ...string) {
 	o.allowed = allowed
 	fs.StringVarP(&o.format, "output", "o", def, "output format: "+strings.Join(allowed, ", "))
+	enumFlag(fs, "output", allowed...)
 	if jsonAlias {
 		fs.BoolVar(&o.jsonOut, "json", false, "print JSON (same as -o json)")
 	}

@@ -84,6 +84,9 @@ Start with:
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	// --version prints what `datahub version` does.
+	root.Version = currentVersion().text()
+	root.SetVersionTemplate("{{.Version}}")
 	// One level for every command; the default is warn, but info for serve and worker, whose
 	// log is what they print (start, runs, problems; a line per request only at debug).
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", os.Getenv("DATAHUB_LOG_LEVEL"),
@@ -94,6 +97,7 @@ Start with:
 		newTokenCmd(g), newUserCmd(g), newSecretCmd(g), newLoginCmd(g))
 	root.AddCommand(newPublishCmd(g), newSubscribeCmd(g), newDLQCmd(g))
 	root.AddCommand(newPullCmd(g), newAckCmd(g), newWorkerCmd(g), newWaitCmd(g))
+	addCompletion(g, root)
 	return root
 }
 
@@ -124,17 +128,9 @@ func exitStatus(err error, stderr io.Writer) int {
 	return errcode.ExitStatus(errcode.Of(err))
 }
 
-// Version is set at build time with -ldflags "-X github.com/datahub-oss/datahub/internal/cli.Version=...".
-var Version = "dev"
-
-func newVersionCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprintln(g.stdout, "datahub", Version)
-			return err
-		},
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
 	}
+	return def
 }

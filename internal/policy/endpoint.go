@@ -13,7 +13,7 @@ import (
 // CheckEndpoint reports whether endpoint e, resolved from Endpoint resource name in env, may
 // be opened: local files and folders (e.URL and, for a folder endpoint, e.Root) and SQLite
 // files must pass CheckPath, and a PostgreSQL endpoint must not be the hub's own store nor
-// take its settings from a service file.
+// take its settings from a service file. "-" (standard input or output) is refused.
 // Connectors the policy does not know (network stores and services) are not confined here.
 func (p *Policy) CheckEndpoint(ctx context.Context, name, env string, e connector.Endpoint) error {
 	spec, err := connector.Resolve(e.URL)
@@ -23,6 +23,10 @@ func (p *Policy) CheckEndpoint(ctx context.Context, name, env string, e connecto
 	}
 	switch spec.Name {
 	case "file":
+		if file.IsStdio(e.URL) {
+			return at(&Error{What: e.URL, Why: "it names the standard input or output, which a server does not have",
+				Hint: "name a file inside a file root; \"-\" is for datahub copy in a shell"}, name, env)
+		}
 		for _, raw := range []string{e.Root, e.URL} {
 			if raw == "" {
 				continue

@@ -136,6 +136,8 @@ func TestCheckEndpointLocal(t *testing.T) {
 		{connector.Endpoint{URL: filepath.Join(l.root, "x.csv"), Root: l.root}, false},
 		{connector.Endpoint{URL: filepath.Join(l.outside, "x.csv"), Root: l.outside}, true},
 		{connector.Endpoint{URL: "/root/.ssh/authorized_keys"}, true},
+		{connector.Endpoint{URL: "-"}, true}, // the server's standard input or output
+		{connector.Endpoint{URL: "-?format=csv", Root: l.root}, true},
 		{connector.Endpoint{URL: "postgres://db.example.org/app"}, false}, // the store is SQLite
 	} {
 		err := l.p.CheckEndpoint(ctx, "ep", "DEV", tc.e)
@@ -391,5 +393,20 @@ func TestApplyChecksEnvironmentSecrets(t *testing.T) {
 		if got := strings.Join(fields, ","); got != want {
 			t.Errorf("%s: problems at %q, want %q (%+v)", doc, got, want, problems)
 		}
+	}
+}
+
+// TestApplyRefusesStdio: an Endpoint naming "-" is refused at apply: on the server it would
+// be the hub's own standard input or output.
+func TestApplyRefusesStdio(t *testing.T) {
+	l := newLayout(t, Settings{})
+	check := l.p.ApplyCheck(&auth.Principal{Name: "ivan", Roles: []auth.Role{auth.RoleIntegrator}})
+	docs, err := catalog.Parse([]byte("apiVersion: datahub/v1\nkind: Endpoint\nmetadata: {name: pipe}\nspec:\n  system: s\n  type: file\n  environments: {DEV: {url: '-'}}\n"), "pipe.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := check(context.Background(), &docs[0], nil, nil)
+	if err != nil || len(problems) != 1 || !strings.Contains(problems[0].Message, "standard input or output") {
+		t.Errorf("%+v %v, want the endpoint refused for naming the standard streams", problems, err)
 	}
 }

@@ -20,6 +20,12 @@
 // header must match the columns) or NDJSON file, creating it when missing; JSON arrays cannot
 // be appended to, and files have no keys to upsert on.
 //
+// The path "-" (IsStdio) is the standard input as a source and the standard output as a
+// destination, in the format Endpoint.Format or the option format names (there is no
+// extension to tell it). The streams come from the context (WithStdio), so only a process
+// that hands its own over, datahub copy, can use them. Both are read and written once,
+// streaming: a run on them cannot be resumed, and replace and append both just write.
+//
 // An append run with a run id (SinkOptions.RunID) keeps ".name.datahub-pos-<run>" next to
 // the file: written when it opens the file and atomically replaced at every Flush with a
 // source position, it holds the file's size once the flushed rows were synced and that
@@ -65,6 +71,9 @@ var spec = connector.Spec{
 func init() {
 	// The constructors are set here: they read spec, which a composite literal cannot refer to.
 	spec.NewSource = func(ctx context.Context, e connector.Endpoint) (connector.Source, error) {
+		if IsStdio(e.URL) {
+			return newStdioSource(ctx, e)
+		}
 		t, err := newTarget(e)
 		if err != nil {
 			return nil, err
@@ -72,6 +81,9 @@ func init() {
 		return &source{target: t}, nil
 	}
 	spec.NewSink = func(ctx context.Context, e connector.Endpoint) (connector.Sink, error) {
+		if IsStdio(e.URL) {
+			return newStdioSink(ctx, e)
+		}
 		t, err := newTarget(e)
 		if err != nil {
 			return nil, err

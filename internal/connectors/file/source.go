@@ -13,9 +13,10 @@ import (
 	"github.com/datahub-oss/datahub/internal/format"
 )
 
-// source reads a file through its format's reader.
+// source reads a file through its format's reader, or the standard input when in is set.
 type source struct {
 	*target
+	in io.Reader // the standard input ("-"), instead of the file
 	f  *os.File
 	rd format.Reader
 }
@@ -31,6 +32,9 @@ func (s *source) Open(ctx context.Context, from connector.Position) error {
 	if s.rd != nil {
 		return connector.Errorf(connector.CodeInternal, s.e.Redacted(), "", fmt.Errorf("source opened twice"))
 	}
+	if s.in != nil {
+		return s.openStdin(from)
+	}
 	f, _, err := s.store.openRead(s.rel)
 	if err != nil {
 		return err
@@ -44,6 +48,26 @@ func (s *source) Open(ctx context.Context, from connector.Position) error {
 		return s.readError(err)
 	}
 	s.f, s.rd = f, rd
+	return nil
+}
+
+// openStdin reads the standard input from where it stands: it cannot seek to a position.
+func (s *source) openStdin(from connector.Position) error {
+	if from != nil {
+		return connector.Errorf(connector.CodeUsage, s.e.Redacted(), "start a new run",
+			fmt.Errorf("cannot resume from standard input: what was read is gone"))
+	}
+	open := func(off int64) (io.ReadCloser, error) {
+		if off != 0 {
+			return nil, fmt.Errorf("standard input cannot be read from offset %d", off)
+		}
+		return io.NopCloser(s.in), nil
+	}
+	rd, err := format.NewReader(s.codec, open, s.opts, s.e.BatchSize, nil)
+	if err != nil {
+		return s.readError(err)
+	}
+	s.rd = rd
 	return nil
 }
 
