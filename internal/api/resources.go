@@ -19,6 +19,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/bus"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/event"
+	"github.com/datahub-oss/datahub/internal/secret"
 	"github.com/datahub-oss/datahub/internal/store"
 )
 
@@ -116,9 +117,18 @@ type applyJSON struct {
 
 type applyOutput struct {
 	Body struct {
-		DryRun  bool         `json:"dry_run"`
-		Changes []changeBody `json:"changes"`
+		DryRun   bool          `json:"dry_run"`
+		Changes  []changeBody  `json:"changes"`
+		Warnings []warningBody `json:"warnings,omitempty" doc:"What was applied but will not work as it stands (a reference to a secret that does not exist)"`
 	}
+}
+
+// warningBody is one warning of an apply.
+type warningBody struct {
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 // Inputs spell out their parameters: huma does not see the fields of embedded unexported
@@ -334,7 +344,42 @@ func (s *server) apply(ctx context.Context, in *applyInput) (*applyOutput, error
 			s.resourceChanged(ctx, c)
 		}
 	}
+	out.Body.Warnings = s.missingSecrets(ctx, docs)
 	return out, nil
+}
+
+// missingSecrets warns of secret:NAME references to secrets the hub does not hold: the
+// resource applies (the secret may be put next), but its first run or delivery would fail.
+func (s *server) missingSecrets(ctx context.Context, docs []catalog.Resource) []warningBody {
+	if s.d.Secrets == nil {
+		return nil
+	}
+	var have map[string]bool
+	var out []warningBody
+	for i := range docs {
+		for _, f := range catalog.SecretFields(&docs[i]) {
+			name, ok := strings.CutPrefix(f.Value, secret.PrefixSecret)
+			if !ok {
+				continue
+			}
+			if have == nil {
+				infos, err := s.d.Secrets.List(ctx)
+				if err != nil {
+					loggerFrom(ctx).Warn("list secrets for the apply warnings", "err", err)
+					return nil
+				}
+				have = make(map[string]bool, len(infos))
+				for _, in := range infos {
+					have[in.Name] = true
+				}
+			}
+			if !have[name] {
+				out = append(out, warningBody{Kind: string(docs[i].Kind), Name: docs[i].Metadata.Name, Field: f.Path,
+					Message: fmt.Sprintf("secret %q does not exist yet: put it (datahub secret put %s --from-stdin) before the first run or delivery", name, name)})
+			}
+		}
+	}
+	return out
 }
 
 // resourceChanged publishes a resource.changed event for a committed change (nothing for an

@@ -62,7 +62,7 @@ Exit status: 0 applied, 1 invalid or refused, 2 usage error.`,
 			if err != nil {
 				return err
 			}
-			changes, err := c.ApplyDocuments(cmd.Context(), bodies, dryRun)
+			res, err := c.ApplyDocuments(cmd.Context(), bodies, dryRun)
 			var ae *client.APIError
 			if errors.As(err, &ae) && len(ae.FieldErrors()) > 0 {
 				fes := ae.FieldErrors()
@@ -74,7 +74,13 @@ Exit status: 0 applied, 1 invalid or refused, 2 usage error.`,
 			if err != nil {
 				return failure(err)
 			}
-			return printChanges(cmd.Context(), g.stdout, c, changes, docs, bodies, dryRun)
+			if err := printChanges(cmd.Context(), g.stdout, c, res.Changes, docs, bodies, dryRun); err != nil {
+				return err
+			}
+			for _, w := range res.Warnings {
+				_, _ = fmt.Fprintf(g.stderr, "Warning: %s %q %s: %s\n", w.Kind, w.Name, w.Field, w.Message)
+			}
+			return nil
 		},
 	}
 	addRemoteFlags(cmd.Flags(), &r)

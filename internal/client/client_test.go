@@ -271,10 +271,11 @@ func TestApply(t *testing.T) {
 	c := newClient(t, rec.URL, s.AdminToken)
 	ctx := context.Background()
 
-	changes, err := c.Apply(ctx, catalogIn(t), "application/yaml", true)
+	res, err := c.Apply(ctx, catalogIn(t), "application/yaml", true)
 	if err != nil {
 		t.Fatal(err)
 	}
+	changes := res.Changes
 	if len(changes) != 4 || changes[0].Action != "created" || changes[0].Version != 1 {
 		t.Fatalf("dry run: %+v", changes)
 	}
@@ -286,13 +287,14 @@ func TestApply(t *testing.T) {
 	}
 
 	applyCatalog(t, c)
-	changes, err = c.ApplyDocuments(ctx, []json.RawMessage{
+	res, err = c.ApplyDocuments(ctx, []json.RawMessage{
 		json.RawMessage(`{"apiVersion":"datahub/v1","kind":"System","metadata":{"name":"crm"},"spec":{"owner":"sales","classification":"internal"}}`),
 		json.RawMessage(`{"apiVersion":"datahub/v1","kind":"System","metadata":{"name":"erp"},"spec":{"owner":"ops"}}`),
 	}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	changes = res.Changes
 	if len(changes) != 2 || changes[0].Action != "unchanged" || changes[1].Action != "created" {
 		t.Errorf("changes %+v", changes)
 	}
@@ -586,5 +588,36 @@ func TestDecodingVariants(t *testing.T) {
 	p, err := newClient(t, hs.URL, "t").AuditList(context.Background(), client.AuditFilter{})
 	if err != nil || p.Next != "4" || len(p.Items) != 1 {
 		t.Errorf("%+v %v", p, err)
+	}
+}
+
+// TestApplyWarnsOfMissingSecrets: a resource naming a secret the hub does not hold applies,
+// with a warning naming the resource, the field and the secret; once the secret is put, the
+// same apply warns of nothing.
+func TestApplyWarnsOfMissingSecrets(t *testing.T) {
+	_, c := admin(t)
+	ctx := context.Background()
+	applyCatalog(t, c)
+	doc := []json.RawMessage{json.RawMessage(`{"apiVersion":"datahub/v1","kind":"Endpoint","metadata":{"name":"crm-pg"},"spec":{"system":"crm","type":"postgres",` +
+		`"environments":{"DEV":{"url":"postgres://app@db:5432/crm"},"PROD":{"url":"postgres://app@db-prod:5432/crm","secrets":{"password":"secret:crm-pg-prod"}}},` +
+		`"secrets":{"password":"env:PG_PASSWORD"}}}`)}
+	for _, dry := range []bool{true, false} {
+		res, err := c.ApplyDocuments(ctx, doc, dry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Warnings) != 1 {
+			t.Fatalf("dry run %v: warnings %+v, want one", dry, res.Warnings)
+		}
+		w := res.Warnings[0]
+		if w.Kind != "Endpoint" || w.Name != "crm-pg" || w.Field != "spec.environments.PROD.secrets.password" || !strings.Contains(w.Message, `secret "crm-pg-prod" does not exist`) {
+			t.Errorf("warning %+v", w)
+		}
+	}
+	if _, err := c.PutSecret(ctx, "crm-pg-prod", []byte("s3cret-value")); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.ApplyDocuments(ctx, doc, false); err != nil || len(res.Warnings) != 0 {
+		t.Fatalf("with the secret put: warnings %+v, %v", res.Warnings, err)
 	}
 }

@@ -51,29 +51,42 @@ func cloneValues(q url.Values) url.Values {
 // "application/yaml") or JSON {"documents": [...]} ("application/json"). With dryRun the
 // server validates and reports what would change, writing nothing. Invalid documents give an
 // *APIError (422, code invalid) whose FieldErrors list the problems.
-func (c *Client) Apply(ctx context.Context, body []byte, contentType string, dryRun bool) ([]Change, error) {
+func (c *Client) Apply(ctx context.Context, body []byte, contentType string, dryRun bool) (ApplyResult, error) {
 	q := url.Values{}
 	if dryRun {
 		q.Set("dry_run", "true")
 	}
-	var out struct {
-		Changes []Change `json:"changes"`
-	}
+	var out ApplyResult
 	rq := request{method: http.MethodPost, path: "/apply", query: q, body: bytes.NewReader(body), contentType: contentType}
 	if err := c.do(ctx, rq, nil, &out); err != nil {
-		return nil, err
+		return ApplyResult{}, err
 	}
-	return out.Changes, nil
+	return out, nil
+}
+
+// ApplyResult is the answer to an apply: the change of every document, and warnings about
+// what was applied but will not work yet (a secret reference to a secret that does not exist).
+type ApplyResult struct {
+	Changes  []Change  `json:"changes"`
+	Warnings []Warning `json:"warnings,omitempty"`
+}
+
+// Warning is something applied that will not work as it stands.
+type Warning struct {
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 // ApplyDocuments sends JSON documents as {"documents": [...]} (see Apply). The server numbers
 // them from 1 in FieldError.Document.
-func (c *Client) ApplyDocuments(ctx context.Context, docs []json.RawMessage, dryRun bool) ([]Change, error) {
+func (c *Client) ApplyDocuments(ctx context.Context, docs []json.RawMessage, dryRun bool) (ApplyResult, error) {
 	body, err := json.Marshal(struct {
 		Documents []json.RawMessage `json:"documents"`
 	}{docs})
 	if err != nil {
-		return nil, fmt.Errorf("encode the documents: %w", err)
+		return ApplyResult{}, fmt.Errorf("encode the documents: %w", err)
 	}
 	return c.Apply(ctx, body, "application/json", dryRun)
 }

@@ -31,9 +31,9 @@ func (p *Policy) ApplyCheck(applier *auth.Principal) catalog.CheckFunc {
 				out = append(out, catalog.Problem{Field: field, Message: err.Error()})
 			}
 		}
-		ref := func(field, v string) {
-			if secret.IsRef(v) {
-				add(field, p.CheckRef(applier.Roles, v))
+		for _, f := range catalog.SecretFields(r) {
+			if secret.IsRef(f.Value) {
+				add(f.Path, p.CheckRef(applier.Roles, f.Value))
 			}
 		}
 		switch r.Kind {
@@ -48,31 +48,12 @@ func (p *Policy) ApplyCheck(applier *auth.Principal) catalog.CheckFunc {
 				maps.Copy(opts, s.Environments[env].Options)
 				add(field, p.CheckEndpoint(ctx, r.Metadata.Name, env, connector.Endpoint{URL: url, Options: opts}))
 				add(field, p.checkPGFiles(applier.Roles, url))
-				for _, o := range sortedKeys(s.Environments[env].Secrets) {
-					ref("spec.environments."+env+".secrets."+o, s.Environments[env].Secrets[o])
-				}
-			}
-			for _, o := range sortedKeys(s.Secrets) {
-				ref("spec.secrets."+o, s.Secrets[o])
 			}
 		case catalog.KindIntegration:
-			t := r.Integration().Trigger
-			if v, _ := t.Settings["secret"].(string); v != "" {
-				ref("spec.trigger.secret", v)
-			}
 			for _, doc := range []*catalog.Resource{r, live} {
 				if msg := runRightsProblem(applier, doc, doc == live); msg != "" {
 					out = append(out, catalog.Problem{Field: "spec.trigger.env", Message: msg})
 				}
-			}
-		case catalog.KindSubscription:
-			d := r.Subscription().Delivery
-			ref("spec.delivery.url", d.URL)
-			ref("spec.delivery.secret", d.Secret)
-		case catalog.KindNotificationRule:
-			for i, ch := range r.NotificationRule().Channels {
-				ref(fmt.Sprintf("spec.channels[%d].url", i), ch.URL)
-				ref(fmt.Sprintf("spec.channels[%d].secret", i), ch.Secret)
 			}
 		}
 		return out, nil
