@@ -5,7 +5,9 @@
 package bus_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -72,6 +74,35 @@ func plainLoop(b *testing.B, url string, n int) float64 {
 	return rate
 }
 
+// plainHTTPLoop is the plain loop whose consumer POSTs every message to rcv (one at a time, in
+// order, keep-alive) before acking it: a hand-written JetStream-to-HTTP bridge, the like-for-like
+// reference for the hub's delivery, which pays for the same HTTP round trip and receiver.
+func plainHTTPLoop(b *testing.B, url string, n int, rcv *receiver) float64 {
+	ctx := context.Background()
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	rate, err := bustest.PlainLoopWith(ctx, url, n, func(data []byte) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, rcv.srv.URL, bytes.NewReader(data))
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return fmt.Errorf("receiver answered %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rate
+}
+
 // receiver is an http subscription's endpoint that counts deliveries and records latencies
 // from the X-Bench-Sent header.
 type receiver struct {
@@ -130,12 +161,15 @@ func subscribe(b *testing.B, hub *bus.Bus, rcv *receiver) (topic string) {
 }
 
 // BenchmarkThroughput: the plain JetStream loop against the hub's delivery of the same n
-// 1 KiB messages to an http subscription, published through bus.PublishTopic.
+// 1 KiB messages to an http subscription, published through bus.PublishTopic (hub-%-of-plain).
+// The plain loop has no HTTP hop; plainhttp-msgs/s is the plain loop POSTing each message to
+// the same kind of receiver before its ack, and hub-%-of-plainhttp the hub against that.
 func BenchmarkThroughput(b *testing.B) {
 	servers(b, func(b *testing.B, hub *bus.Bus) {
 		n := benchN()
 		for b.Loop() {
 			plain := plainLoop(b, hub.ClientURL(), n)
+			plainHTTP := plainHTTPLoop(b, hub.ClientURL(), n, newReceiver(b))
 			rcv := newReceiver(b)
 			topic := subscribe(b, hub, rcv)
 			ctx := context.Background()
@@ -156,6 +190,8 @@ func BenchmarkThroughput(b *testing.B) {
 			b.ReportMetric(plain, "plain-msgs/s")
 			b.ReportMetric(hubRate, "hub-msgs/s")
 			b.ReportMetric(100*hubRate/plain, "hub-%-of-plain")
+			b.ReportMetric(plainHTTP, "plainhttp-msgs/s")
+			b.ReportMetric(100*hubRate/plainHTTP, "hub-%-of-plainhttp")
 		}
 	})
 }

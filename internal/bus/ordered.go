@@ -290,25 +290,25 @@ func (b *Bus) deliverOrdered(ctx context.Context, cons jetstream.Consumer, cfg S
 			continue
 		}
 		free := capacity - len(slots) + 1
-		msgs := b.fetchUpTo(ctx, cons, free, what)
-		if len(msgs) == 0 {
-			<-slots
-			continue
-		}
-		for i, msg := range msgs {
-			if i > 0 {
-				slots <- struct{}{} // never blocks: at most free were fetched
+		got := 0
+		b.pullStream(ctx, cons, free, what, func(msg jetstream.Msg) {
+			if got > 0 {
+				slots <- struct{}{} // never blocks: at most free are pulled, and only lanes free slots meanwhile
 			}
+			got++
 			m := b.topicMessage(cfg.Topic, msg)
 			if r := m.Headers[HeaderReplayFor]; r != "" && r != cfg.Name {
 				_ = msg.Ack() // a replay for another subscription
 				<-slots
-				continue
+				return
 			}
 			hs.add(msg)
 			h := fnv.New32a()
 			_, _ = h.Write([]byte(LaneKey(m)))
 			lanes[h.Sum32()%uint32(nlanes)] <- msg //nolint:gosec // nlanes >= 1, small
+		})
+		if got == 0 {
+			<-slots
 		}
 	}
 	wg.Wait()
@@ -317,42 +317,32 @@ func (b *Bus) deliverOrdered(ctx context.Context, cons jetstream.Consumer, cfg S
 	return slices.Collect(maps.Keys(hs.msgs))
 }
 
-// orderedFetchWait is how long a pull of an ordered subscription waits for a message. The pull
-// is not cancelled when the subscription stops (a message the server sent to a cancelled pull
-// would stay pending, and come back after newer ones): stopping waits for it to end instead.
+// orderedFetchWait is how long one pull of an ordered subscription stays open on the server.
+// The pull is not cancelled when the subscription stops (a message the server sent to a
+// cancelled pull would stay pending, and come back after newer ones): stopping waits for it to
+// end instead.
 const orderedFetchWait = time.Second
 
-// fetchUpTo returns the messages available now, up to n; when there are none, it waits up to
-// orderedFetchWait for one. Whatever the server sent is returned, even if ctx ended meanwhile.
-func (b *Bus) fetchUpTo(ctx context.Context, cons jetstream.Consumer, n int, what string) []jetstream.Msg {
-	batch, err := cons.FetchNoWait(n)
+// pullStream sends one pull request for up to n messages that stays open for orderedFetchWait,
+// and hands each message to take as it arrives, in stream order. One request for a whole batch,
+// rather than one (or two: a no-wait pull, then a waiting one) per message, is what keeps the
+// server's and the connection's work per message close to a plain consumer's: every pull is an
+// inbox subscribed, a request, a status and an unsubscribe. Whatever the server sent is handed
+// over, even if ctx ended meanwhile.
+func (b *Bus) pullStream(ctx context.Context, cons jetstream.Consumer, n int, what string, take func(jetstream.Msg)) {
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(orderedFetchWait))
 	if err != nil {
 		b.pause(ctx, what, err)
-		return nil
+		return
 	}
-	var out []jetstream.Msg
+	got := 0
 	for m := range batch.Messages() {
-		out = append(out, m)
+		take(m)
+		got++
 	}
-	if len(out) > 0 || ctx.Err() != nil {
-		return out
-	}
-	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-		b.pause(ctx, what, err)
-		return nil
-	}
-	batch, err = cons.Fetch(1, jetstream.FetchMaxWait(orderedFetchWait))
-	if err != nil {
-		b.pause(ctx, what, err)
-		return nil
-	}
-	for m := range batch.Messages() {
-		out = append(out, m)
-	}
-	if err := batch.Error(); len(out) == 0 && err != nil && ctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+	if err := batch.Error(); got == 0 && err != nil && ctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 		b.pause(ctx, what, err)
 	}
-	return out
 }
 
 // orderedRedeliveryCap is how many times the server may deliver a message of an ordered

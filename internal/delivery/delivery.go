@@ -53,6 +53,13 @@ const DefaultInterval = 3 * time.Second
 // lanes of an ordered one).
 const httpConcurrency = 8
 
+// The idle connections the http deliveries keep open: one a lane for several subscriptions to
+// one receiver, and a bound on all (unused ones close after the transport's 90s).
+const (
+	maxIdleConnsPerHost = 8 * httpConcurrency
+	maxIdleConns        = 256
+)
+
 // Catalog lists resources (catalog.Service).
 type Catalog interface {
 	List(ctx context.Context, kind catalog.Kind, opts catalog.ListOptions) ([]catalog.Entry, string, error)
@@ -384,9 +391,13 @@ func (e *Engine) client() *http.Client {
 		return e.Client
 	}
 	e.clientOnce.Do(func() {
+		// A transport of the engine's own, which keeps a connection open for every lane: the
+		// shared default keeps two idle per host, so the parallel lanes of a subscription
+		// dialled a new connection for most deliveries (and left the old ones in TIME_WAIT).
+		t := e.Guard.Transport()
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = maxIdleConns, maxIdleConnsPerHost
 		// No redirects: they would carry a signed body wherever a compromised receiver points.
-		e.httpClient = e.Guard.Client(0)
-		e.httpClient.CheckRedirect = outbound.NoRedirects
+		e.httpClient = &http.Client{Transport: t, CheckRedirect: outbound.NoRedirects}
 	})
 	return e.httpClient
 }

@@ -28,6 +28,12 @@ var Payload = func() []byte {
 // publishes, one at a time, as the hub's PublishTopic does) while a pull consumer consumes and
 // acks them, and returns the messages per second from the first publish to the last ack.
 func PlainLoop(ctx context.Context, url string, n int) (float64, error) {
+	return PlainLoopWith(ctx, url, n, nil)
+}
+
+// PlainLoopWith is PlainLoop whose consumer calls handle with every message, one at a time in
+// the stream's order, before it acks it (an error stops the loop).
+func PlainLoopWith(ctx context.Context, url string, n int, handle func(data []byte) error) (float64, error) {
 	nc, err := nats.Connect(url)
 	if err != nil {
 		return 0, err
@@ -49,7 +55,17 @@ func PlainLoop(ctx context.Context, url string, n int) (float64, error) {
 	}
 	var got atomic.Int64
 	done := make(chan struct{})
+	failed := make(chan error, 1)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if handle != nil {
+			if err := handle(m.Data()); err != nil {
+				select {
+				case failed <- err:
+				default:
+				}
+				return
+			}
+		}
 		_ = m.Ack()
 		if got.Add(1) == int64(n) {
 			close(done)
@@ -67,6 +83,8 @@ func PlainLoop(ctx context.Context, url string, n int) (float64, error) {
 	}
 	select {
 	case <-done:
+	case err := <-failed:
+		return 0, fmt.Errorf("plain loop: %w", err)
 	case <-time.After(5 * time.Minute):
 		return 0, fmt.Errorf("plain loop: %d of %d consumed", got.Load(), n)
 	case <-ctx.Done():
