@@ -87,7 +87,7 @@ SOURCE and DEST are URLs (run 'datahub connectors' for every scheme and option):
   sqlite:PATH?table=name
   a file path or file://PATH (.csv, .tsv, .ndjson/.jsonl, .json; --from-format/--to-format override)
   -   standard input as SOURCE, standard output as DEST (needs --from-format/--to-format);
-      the summary then goes to standard error, and there is no --resume nor retry
+      with - as DEST the summary goes to standard error; there is no --resume nor retry
 
 Exit status: 0 succeeded, 1 failed, 2 usage error, 3 finished with rejected rows.`,
 		Example: `  datahub copy people.csv 'postgres://app@localhost/crm?table=public.people'
