@@ -48,7 +48,7 @@ type Sink struct {
 	inTx, spOpen, done, closed, ckptReady bool
 
 	enc  rowReader
-	bin  *binaryRows // set when every column has a binary encoder: writes send binary COPY
+	bin  *binaryRows  // set when every column has a binary encoder: writes send binary COPY
 	sent atomic.Int64 // COPY bytes of successful writes, for connector.Meter
 }
 
