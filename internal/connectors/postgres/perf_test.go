@@ -212,7 +212,11 @@ func TestPerfCSVProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The benchmark's table, as the acceptance checks make it (not one inferred from the CSV).
 	_, _ = conn.Exec(ctx, "DROP TABLE IF EXISTS perf_csv")
+	if _, err := conn.Exec(ctx, "CREATE TABLE perf_csv "+perfDDL); err != nil {
+		t.Fatal(err)
+	}
 	conn.Close(ctx)
 	pf, _ := os.Create(prof)
 	pprof.StartCPUProfile(pf)
