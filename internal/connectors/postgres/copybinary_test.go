@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"math"
@@ -212,6 +213,22 @@ func TestBinaryFallsBackToText(t *testing.T) {
 	}
 }
 
+// fuzzConn connects to the admin database: the fuzz targets need no tables, and each fuzzing
+// worker is a test binary of its own that would otherwise recreate the test database under
+// the others.
+func fuzzConn(f *testing.F) *pgx.Conn {
+	f.Helper()
+	conn, err := pgx.Connect(f.Context(), adminURL())
+	if err != nil {
+		if testing.Short() {
+			f.Skipf("PostgreSQL at %s not usable: %v", connector.Redact(adminURL()), err)
+		}
+		f.Fatalf("PostgreSQL at %s (set DATAHUB_TEST_PG) is not usable: %v", connector.Redact(adminURL()), err)
+	}
+	f.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
 // serverReads asks the server to read a value both ways in one statement: $1 as the hub's
 // binary encoding of a pgType, $2 as the text the text path sends, each returned as text
 // (or the server's error).
@@ -237,7 +254,7 @@ func FuzzNumericBinary(f *testing.F) {
 		"1" + strings.Repeat("0", 400), "0." + strings.Repeat("0", 300) + "1", "abc", "1.2.3", "-", ""} {
 		f.Add(s)
 	}
-	conn := sqlConn(f)
+	conn := fuzzConn(f)
 	c := &binColumn{name: "n", typ: connector.TypeDecimal, pgType: "numeric"}
 	f.Fuzz(func(t *testing.T, s string) {
 		d, err := connector.ParseDecimal(s)
@@ -273,7 +290,7 @@ func FuzzTimestampBinary(f *testing.F) {
 		{-210863520000, 0, 0}, {9224318016000, 0, 0}, {-62135596800, 500, 3600}, {253402300799, 999999999, 50400}} {
 		f.Add(seed.sec, seed.ns, seed.zone)
 	}
-	conn := sqlConn(f)
+	conn := fuzzConn(f)
 	types := []struct {
 		typ    connector.Type
 		pgType string
