@@ -143,7 +143,7 @@ func encodeInt2(b []byte, v any, c *binColumn) ([]byte, error) {
 	if n < math.MinInt16 || n > math.MaxInt16 {
 		return b, outOfRange(n, c)
 	}
-	return binary.BigEndian.AppendUint16(b, uint16(n)), nil
+	return binary.BigEndian.AppendUint16(b, uint16(n)), nil //nolint:gosec // checked to be in int16's range: the bits are its two's complement
 }
 
 func encodeInt4(b []byte, v any, c *binColumn) ([]byte, error) {
@@ -154,7 +154,7 @@ func encodeInt4(b []byte, v any, c *binColumn) ([]byte, error) {
 	if n < math.MinInt32 || n > math.MaxInt32 {
 		return b, outOfRange(n, c)
 	}
-	return binary.BigEndian.AppendUint32(b, uint32(n)), nil
+	return binary.BigEndian.AppendUint32(b, uint32(n)), nil //nolint:gosec // checked to be in int32's range: the bits are its two's complement
 }
 
 func encodeInt8(b []byte, v any, c *binColumn) ([]byte, error) {
@@ -162,7 +162,7 @@ func encodeInt8(b []byte, v any, c *binColumn) ([]byte, error) {
 	if !ok {
 		return viaText(b, v, c)
 	}
-	return binary.BigEndian.AppendUint64(b, uint64(n)), nil
+	return binary.BigEndian.AppendUint64(b, uint64(n)), nil //nolint:gosec // int8's wire form is the two's complement bits
 }
 
 // encodeOID takes what oidin takes: -2147483648 to 4294967295, negatives wrapping around.
@@ -297,7 +297,7 @@ func encodeTimestamptz(b []byte, v any, c *binColumn) ([]byte, error) {
 	if err != nil {
 		return b, err
 	}
-	return binary.BigEndian.AppendUint64(b, uint64(us)), nil
+	return binary.BigEndian.AppendUint64(b, uint64(us)), nil //nolint:gosec // timestamp's wire form is the two's complement bits (range checked in micros)
 }
 
 func encodeTimestamp(b []byte, v any, c *binColumn) ([]byte, error) {
@@ -309,7 +309,7 @@ func encodeTimestamp(b []byte, v any, c *binColumn) ([]byte, error) {
 	if err != nil {
 		return b, err
 	}
-	return binary.BigEndian.AppendUint64(b, uint64(us)), nil
+	return binary.BigEndian.AppendUint64(b, uint64(us)), nil //nolint:gosec // timestamp's wire form is the two's complement bits (range checked in micros)
 }
 
 // encodeDate sends the day of t's wall clock, as the text path's YYYY-MM-DD does.
@@ -327,7 +327,7 @@ func encodeDate(b []byte, v any, c *binColumn) ([]byte, error) {
 	if days < math.MinInt32 || days > math.MaxInt32 {
 		return b, errors.New("date out of range")
 	}
-	return binary.BigEndian.AppendUint32(b, uint32(int32(days))), nil
+	return binary.BigEndian.AppendUint32(b, uint32(int32(days))), nil //nolint:gosec // checked to be in int32's range: the bits are its two's complement
 }
 
 // numeric's binary form: digit count, weight (of the first base-10000 digit), sign, display
@@ -401,11 +401,11 @@ func appendNumeric(b []byte, s string) ([]byte, bool) {
 		if g > 0 {
 			start, end = lead+4*(g-1), lead+4*g
 		}
-		b = binary.BigEndian.AppendUint16(b, uint16(groupValue(ip[start:end], false)))
+		b = binary.BigEndian.AppendUint16(b, uint16(groupValue(ip[start:end], false))) //nolint:gosec // four decimal digits: below 10000
 	}
 	// Fraction digits, left-aligned: the last group is padded with zeros on the right.
 	for g := range fracGroups {
-		b = binary.BigEndian.AppendUint16(b, uint16(groupValue(fp[4*g:min(4*g+4, len(fp))], true)))
+		b = binary.BigEndian.AppendUint16(b, uint16(groupValue(fp[4*g:min(4*g+4, len(fp))], true))) //nolint:gosec // four decimal digits: below 10000
 	}
 	// Drop zero groups at both ends: the first kept group sets the weight.
 	first, last := digits, len(b)
@@ -422,10 +422,10 @@ func appendNumeric(b []byte, s string) ([]byte, bool) {
 	}
 	copy(b[digits:], b[first:last])
 	b = b[:digits+2*n]
-	binary.BigEndian.PutUint16(b[head:], uint16(n))
+	binary.BigEndian.PutUint16(b[head:], uint16(n)) //nolint:gosec // at most 32768 + 4096 groups (lengths checked above)
 	binary.BigEndian.PutUint16(b[head+2:], uint16(int16(weight)))
 	binary.BigEndian.PutUint16(b[head+4:], sign)
-	binary.BigEndian.PutUint16(b[head+6:], uint16(len(fp)))
+	binary.BigEndian.PutUint16(b[head+6:], uint16(len(fp))) //nolint:gosec // at most numericMaxScale, checked above
 	return b, true
 }
 
@@ -550,7 +550,7 @@ func (r *binaryRows) Read(p []byte) (int, error) {
 func (r *binaryRows) appendRow(b []byte, i int) ([]byte, error) {
 	start := len(b)
 	row := r.rows[i]
-	b = binary.BigEndian.AppendUint16(b, uint16(len(row)))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(row))) //nolint:gosec // the table's column count (PostgreSQL allows 1600)
 	for j, v := range row {
 		if v == nil {
 			b = binary.BigEndian.AppendUint32(b, math.MaxUint32) // -1: NULL
@@ -569,7 +569,7 @@ func (r *binaryRows) appendRow(b []byte, i int) ([]byte, error) {
 			*r.rejects = append(*r.rejects, connector.RecordError{Index: i, Column: c.name, Err: err})
 			return b[:start], err
 		}
-		binary.BigEndian.PutUint32(b[at:], uint32(len(b)-at-4))
+		binary.BigEndian.PutUint32(b[at:], uint32(len(b)-at-4)) //nolint:gosec // checked against MaxInt32 above
 	}
 	return b, nil
 }
