@@ -354,3 +354,40 @@ func BenchmarkEncodeCopyBinary(b *testing.B) {
 	b.SetBytes(n / int64(b.N))
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/row")
 }
+
+// TestBinaryRejectsManyChunks checks the rows behind COPY's line numbers when the stream spans
+// many CopyData messages and rows the hub refuses are spread among rows the server refuses.
+func TestBinaryRejectsManyChunks(t *testing.T) {
+	const ddl = "n int PRIMARY KEY, i2 smallint, name text NOT NULL"
+	s := connector.Schema{Key: []string{"n"}, Columns: []connector.Column{{Name: "n", Type: connector.TypeInt64},
+		{Name: "i2", Type: connector.TypeInt64, Nullable: true}, {Name: "name", Type: connector.TypeString, Nullable: true}}}
+	var rows [][]any
+	for i := range 6000 {
+		var i2, name any = int64(i % 1000), strings.Repeat("n", 40)
+		if i%97 == 5 {
+			i2 = int64(100000 + i) // the hub refuses it
+		}
+		if i%89 == 7 {
+			name = nil // the server refuses it
+		}
+		rows = append(rows, []any{int64(i), i2, name})
+	}
+	for _, mode := range []connector.WriteMode{connector.ModeAppend, connector.ModeUpsert} {
+		t.Run(string(mode), func(t *testing.T) {
+			bin, binRej, _ := writeVia(t, ddl, s, mode, rows, false)
+			txt, txtRej, _ := writeVia(t, ddl, s, mode, rows, true)
+			if len(bin) != len(txt) || !slices.Equal(bin, txt) {
+				t.Errorf("binary COPY wrote %d rows, text COPY %d, or other rows", len(bin), len(txt))
+			}
+			if len(binRej) != len(txtRej) || len(binRej) != 62+68 {
+				t.Fatalf("%d binary rejects, %d text rejects, want %d", len(binRej), len(txtRej), 62+68)
+			}
+			for i := range binRej {
+				if binRej[i].Index != txtRej[i].Index || binRej[i].Column != txtRej[i].Column {
+					t.Errorf("reject %d: binary row %d column %s, text row %d column %s", i,
+						binRej[i].Index, binRej[i].Column, txtRej[i].Index, txtRej[i].Column)
+				}
+			}
+		})
+	}
+}

@@ -28,7 +28,9 @@ const (
 
 // Sink writes a table with COPY, all inside one transaction that Flush commits (append,
 // upsert) or Commit swaps in (replace). Each Write runs under a savepoint, so that rows the
-// server refuses can be isolated and the rest of the batch still written.
+// server refuses can be isolated and the rest of the batch still written. Writes send binary
+// COPY encoded in the hub (copybinary.go) when every column has a binary encoder, else text
+// COPY (copytext.go); the choice is made once per table, at Open.
 type Sink struct {
 	ep   connector.Endpoint
 	p    endpoint
