@@ -26,7 +26,9 @@ const (
 
 // Sink writes a table with COPY, all inside one transaction that Flush commits (append,
 // upsert) or Commit swaps in (replace). Each Write runs under a savepoint, so that rows the
-// server refuses can be isolated and the rest of the batch still written.
+// server refuses can be isolated and the rest of the batch still written. Writes send binary
+// COPY encoded in the hub (copybinary.go) when every column has a binary encoder, else text
+// COPY (copytext.go); the choice is made once per table, at Open.
 type Sink struct {
 	ep   connector.Endpoint
 	p    endpoint
@@ -49,6 +51,7 @@ type Sink struct {
 	inTx, spOpen, done, closed, ckptReady bool
 
 	enc  rowReader
+	bin  *binaryRows  // set when every column has a binary encoder: writes send binary COPY
 	sent atomic.Int64 // COPY bytes of successful writes, for connector.Meter
 }
 
@@ -180,11 +183,16 @@ func (k *Sink) open(ctx context.Context, s connector.Schema, opts connector.Sink
 	if err != nil {
 		return out, err
 	}
+	var written []pgColumn
 	for _, i := range idx {
 		tc := desc.Columns[i]
 		out.Columns = append(out.Columns, tc.logical())
 		k.cols = append(k.cols, tc.Name)
 		k.binKinds = append(k.binKinds, tc.binaryKind())
+		written = append(written, tc)
+	}
+	if bc := binaryColumns(written); bc != nil {
+		k.bin = &binaryRows{cols: bc}
 	}
 	if k.key, err = sqlkit.TableKey(red, tb, opts.Key); err != nil {
 		return out, err
@@ -300,15 +308,12 @@ func (k *Sink) Write(ctx context.Context, b *connector.Batch) error {
 // again, the line's row is refused, and the rest is tried next; errors without a line (the
 // upsert's INSERT) split the rows in halves until single bad rows remain.
 func (k *Sink) writeRows(ctx context.Context, rows [][]any, idx []int, rejects *connector.RecordErrors) error {
-	err := k.attempt(ctx, rows, idx)
+	if k.bin != nil {
+		k.bin.begin(len(rows), rejects)
+	}
+	idx, err := k.attempt(ctx, rows, idx)
 	if err == nil || !isDataError(err) {
 		return err
-	}
-	if idx == nil {
-		idx = make([]int, len(rows))
-		for i := range idx {
-			idx[i] = i
-		}
 	}
 	type segment struct {
 		rows []int
@@ -325,11 +330,12 @@ func (k *Sink) writeRows(ctx context.Context, rows [][]any, idx []int, rejects *
 		stack = stack[:len(stack)-1]
 		err := sg.err
 		if err == nil {
-			err = k.attempt(ctx, rows, sg.rows)
+			// The rows sent: the encoder may have refused some (binary COPY).
+			sg.rows, err = k.attempt(ctx, rows, sg.rows)
 		}
 		switch {
 		case err == nil:
-		case !isDataError(err):
+		case !isDataError(err) || len(sg.rows) == 0:
 			return err
 		case len(sg.rows) == 1:
 			*rejects = append(*rejects, k.recordError(sg.rows[0], err))
@@ -349,35 +355,58 @@ func (k *Sink) writeRows(ctx context.Context, rows [][]any, idx []int, rejects *
 	return nil
 }
 
-// attempt writes rows[idx] under a fresh savepoint, rolling back to it on a data error.
-func (k *Sink) attempt(ctx context.Context, rows [][]any, idx []int) error {
-	if err := k.savepoint(ctx); err != nil {
-		return err
+// attempt writes rows[idx] (all when idx is nil) under a fresh savepoint, rolling back to it
+// on a data error. It returns the rows it sent, whose order the line of a COPY error counts:
+// rows[idx] less those the binary encoder refused (as a list, on an error, when idx is nil).
+func (k *Sink) attempt(ctx context.Context, rows [][]any, idx []int) ([]int, error) {
+	// The savepoint goes in the COPY's own query: one round trip less per batch, during
+	// which the server would have nothing to do.
+	sql := k.savepointSQL() + "; " + k.copyText
+	var r io.Reader = &k.enc
+	sent := &k.enc.sent
+	if k.bin != nil {
+		k.bin.reset(rows, idx)
+		r, sent, sql = k.bin, &k.bin.sent, k.savepointSQL()+"; "+k.copyBinary
+	} else {
+		k.enc.reset(rows, idx)
 	}
-	k.enc.reset(rows, idx)
-	_, err := k.conn.PgConn().CopyFrom(ctx, &k.enc, k.copyText)
+	k.spOpen = true
+	_, err := k.conn.PgConn().CopyFrom(ctx, r, sql)
+	if k.bin != nil {
+		idx = k.bin.sentRows(idx)
+	}
 	if err == nil && k.upsertSQL != "" {
 		err = exec(ctx, k.conn, k.upsertSQL)
 	}
 	if err != nil && isDataError(err) {
 		if rerr := exec(ctx, k.conn, "ROLLBACK TO SAVEPOINT "+writeSavepoint); rerr != nil {
-			return rerr
+			return idx, rerr
 		}
 	}
 	if err == nil {
-		k.sent.Add(k.enc.sent)
+		k.sent.Add(*sent)
 	}
-	return err
+	if err != nil && idx == nil {
+		idx = make([]int, len(rows))
+		for i := range idx {
+			idx[i] = i
+		}
+	}
+	return idx, err
 }
 
-// savepoint starts a savepoint for one write, releasing the previous one in the same round trip
-// (unreleased savepoints would pile up as subtransactions).
-func (k *Sink) savepoint(ctx context.Context) error {
-	sql := "SAVEPOINT " + writeSavepoint
+// savepointSQL starts a savepoint for one write, releasing the previous one in the same
+// statement (unreleased savepoints would pile up as subtransactions).
+func (k *Sink) savepointSQL() string {
 	if k.spOpen {
-		sql = "RELEASE SAVEPOINT " + writeSavepoint + "; " + sql
+		return "RELEASE SAVEPOINT " + writeSavepoint + "; SAVEPOINT " + writeSavepoint
 	}
-	if err := exec(ctx, k.conn, sql); err != nil {
+	return "SAVEPOINT " + writeSavepoint
+}
+
+// savepoint starts a savepoint for one write (see savepointSQL).
+func (k *Sink) savepoint(ctx context.Context) error {
+	if err := exec(ctx, k.conn, k.savepointSQL()); err != nil {
 		return err
 	}
 	k.spOpen = true
@@ -418,9 +447,11 @@ func (k *Sink) recordError(i int, err error) connector.RecordError {
 	}
 	col := pe.ColumnName
 	if col == "" {
-		// COPY errors name the column only in their context: `COPY t, line 3, column c: "..."`.
+		// COPY errors name the column only in their context: `COPY t, line 3, column c: "..."`
+		// (text), `COPY t, line 3, column c` (binary, which ends the context's line there).
+		where := pe.Where + "\n"
 		for _, c := range k.cols {
-			if strings.Contains(pe.Where, ", column "+c+":") && len(c) > len(col) {
+			if (strings.Contains(where, ", column "+c+":") || strings.Contains(where, ", column "+c+"\n")) && len(c) > len(col) {
 				col = c
 			}
 		}
