@@ -42,7 +42,8 @@ func (r Recorder) Finish(ctx context.Context, run *txlog.Run, res engine.Result,
 	if code := connector.Code(run.ErrorCode); code == connector.CodeUnreachable || code == connector.CodeAuth {
 		r.publish(ctx, event.ConnectionFailed, *run)
 	}
-	r.logger().Info("run finished", "run_id", run.ID, "status", run.Status, "rows_written", run.RowsWritten, "rows_rejected", run.RowsRejected)
+	// The engine logged how the run ended; this says it is on record.
+	r.logger().Debug("run recorded", "run_id", run.ID, "status", run.Status, "rows_written", run.RowsWritten, "rows_rejected", run.RowsRejected)
 	return nil
 }
 
