@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +29,8 @@ type copyFlags struct {
 	maps        []string
 	mapFile     string
 	batchSize   int
-	jsonOut     bool
+	out         output
+	format      string // out, checked
 	data        string
 	fromFormat  string
 	toFormat    string
@@ -113,7 +113,7 @@ Exit status: 0 succeeded, 1 failed, 2 usage error, 3 finished with rejected rows
 	fl.StringArrayVar(&f.maps, "map", nil, "column mapping SRC:DST[:TYPE] (or SRC::TYPE to cast); repeatable, comma-separated")
 	fl.StringVar(&f.mapFile, "map-file", "", "mapping file: lines of SRC:DST[:TYPE] (and 'only' to drop unmapped columns), or JSON")
 	fl.IntVar(&f.batchSize, "batch-size", 10000, "records per batch")
-	fl.BoolVar(&f.jsonOut, "json", false, "print the summary as one JSON object")
+	addOutputFlags(fl, &f.out)
 	fl.StringVar(&f.data, "data", "", "data folder for the transaction log and rejects (default ./datahub-data, env DATAHUB_DATA)")
 	fl.StringVar(&f.fromFormat, "from-format", "", "source file format: csv, tsv, ndjson, json (default: from the extension)")
 	fl.StringVar(&f.toFormat, "to-format", "", "destination file format: csv, tsv, ndjson, json (default: from the extension)")
@@ -187,6 +187,9 @@ func parseCopyArgs(f *copyFlags, src, dst string) (copyArgs, error) {
 	case "auto", "always", "never":
 	default:
 		return copyArgs{}, usageError("--progress: want auto, always or never")
+	}
+	if f.format, err = f.out.get(); err != nil {
+		return copyArgs{}, err
 	}
 	useStdio, err := copyStdio(f, mode, src, dst)
 	if err != nil {
@@ -318,10 +321,8 @@ func reportCopy(g *globals, f *copyFlags, run *txlog.Run, res engine.Result, a c
 	if a.stdio && file.IsStdio(a.dst.URL) {
 		out = g.stderr
 	}
-	if f.jsonOut {
-		enc := json.NewEncoder(out)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(s); err != nil {
+	if f.format != outTable {
+		if err := writeLine(out, f.format, s); err != nil {
 			return err
 		}
 	} else {
@@ -338,7 +339,7 @@ func reportCopy(g *globals, f *copyFlags, run *txlog.Run, res engine.Result, a c
 	if res.Position != nil && a.mode == connector.ModeAppend && !a.stdio {
 		hint = fmt.Sprintf("To continue from the last checkpoint: datahub copy --resume %s ... (same arguments)", run.ID)
 	}
-	if !f.jsonOut || out == g.stderr {
+	if f.format == outTable || out == g.stderr {
 		// The summary printed the error where people read it: print it once.
 		if hint != "" {
 			_, _ = fmt.Fprintln(g.stderr, hint)

@@ -65,7 +65,7 @@ flag (flags show in the process list and shell history); one trailing newline is
 		Short: "List the secrets' names and dates (never their values)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := o.get(outTable)
+			format, err := o.get()
 			if err != nil {
 				return err
 			}
@@ -78,7 +78,7 @@ flag (flags show in the process list and shell history); one trailing newline is
 				return failure(err)
 			}
 			if format != outTable {
-				return writeAny(g.stdout, format, secrets)
+				return writeList(g.stdout, format, secrets, "")
 			}
 			if len(secrets) == 0 {
 				_, err := fmt.Fprintln(g.stdout, "no secrets: add one with 'datahub secret put NAME --from-stdin'")
@@ -91,7 +91,7 @@ flag (flags show in the process list and shell history); one trailing newline is
 			return tw.flush()
 		},
 	}
-	addOutputFlags(list.Flags(), &o, "", true, outTable, outYAML, outJSON)
+	addOutputFlags(list.Flags(), &o)
 
 	del := &cobra.Command{
 		Use:   "delete NAME",

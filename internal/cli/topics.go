@@ -115,7 +115,7 @@ subscription's delivery is affected.`,
   datahub subscribe orders --after 0 -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := lo.get(outTable)
+			format, err := lo.get()
 			if err != nil {
 				return err
 			}
@@ -157,18 +157,22 @@ subscription's delivery is affected.`,
 	}
 	addRemoteFlags(cmd.Flags(), &r)
 	cmd.Flags().Uint64Var(&after, "after", 0, "start after this sequence (default: only new messages)")
-	addOutputFlags(cmd.Flags(), &lo, "", true, outTable, outJSON)
+	addOutputFlags(cmd.Flags(), &lo)
 	return cmd
 }
 
-// printMessage writes one message: a header line and the body, or one JSON object a line.
+// printMessage writes one message: a header line and the body, one JSON object a line, or
+// one YAML document (after a "---" line, so that a stream of them reads back).
 func printMessage(w io.Writer, format string, m client.TopicMessage) error {
-	if format == outJSON {
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
+	if format != outTable {
 		p := printedMessage{TopicMessage: m}
 		p.Data, p.Text, p.DataBase64 = printedBody(m.Data)
-		return enc.Encode(p)
+		if format == outYAML {
+			if _, err := io.WriteString(w, "---\n"); err != nil {
+				return err
+			}
+		}
+		return writeLine(w, format, p)
 	}
 	_, err := fmt.Fprintf(w, "--- seq %d %s subject %s id %s\n%s\n", m.Seq, m.Time.UTC().Format(time.RFC3339), safe(m.Subject), safe(m.MessageID), m.Data)
 	return err
@@ -191,7 +195,7 @@ the last error. A replay publishes it again to its topic for that subscription o
 		Short: "List dead letters, oldest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := lo.get(outTable)
+			format, err := lo.get()
 			if err != nil {
 				return err
 			}
@@ -203,8 +207,8 @@ the last error. A replay publishes it again to its topic for that subscription o
 			if err != nil {
 				return failure(err)
 			}
-			if format == outJSON {
-				return writeJSON(g.stdout, ds)
+			if format != outTable {
+				return writeList(g.stdout, format, ds, next)
 			}
 			if len(ds) == 0 {
 				_, err := fmt.Fprintln(g.stdout, "no dead letters")
@@ -224,7 +228,7 @@ the last error. A replay publishes it again to its topic for that subscription o
 		},
 	}
 	list.Flags().Uint64Var(&after, "after", 0, "list the dead letters after this sequence")
-	addOutputFlags(list.Flags(), &lo, "", true, outTable, outJSON)
+	addOutputFlags(list.Flags(), &lo)
 
 	var so output
 	show := &cobra.Command{
@@ -232,7 +236,7 @@ the last error. A replay publishes it again to its topic for that subscription o
 		Short: "Show a dead letter: its body, headers, deliveries and last error",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := so.get(outTable)
+			format, err := so.get()
 			if err != nil {
 				return err
 			}
@@ -248,8 +252,8 @@ the last error. A replay publishes it again to its topic for that subscription o
 			if err != nil {
 				return failure(err)
 			}
-			if format == outJSON {
-				return writeJSON(g.stdout, d)
+			if format != outTable {
+				return writeAny(g.stdout, format, d)
 			}
 			_, err = fmt.Fprintf(g.stdout, "seq:         %d\ntopic:       %s (seq %d, subject %s)\nmessage id:  %s\ndeliveries:  %d\nerror:       %s\nat:          %s\n",
 				d.Seq, d.Topic, d.TopicSeq, safe(d.Subject), safe(dash(d.MessageID)), d.Deliveries, safe(d.Error), when(&d.Time))
@@ -263,7 +267,7 @@ the last error. A replay publishes it again to its topic for that subscription o
 			return err
 		},
 	}
-	addOutputFlags(show.Flags(), &so, "", true, outTable, outJSON)
+	addOutputFlags(show.Flags(), &so)
 
 	replay := &cobra.Command{
 		Use:   "replay SUBSCRIPTION [SEQ]",

@@ -67,7 +67,7 @@ only ('datahub token create NAME --user USER').`,
 		Short: "List users and their roles",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := o.get(outTable)
+			format, err := o.get()
 			if err != nil {
 				return err
 			}
@@ -80,7 +80,7 @@ only ('datahub token create NAME --user USER').`,
 				return failure(err)
 			}
 			if format != outTable {
-				return writeAny(g.stdout, format, users)
+				return writeList(g.stdout, format, users, "")
 			}
 			tw := newTable(g.stdout, "NAME", "ROLES", "SOURCE", "PASSWORD", "DISABLED", "CREATED")
 			for _, u := range users {
@@ -89,7 +89,7 @@ only ('datahub token create NAME --user USER').`,
 			return tw.flush()
 		},
 	}
-	addOutputFlags(list.Flags(), &o, "", true, outTable, outYAML, outJSON)
+	addOutputFlags(list.Flags(), &o)
 
 	var setRoles []string
 	set := &cobra.Command{
