@@ -53,6 +53,7 @@ func TestEveryPrintingCommandHasOneOutputFlag(t *testing.T) {
 		empty bool
 	}{
 		{args: []string{"version"}},
+		{args: []string{"apply", "-f", dir}, list: true},
 		{args: []string{"connectors"}, list: true},
 		{args: []string{"get", "integrations"}, list: true},
 		{args: []string{"get", "integration", "crm-to-dwh"}},
@@ -90,6 +91,12 @@ func TestEveryPrintingCommandHasOneOutputFlag(t *testing.T) {
 				t.Errorf("--json differs from -o json:\n%s\n%s", short, js)
 			}
 		})
+	}
+
+	out, _ := remoteRun(t, 0, "delete", "subscription", "orders-pull", "-o", "yaml")
+	var ch map[string]any
+	if err := yaml.Unmarshal([]byte(out), &ch); err != nil || ch["action"] != "deleted" || ch["name"] != "orders-pull" {
+		t.Errorf("delete -o yaml: %v\n%s", err, out)
 	}
 }
 

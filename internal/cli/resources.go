@@ -198,6 +198,7 @@ func withoutStatus(r client.Resource) ([]byte, error) {
 
 func newDeleteCmd(g *globals) *cobra.Command {
 	var r remote
+	var o output
 	cmd := &cobra.Command{
 		Use:   "delete KIND NAME",
 		Short: "Delete a resource on the hub server (its history stays)",
@@ -212,6 +213,10 @@ func newDeleteCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			format, err := o.get()
+			if err != nil {
+				return err
+			}
 			c, err := g.client(&r)
 			if err != nil {
 				return err
@@ -220,11 +225,15 @@ func newDeleteCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return failure(err)
 			}
+			if format != outTable {
+				return writeAny(g.stdout, format, ch)
+			}
 			_, err = fmt.Fprintf(g.stdout, "%s/%s %s (v%d)\n", ch.Kind, ch.Name, ch.Action, ch.Version)
 			return err
 		},
 	}
 	addRemoteFlags(cmd.Flags(), &r)
+	addOutputFlags(cmd.Flags(), &o)
 	return cmd
 }
 

@@ -25,7 +25,7 @@ const lastRun = "last"
 
 // runsFlags are the flags every 'datahub runs' command shares.
 type runsFlags struct {
-	data    string
+	data  string
 	local bool
 	out   output
 	r     remote
