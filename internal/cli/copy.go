@@ -316,9 +316,11 @@ func resumeCopy(ctx context.Context, tl *txlog.Log, id string, run *txlog.Run, o
 // reportCopy prints a finished copy's summary and returns its exit.
 func reportCopy(g *globals, f *copyFlags, run *txlog.Run, res engine.Result, a copyArgs) error {
 	s := makeSummary(run, res)
-	// When the records go to standard output, the summary goes to standard error.
+	// With "-" (either way) the summary goes to standard error, as the README and item 9 say:
+	// standard output is the records' when DEST is "-", and one rule for both directions
+	// spares scripts from guessing.
 	out := g.stdout
-	if a.stdio && file.IsStdio(a.dst.URL) {
+	if a.stdio {
 		out = g.stderr
 	}
 	if f.format != outTable {
