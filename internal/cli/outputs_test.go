@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,6 +40,8 @@ func TestEveryPrintingCommandHasOneOutputFlag(t *testing.T) {
 	}
 	runOut, _ := remoteRun(t, 0, "run", "crm-to-dwh", "--env", "dev", "--wait", "--json")
 	id := runID(t, runOut)
+	msg := filepath.Join(t.TempDir(), "msg.json")
+	writeFile(t, msg, `{"id": 1}`)
 	data := filepath.Join(t.TempDir(), "data")
 	in := filepath.Join(t.TempDir(), "in.csv")
 	writeFile(t, in, "id,name\n1,a\n")
@@ -69,6 +73,8 @@ func TestEveryPrintingCommandHasOneOutputFlag(t *testing.T) {
 		{args: []string{"runs", "show", id}},
 		{args: []string{"runs", "show", "last"}},
 		{args: []string{"runs", "list", "--local", "--data", data}, list: true, empty: true},
+		{args: []string{"publish", "orders", "--file", msg}, fresh: true},
+		{args: []string{"dlq", "replay", "orders-pull"}},
 		{args: []string{"run", "crm-to-dwh", "--env", "dev", "--wait"}, summary: true, fresh: true},
 		{args: []string{"copy", "--data", data, in, filepath.Join(t.TempDir(), "out.ndjson")}, summary: true, fresh: true},
 	} {
@@ -91,6 +97,32 @@ func TestEveryPrintingCommandHasOneOutputFlag(t *testing.T) {
 				t.Errorf("--json differs from -o json:\n%s\n%s", short, js)
 			}
 		})
+	}
+
+	// pull prints one message a line (JSON, its default), a document (YAML) or a block. The
+	// table's publish makes the fourth message for the four pulls.
+	if out, _ := remoteRun(t, 0, "publish", "orders", "--file", msg); !strings.HasPrefix(out, "published orders seq 4 ") {
+		t.Errorf("publish: %q", out)
+	}
+	pulled := map[string]func(string) error{
+		"json": func(out string) error { return json.Unmarshal([]byte(out), new(map[string]any)) },
+		"yaml": func(out string) error { return yaml.Unmarshal([]byte(out), new(map[string]any)) },
+		"table": func(out string) error {
+			if !strings.HasPrefix(out, "--- seq ") || !strings.Contains(out, " ack ") {
+				return fmt.Errorf("not a header line and a body")
+			}
+			return nil
+		},
+	}
+	for _, format := range []string{"", "json", "yaml", "table"} {
+		args := []string{"pull", "orders-pull", "--max", "1"}
+		if format != "" {
+			args = append(args, "-o", format)
+		}
+		out, _ := remoteRun(t, 0, args...)
+		if err := pulled[cmp.Or(format, "json")](out); err != nil || !strings.Contains(out, "id") {
+			t.Errorf("pull -o %s: %v\n%s", format, err, out)
+		}
 	}
 
 	out, _ := remoteRun(t, 0, "delete", "subscription", "orders-pull", "-o", "yaml")

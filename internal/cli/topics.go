@@ -26,6 +26,7 @@ func newPublishCmd(g *globals) *cobra.Command {
 	var file, subject, key, idem, contentType string
 	var headers []string
 	var retryFor time.Duration
+	var o output
 	cmd := &cobra.Command{
 		Use:   "publish TOPIC",
 		Short: "Publish a message to a topic of the service bus",
@@ -37,6 +38,10 @@ publish is retried for --retry-for (default 1m) with the same id, so it is store
   datahub publish orders --file order.json --key customer-7 --id order-42`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := o.get()
+			if err != nil {
+				return err
+			}
 			if retryFor < 0 || retryFor > 2*time.Minute {
 				return usageError("--retry-for %s: give 0 to 2m (a retry after the 2-minute duplicate window could store the message twice)", retryFor)
 			}
@@ -81,6 +86,9 @@ publish is retried for --retry-for (default 1m) with the same id, so it is store
 			if err != nil {
 				return failure(err)
 			}
+			if format != outTable {
+				return writeAny(g.stdout, format, res)
+			}
 			note := ""
 			if res.Duplicate {
 				note = " (duplicate: already published)"
@@ -98,6 +106,7 @@ publish is retried for --retry-for (default 1m) with the same id, so it is store
 	fl.DurationVar(&retryFor, "retry-for", time.Minute, "retry through 503s and connection failures this long, with the same id (0: no retry; at most 2m, the duplicate window)")
 	fl.StringVar(&contentType, "content-type", "", "content type (default application/json for .json files, else application/octet-stream)")
 	fl.StringArrayVar(&headers, "header", nil, "a message header NAME=VALUE (repeatable)")
+	addOutputFlags(fl, &o)
 	return cmd
 }
 
@@ -269,11 +278,16 @@ the last error. A replay publishes it again to its topic for that subscription o
 	}
 	addOutputFlags(show.Flags(), &so)
 
+	var ro output
 	replay := &cobra.Command{
 		Use:   "replay SUBSCRIPTION [SEQ]",
 		Short: "Replay one dead letter, or all of them, to the subscription",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := ro.get()
+			if err != nil {
+				return err
+			}
 			c, err := g.client(&r)
 			if err != nil {
 				return err
@@ -282,6 +296,10 @@ the last error. A replay publishes it again to its topic for that subscription o
 				n, err := c.ReplayDeadLetters(cmd.Context(), args[0])
 				if err != nil {
 					return failure(err)
+				}
+				if format != outTable {
+					// The API's answer, {"replayed": n}.
+					return writeAny(g.stdout, format, map[string]int{"replayed": n})
 				}
 				_, err = fmt.Fprintf(g.stdout, "replayed %d dead letters of %s\n", n, args[0])
 				return err
@@ -294,10 +312,14 @@ the last error. A replay publishes it again to its topic for that subscription o
 			if err != nil {
 				return failure(err)
 			}
+			if format != outTable {
+				return writeAny(g.stdout, format, res)
+			}
 			_, err = fmt.Fprintf(g.stdout, "replayed dead letter %d of %s as topic seq %d\n", seq, args[0], res.Seq)
 			return err
 		},
 	}
+	addOutputFlags(replay.Flags(), &ro)
 	cmd.AddCommand(list, show, replay)
 	return cmd
 }
