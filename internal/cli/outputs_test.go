@@ -43,6 +43,11 @@ func TestEveryPrintingCommandHasOneOutputFlag(t *testing.T) {
 	msg := filepath.Join(t.TempDir(), "msg.json")
 	writeFile(t, msg, `{"id": 1}`)
 	data := filepath.Join(t.TempDir(), "data")
+	out, _ := remoteRun(t, 0, "user", "create", "bot", "--role", "viewer", "-o", "json")
+	var u map[string]any
+	if err := json.Unmarshal([]byte(out), &u); err != nil || u["name"] != "bot" {
+		t.Errorf("user create -o json: %v\n%s", err, out)
+	}
 	in := filepath.Join(t.TempDir(), "in.csv")
 	writeFile(t, in, "id,name\n1,a\n")
 
@@ -75,6 +80,8 @@ func TestEveryPrintingCommandHasOneOutputFlag(t *testing.T) {
 		{args: []string{"runs", "list", "--local", "--data", data}, list: true, empty: true},
 		{args: []string{"publish", "orders", "--file", msg}, fresh: true},
 		{args: []string{"dlq", "replay", "orders-pull"}},
+		{args: []string{"user", "set-roles", "bot", "--role", "operator"}, fresh: true},
+		{args: []string{"secret", "put", "s2", "--from-file", msg}, fresh: true},
 		{args: []string{"run", "crm-to-dwh", "--env", "dev", "--wait"}, summary: true, fresh: true},
 		{args: []string{"copy", "--data", data, in, filepath.Join(t.TempDir(), "out.ndjson")}, summary: true, fresh: true},
 	} {
@@ -125,7 +132,15 @@ func TestEveryPrintingCommandHasOneOutputFlag(t *testing.T) {
 		}
 	}
 
-	out, _ := remoteRun(t, 0, "delete", "subscription", "orders-pull", "-o", "yaml")
+	// ack answers as the API does.
+	remoteRun(t, 0, "publish", "orders", "--file", msg)
+	out, _ = remoteRun(t, 0, "pull", "orders-pull", "--max", "1", "--no-ack")
+	tok, _ := mustJSON(t, out)["ack_token"].(string)
+	if out, _ = remoteRun(t, 0, "ack", "orders-pull", tok, "-o", "json"); out != "{\n  \"settled\": 1\n}\n" {
+		t.Errorf("ack -o json: %q", out)
+	}
+
+	out, _ = remoteRun(t, 0, "delete", "subscription", "orders-pull", "-o", "yaml")
 	var ch map[string]any
 	if err := yaml.Unmarshal([]byte(out), &ch); err != nil || ch["action"] != "deleted" || ch["name"] != "orders-pull" {
 		t.Errorf("delete -o yaml: %v\n%s", err, out)

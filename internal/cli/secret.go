@@ -19,6 +19,7 @@ secret:NAME. Their values are never shown again: not by the API, not in logs.`,
 
 	var fromStdin bool
 	var fromFile string
+	var po output
 	put := &cobra.Command{
 		Use:   "put NAME (--from-stdin | --from-file FILE)",
 		Short: "Create or replace a secret",
@@ -28,6 +29,10 @@ flag (flags show in the process list and shell history); one trailing newline is
   datahub secret put sftp.key --from-file ~/.ssh/id_ed25519`,
 		Args: oneName("secret put", "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := po.get()
+			if err != nil {
+				return err
+			}
 			if fromStdin == (fromFile != "") {
 				return usageError("secret put needs exactly one of --from-stdin and --from-file")
 			}
@@ -52,12 +57,16 @@ flag (flags show in the process list and shell history); one trailing newline is
 			if err != nil {
 				return failure(err)
 			}
+			if format != outTable {
+				return writeAny(g.stdout, format, s)
+			}
 			_, err = fmt.Fprintf(g.stdout, "secret %s stored; refer to it as secret:%s\n", s.Name, s.Name)
 			return err
 		},
 	}
 	put.Flags().BoolVar(&fromStdin, "from-stdin", false, "read the value from standard input")
 	put.Flags().StringVar(&fromFile, "from-file", "", "read the value from this file")
+	addOutputFlags(put.Flags(), &po)
 
 	var o output
 	list := &cobra.Command{

@@ -23,6 +23,7 @@ only ('datahub token create NAME --user USER').`,
 	var nu client.NewUser
 	var roles []string
 	var passwordStdin bool
+	var co output
 	create := &cobra.Command{
 		Use:   "create NAME --role ROLE [--role ROLE] [--password-stdin]",
 		Short: "Create a local user",
@@ -30,6 +31,10 @@ only ('datahub token create NAME --user USER').`,
   datahub user create ci-bot --role operator`,
 		Args: oneName("user create", "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := co.get()
+			if err != nil {
+				return err
+			}
 			nu.Name, nu.Roles = args[0], splitRoles(roles)
 			if len(nu.Roles) == 0 {
 				return usageError("user create needs at least one --role")
@@ -48,6 +53,9 @@ only ('datahub token create NAME --user USER').`,
 			u, err := c.CreateUser(cmd.Context(), nu)
 			if err != nil {
 				return failure(err)
+			}
+			if format != outTable {
+				return writeAny(g.stdout, format, u)
 			}
 			_, err = fmt.Fprintf(g.stdout, "user %s created with roles %s\n", u.Name, strings.Join(u.Roles, ", "))
 			if err == nil && !u.HasPassword {
@@ -92,11 +100,16 @@ only ('datahub token create NAME --user USER').`,
 	addOutputFlags(list.Flags(), &o)
 
 	var setRoles []string
+	var so output
 	set := &cobra.Command{
 		Use:   "set-roles NAME --role ROLE [--role ROLE]",
 		Short: "Replace a user's roles",
 		Args:  oneName("user set-roles", "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := so.get()
+			if err != nil {
+				return err
+			}
 			rs := splitRoles(setRoles)
 			if len(rs) == 0 {
 				return usageError("user set-roles needs at least one --role")
@@ -109,11 +122,16 @@ only ('datahub token create NAME --user USER').`,
 			if err != nil {
 				return failure(err)
 			}
+			if format != outTable {
+				return writeAny(g.stdout, format, u)
+			}
 			_, err = fmt.Fprintf(g.stdout, "user %s now has roles %s\n", u.Name, strings.Join(u.Roles, ", "))
 			return err
 		},
 	}
 	set.Flags().StringArrayVar(&setRoles, "role", nil, "a role the user is to hold (repeatable, or comma-separated)")
+	addOutputFlags(set.Flags(), &so)
+	addOutputFlags(create.Flags(), &co)
 	cmd.AddCommand(create, list, set)
 	return cmd
 }
