@@ -45,16 +45,18 @@ func TestExecuteHasTheCallersConnectors(t *testing.T) {
 	if code := service.Execute(context.Background(), []string{"connectors", "--json"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	var specs []struct {
-		Name  string `json:"name"`
-		Read  bool   `json:"read"`
-		Write bool   `json:"write"`
+	var specs struct {
+		Items []struct {
+			Name  string `json:"name"`
+			Read  bool   `json:"read"`
+			Write bool   `json:"write"`
+		} `json:"items"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &specs); err != nil {
 		t.Fatalf("%v: %s", err, out.String())
 	}
 	got := map[string][2]bool{}
-	for _, s := range specs {
+	for _, s := range specs.Items {
 		got[s.Name] = [2]bool{s.Read, s.Write}
 	}
 	for name, dirs := range map[string][2]bool{"svctest": {true, false}, "file": {true, true}, "postgres": {true, true}} {

@@ -20,6 +20,7 @@ func newAckCmd(g *globals) *cobra.Command {
 	var r remote
 	var action string
 	var delay time.Duration
+	var o output
 	cmd := &cobra.Command{
 		Use:   "ack SUBSCRIPTION TOKEN...",
 		Short: "Settle messages of a pull subscription by their ack tokens",
@@ -32,6 +33,10 @@ token of another subscription refuses the whole call.`,
   datahub ack orders-export "$TOKEN1" "$TOKEN2" --action nak --delay 30s`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := o.get()
+			if err != nil {
+				return err
+			}
 			if !slices.Contains(ackActions, action) {
 				return usageError("--action must be one of %s", strings.Join(ackActions, ", "))
 			}
@@ -53,6 +58,10 @@ token of another subscription refuses the whole call.`,
 			if err != nil {
 				return failure(err)
 			}
+			if format != outTable {
+				// The API's answer, {"settled": n}.
+				return writeAny(g.stdout, format, map[string]int{"settled": n})
+			}
 			_, err = fmt.Fprintf(g.stdout, "%s: %d of %d settled (%s)\n", args[0], n, len(tokens), action)
 			return err
 		},
@@ -60,5 +69,6 @@ token of another subscription refuses the whole call.`,
 	addRemoteFlags(cmd.Flags(), &r)
 	cmd.Flags().StringVar(&action, "action", client.AckAck, "ack, nak, progress or term")
 	cmd.Flags().DurationVar(&delay, "delay", 0, "with --action nak: deliver again after this long (default at once)")
+	addOutputFlags(cmd.Flags(), &o)
 	return cmd
 }

@@ -18,6 +18,7 @@ func newApplyCmd(g *globals) *cobra.Command {
 	var r remote
 	var files []string
 	var dryRun bool
+	var o output
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE|DIR [-f ...]",
 		Short: "Create or update resources on the hub server from YAML files",
@@ -29,6 +30,7 @@ line and field before anything is sent; then they are applied together, in one t
 if any is refused, none is applied. Every change is a new version (see 'datahub history').
 --dry-run changes nothing and shows, per resource, whether it would be created, updated or
 left unchanged, and for an update the fields that would change (~ changed, + added, - removed).
+-o json and -o yaml print the changes as a list (kind, name, action, version, digests).
 
 Exit status: 0 applied, 1 invalid or refused, 2 usage error.`,
 		Example: `  datahub apply -f examples/quickstart
@@ -37,6 +39,10 @@ Exit status: 0 applied, 1 invalid or refused, 2 usage error.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(files) == 0 {
 				return usageError("apply needs -f FILE or -f DIR")
+			}
+			format, err := o.get()
+			if err != nil {
+				return err
 			}
 			docs, err := readResources(cmd.InOrStdin(), files)
 			var ces catalog.Errors
@@ -74,18 +80,19 @@ Exit status: 0 applied, 1 invalid or refused, 2 usage error.`,
 			if err != nil {
 				return failure(err)
 			}
-			if err := printChanges(cmd.Context(), g.stdout, c, res.Changes, docs, bodies, dryRun); err != nil {
-				return err
-			}
 			for _, w := range res.Warnings {
 				_, _ = fmt.Fprintf(g.stderr, "Warning: %s %q %s: %s\n", w.Kind, w.Name, w.Field, w.Message)
 			}
-			return nil
+			if format != outTable {
+				return writeList(g.stdout, format, res.Changes, "")
+			}
+			return printChanges(cmd.Context(), g.stdout, c, res.Changes, docs, bodies, dryRun)
 		},
 	}
 	addRemoteFlags(cmd.Flags(), &r)
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "a YAML file, a folder of them, or - for standard input; repeatable")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check and show what would change, changing nothing")
+	addOutputFlags(cmd.Flags(), &o)
 	return cmd
 }
 

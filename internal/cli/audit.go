@@ -36,7 +36,7 @@ checks the chain still holds one, which catches a rollback of the last entries t
   datahub audit list --action 'resource.*' --kind Integration --name quickstart -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := lo.get(outTable)
+			format, err := lo.get()
 			if err != nil {
 				return err
 			}
@@ -55,8 +55,8 @@ checks the chain still holds one, which catches a rollback of the last entries t
 			if err != nil {
 				return failure(err)
 			}
-			if format == outJSON {
-				return writeJSON(g.stdout, p)
+			if format != outTable {
+				return writeList(g.stdout, format, p.Items, p.Next)
 			}
 			if len(p.Items) == 0 {
 				_, err := fmt.Fprintln(g.stdout, "no audit entries match")
@@ -85,7 +85,7 @@ checks the chain still holds one, which catches a rollback of the last entries t
 	fl.StringVar(&until, "until", "", "only entries before this time (same forms as --since)")
 	fl.IntVar(&f.Limit, "limit", 50, "at most this many entries")
 	fl.StringVar(&f.Cursor, "cursor", "", "continue after the previous page (printed when there are more)")
-	addOutputFlags(fl, &lo, "", true, outTable, outJSON)
+	addOutputFlags(fl, &lo)
 
 	var vo output
 	var anchorArg string
@@ -100,7 +100,7 @@ kept elsewhere: an anchor file (its latest anchor) or SEQ:HASH (e.g. from an aud
   datahub audit verify --anchor 1042:3f5a...`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := vo.get(outTable)
+			format, err := vo.get()
 			if err != nil {
 				return err
 			}
@@ -116,8 +116,8 @@ kept elsewhere: an anchor file (its latest anchor) or SEQ:HASH (e.g. from an aud
 			if err != nil {
 				return failure(err)
 			}
-			if format == outJSON {
-				err = writeJSON(g.stdout, rep)
+			if format != outTable {
+				err = writeAny(g.stdout, format, rep)
 			} else if rep.OK && rep.Anchor != "" {
 				_, err = fmt.Fprintf(g.stdout, "audit log intact: %d entries verified, and it holds the anchor %s (from the %s)\n", rep.Entries, rep.Anchor, anchorFrom(rep.AnchorFrom))
 			} else if rep.OK {
@@ -135,7 +135,7 @@ kept elsewhere: an anchor file (its latest anchor) or SEQ:HASH (e.g. from an aud
 		},
 	}
 	verify.Flags().StringVar(&anchorArg, "anchor", "", "also check against this anchor: an anchor file (its latest anchor) or SEQ:HASH")
-	addOutputFlags(verify.Flags(), &vo, "", true, outTable, outJSON)
+	addOutputFlags(verify.Flags(), &vo)
 	cmd.AddCommand(list, verify)
 	return cmd
 }

@@ -160,8 +160,8 @@ func TestConnectorsListsEverySpec(t *testing.T) {
 	if code != 0 {
 		t.Fatal(code)
 	}
-	var infos []connector.Info
-	if err := json.Unmarshal([]byte(out), &infos); err != nil {
+	var infos list[connector.Info]
+	if err := json.Unmarshal([]byte(out), &infos); err != nil || len(infos.Items) == 0 {
 		t.Fatalf("connectors --json: %v\n%s", err, out)
 	}
 	golden(t, "connectors.json.golden", out)

@@ -44,6 +44,10 @@ func TestCompletionFlagValues(t *testing.T) {
 		{[]string{"copy", "a.csv", "--to-format", ""}, "csv tsv ndjson jsonl json"},
 		{[]string{"run", "x", "--env", ""}, "DEV SIT UAT MPE PROD"},
 		{[]string{"version", "-o", ""}, "table json yaml"},
+		{[]string{"runs", "list", "-o", ""}, "table json yaml"},
+		{[]string{"copy", "a.csv", "--output", ""}, "table json yaml"},
+		{[]string{"get", "integrations", "-o", ""}, "table json yaml"},
+		{[]string{"connectors", "-o", ""}, "table json yaml"},
 		{[]string{"get", ""}, "systems endpoints integrations topics subscriptions notificationrules"},
 		{[]string{"run", ""}, ""}, // no server: nothing, and no file names
 	} {

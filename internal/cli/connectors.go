@@ -11,25 +11,29 @@ import (
 )
 
 func newConnectorsCmd(g *globals) *cobra.Command {
-	var jsonOut bool
+	var o output
 	cmd := &cobra.Command{
 		Use:   "connectors",
 		Short: "List the connectors with their URL schemes and typed options",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			format, err := o.get()
+			if err != nil {
+				return err
+			}
 			specs := connector.Specs()
 			all := make([]connector.Info, len(specs))
 			for i, s := range specs {
 				all[i] = s.Info()
 			}
-			if jsonOut {
-				return writeJSON(g.stdout, all)
+			if format != outTable {
+				return writeList(g.stdout, format, all, "")
 			}
-			_, err := io.WriteString(g.stdout, connectorsText(all))
+			_, err = io.WriteString(g.stdout, connectorsText(all))
 			return err
 		},
 	}
-	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	addOutputFlags(cmd.Flags(), &o)
 	return cmd
 }
 

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +29,8 @@ type copyFlags struct {
 	maps        []string
 	mapFile     string
 	batchSize   int
-	jsonOut     bool
+	out         output
+	format      string // out, checked
 	data        string
 	fromFormat  string
 	toFormat    string
@@ -87,7 +87,7 @@ SOURCE and DEST are URLs (run 'datahub connectors' for every scheme and option):
   sqlite:PATH?table=name
   a file path or file://PATH (.csv, .tsv, .ndjson/.jsonl, .json; --from-format/--to-format override)
   -   standard input as SOURCE, standard output as DEST (needs --from-format/--to-format);
-      with - as DEST the summary goes to standard error; there is no --resume nor retry
+      the summary then goes to standard error, and there is no --resume nor retry
 
 Exit status: 0 succeeded, 1 failed, 2 usage error, 3 finished with rejected rows.`,
 		Example: `  datahub copy people.csv 'postgres://app@localhost/crm?table=public.people'
@@ -113,7 +113,7 @@ Exit status: 0 succeeded, 1 failed, 2 usage error, 3 finished with rejected rows
 	fl.StringArrayVar(&f.maps, "map", nil, "column mapping SRC:DST[:TYPE] (or SRC::TYPE to cast); repeatable, comma-separated")
 	fl.StringVar(&f.mapFile, "map-file", "", "mapping file: lines of SRC:DST[:TYPE] (and 'only' to drop unmapped columns), or JSON")
 	fl.IntVar(&f.batchSize, "batch-size", 10000, "records per batch")
-	fl.BoolVar(&f.jsonOut, "json", false, "print the summary as one JSON object")
+	addOutputFlags(fl, &f.out)
 	fl.StringVar(&f.data, "data", "", "data folder for the transaction log and rejects (default ./datahub-data, env DATAHUB_DATA)")
 	fl.StringVar(&f.fromFormat, "from-format", "", "source file format: csv, tsv, ndjson, json (default: from the extension)")
 	fl.StringVar(&f.toFormat, "to-format", "", "destination file format: csv, tsv, ndjson, json (default: from the extension)")
@@ -187,6 +187,9 @@ func parseCopyArgs(f *copyFlags, src, dst string) (copyArgs, error) {
 	case "auto", "always", "never":
 	default:
 		return copyArgs{}, usageError("--progress: want auto, always or never")
+	}
+	if f.format, err = f.out.get(); err != nil {
+		return copyArgs{}, err
 	}
 	useStdio, err := copyStdio(f, mode, src, dst)
 	if err != nil {
@@ -313,15 +316,15 @@ func resumeCopy(ctx context.Context, tl *txlog.Log, id string, run *txlog.Run, o
 // reportCopy prints a finished copy's summary and returns its exit.
 func reportCopy(g *globals, f *copyFlags, run *txlog.Run, res engine.Result, a copyArgs) error {
 	s := makeSummary(run, res)
-	// When the records go to standard output, the summary goes to standard error.
+	// With "-" (either way) the summary goes to standard error, as the README and item 9 say:
+	// standard output is the records' when DEST is "-", and one rule for both directions
+	// spares scripts from guessing.
 	out := g.stdout
-	if a.stdio && file.IsStdio(a.dst.URL) {
+	if a.stdio {
 		out = g.stderr
 	}
-	if f.jsonOut {
-		enc := json.NewEncoder(out)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(s); err != nil {
+	if f.format != outTable {
+		if err := writeLine(out, f.format, s); err != nil {
 			return err
 		}
 	} else {
@@ -338,7 +341,7 @@ func reportCopy(g *globals, f *copyFlags, run *txlog.Run, res engine.Result, a c
 	if res.Position != nil && a.mode == connector.ModeAppend && !a.stdio {
 		hint = fmt.Sprintf("To continue from the last checkpoint: datahub copy --resume %s ... (same arguments)", run.ID)
 	}
-	if !f.jsonOut || out == g.stderr {
+	if f.format == outTable || out == g.stderr {
 		// The summary printed the error where people read it: print it once.
 		if hint != "" {
 			_, _ = fmt.Fprintln(g.stderr, hint)

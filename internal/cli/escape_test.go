@@ -34,9 +34,9 @@ func TestTablesEscapeControlCharacters(t *testing.T) {
 		t.Errorf("token list does not escape the name:\n%q", out)
 	}
 	out, _ = remoteRun(t, 0, "token", "list", "-o", "json")
-	var toks []client.Token
+	var toks list[client.Token]
 	// The admin's tokens: that one and the bootstrap token.
-	if err := json.Unmarshal([]byte(out), &toks); err != nil || len(toks) != 2 || toks[0].Name != evil {
+	if err := json.Unmarshal([]byte(out), &toks); err != nil || len(toks.Items) != 2 || toks.Items[0].Name != evil {
 		t.Errorf("token list -o json changed the name: %v %q", err, out)
 	}
 }

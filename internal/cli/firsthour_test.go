@@ -243,7 +243,7 @@ func TestReadOnlyRunsCommandsCreateNothing(t *testing.T) {
 		want string
 	}{
 		{[]string{"runs", "list"}, 0, "no runs yet"},
-		{[]string{"runs", "list", "--json"}, 0, `"runs": []`},
+		{[]string{"runs", "list", "--json"}, 0, `"items": []`},
 		{[]string{"runs", "list", "--local"}, 0, "no runs yet"},
 		{[]string{"runs", "show", "last"}, ExitFailed, "no local transaction log in " + data},
 		{[]string{"runs", "show", "0193"}, ExitFailed, "no local transaction log in " + data},

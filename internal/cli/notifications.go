@@ -36,7 +36,7 @@ sent when the throttle window ends).`,
   datahub notifications list --rule run-failures --integration orders -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := lo.get(outTable)
+			format, err := lo.get()
 			if err != nil {
 				return err
 			}
@@ -58,8 +58,8 @@ sent when the throttle window ends).`,
 			if err != nil {
 				return failure(err)
 			}
-			if format == outJSON {
-				return writeJSON(g.stdout, p)
+			if format != outTable {
+				return writeList(g.stdout, format, p.Items, p.Next)
 			}
 			if len(p.Items) == 0 {
 				_, err := fmt.Fprintln(g.stdout, "no notifications match")
@@ -88,7 +88,7 @@ sent when the throttle window ends).`,
 	fl.StringVar(&until, "until", "", "only notifications before this time (same forms as --since)")
 	fl.IntVar(&f.Limit, "limit", 50, "at most this many notifications")
 	fl.StringVar(&f.Cursor, "cursor", "", "continue after the previous page (printed when there are more)")
-	addOutputFlags(fl, &lo, "", true, outTable, outJSON)
+	addOutputFlags(fl, &lo)
 	cmd.AddCommand(list)
 	return cmd
 }

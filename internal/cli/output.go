@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -48,6 +49,35 @@ func (t *table) flush() error { return t.tw.Flush() }
 // safe is a value from the store or a server as a message shows it to people, escaped like
 // a table cell.
 func safe(s string) string { return ctrlchar.Escape(s) }
+
+// list is the one shape of every list the CLI prints as JSON or YAML, the shape of the API's
+// pages: the items, and the cursor of the following page (--cursor), "" on the last page.
+// next is always there, empty when there is no more, so that a script reads one shape
+// (jq -r .next is "" rather than null), whether or not the list pages.
+type list[T any] struct {
+	Items []T    `json:"items"`
+	Next  string `json:"next"`
+}
+
+// writeList writes items in the one list shape, as JSON or YAML (format); no items is an
+// empty list, never null.
+func writeList[T any](w io.Writer, format string, items []T, next string) error {
+	if items == nil {
+		items = []T{}
+	}
+	return writeAny(w, format, list[T]{Items: items, Next: next})
+}
+
+// writeLine writes v as one line of compact JSON, or as YAML: the form of a copy's or a run's
+// summary, which scripts read with one line of code.
+func writeLine(w io.Writer, format string, v any) error {
+	if format == outYAML {
+		return writeAny(w, format, v)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
 
 // printSummary writes the human form of a copy's summary.
 func printSummary(w io.Writer, s summary) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,7 @@ func newPullCmd(g *globals) *cobra.Command {
 	var limit int
 	var wait time.Duration
 	var follow, noAck bool
+	var o output
 	cmd := &cobra.Command{
 		Use:   "pull SUBSCRIPTION",
 		Short: "Fetch messages of a pull subscription, print them as JSON lines and ack them",
@@ -33,6 +35,14 @@ when the ack came too late), never lost. With --follow it fetches again until in
   datahub pull orders-export --follow --max 100 | ./process.sh`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := o.get()
+			if err != nil {
+				return err
+			}
+			if o.format == "" {
+				// JSON lines are what pull prints unless told otherwise.
+				format = outJSON
+			}
 			if limit < 1 || limit > 1000 {
 				return usageError("--max must be 1 to 1000")
 			}
@@ -44,8 +54,6 @@ when the ack came too late), never lost. With --follow it fetches again until in
 				return err
 			}
 			ctx := cmd.Context()
-			enc := json.NewEncoder(g.stdout)
-			enc.SetEscapeHTML(false)
 			for first := true; first || (follow && ctx.Err() == nil); first = false {
 				msgs, err := c.FetchSubscription(ctx, args[0], limit, wait)
 				if err != nil {
@@ -56,9 +64,7 @@ when the ack came too late), never lost. With --follow it fetches again until in
 				}
 				tokens := make([]string, 0, len(msgs))
 				for _, m := range msgs {
-					p := printedPull{PulledMessage: m}
-					p.Data, p.Text, p.DataBase64 = printedBody(m.Data)
-					if err := enc.Encode(p); err != nil {
+					if err := printPulled(g.stdout, format, m); err != nil {
 						return fmt.Errorf("print message %d: %w", m.Seq, err)
 					}
 					tokens = append(tokens, m.AckToken)
@@ -81,7 +87,27 @@ when the ack came too late), never lost. With --follow it fetches again until in
 	cmd.Flags().DurationVar(&wait, "wait", 10*time.Second, "wait at most this long for a first message (at most 60s)")
 	cmd.Flags().BoolVar(&follow, "follow", false, "keep fetching until interrupted")
 	cmd.Flags().BoolVar(&noAck, "no-ack", false, "print without acknowledging (the messages come back after the ack wait)")
+	addOutputFlags(cmd.Flags(), &o)
+	cmd.Flags().Lookup("output").Usage = "output format: json (default: one object a line), yaml (a document each), table (as subscribe, with the ack token)"
 	return cmd
+}
+
+// printPulled writes one pulled message as subscribe does (printMessage), with its delivery
+// count and ack token.
+func printPulled(w io.Writer, format string, m client.PulledMessage) error {
+	if format == outTable {
+		_, err := fmt.Fprintf(w, "--- seq %d %s subject %s id %s delivered %d ack %s\n%s\n", m.Seq, m.Time.UTC().Format(time.RFC3339),
+			safe(m.Subject), safe(m.MessageID), m.Delivered, safe(m.AckToken), m.Data)
+		return err
+	}
+	p := printedPull{PulledMessage: m}
+	p.Data, p.Text, p.DataBase64 = printedBody(m.Data)
+	if format == outYAML {
+		if _, err := io.WriteString(w, "---\n"); err != nil {
+			return err
+		}
+	}
+	return writeLine(w, format, p)
 }
 
 // printedPull is a pulled message as pull prints it (see printedMessage).

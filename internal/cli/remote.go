@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,37 +106,39 @@ const (
 	outJSON  = "json"
 )
 
-// output is the -o flag, with --json as an alias of -o json where a command has it.
+// output is the -o flag every printing command has, with --json as the short form of -o json.
 type output struct {
 	format  string
 	jsonOut bool
-	allowed []string
 }
 
-func addOutputFlags(fs *pflag.FlagSet, o *output, def string, jsonAlias bool, allowed ...string) {
-	o.allowed = allowed
-	fs.StringVarP(&o.format, "output", "o", def, "output format: "+strings.Join(allowed, ", "))
-	enumFlag(fs, "output", allowed...)
-	if jsonAlias {
-		fs.BoolVar(&o.jsonOut, "json", false, "print JSON (same as -o json)")
-	}
+// outputFormats are the values of -o, in the order help and completion show them.
+var outputFormats = []string{outTable, outJSON, outYAML}
+
+// addOutputFlags declares -o table|json|yaml and --json on fs. The values are declared
+// (enumFlag) so that Tab completes them.
+func addOutputFlags(fs *pflag.FlagSet, o *output) {
+	fs.StringVarP(&o.format, "output", "o", "", "output format: "+strings.Join(outputFormats, ", ")+" (default table)")
+	enumFlag(fs, "output", outputFormats...)
+	fs.BoolVar(&o.jsonOut, "json", false, "print JSON (same as -o json)")
 }
 
-// get returns the chosen format, def when none was chosen.
-func (o *output) get(def string) (string, error) {
+// get returns the chosen format, table when none was chosen.
+func (o *output) get() (string, error) {
+	f := strings.ToLower(o.format)
 	if o.jsonOut {
+		if f != "" && f != outJSON {
+			return "", usageError("--json is -o json: give one of them, not --json and -o %s", o.format)
+		}
 		return outJSON, nil
 	}
-	f := strings.ToLower(o.format)
 	if f == "" {
-		return def, nil
+		return outTable, nil
 	}
-	for _, a := range o.allowed {
-		if f == a {
-			return f, nil
-		}
+	if slices.Contains(outputFormats, f) {
+		return f, nil
 	}
-	return "", usageError("-o %s: want one of %s", o.format, strings.Join(o.allowed, ", "))
+	return "", usageError("-o %s: want one of %s", o.format, strings.Join(outputFormats, ", "))
 }
 
 // writeYAML writes JSON as YAML, keeping the order of its fields.

@@ -221,7 +221,7 @@ func TestResourceCommands(t *testing.T) {
 		t.Errorf("get -o json: %v\n%s", err, out)
 	}
 	out, _ = remoteRun(t, 0, "get", "systems", "-o", "yaml")
-	if !strings.HasPrefix(out, "---\n# System/crm") {
+	if !strings.HasPrefix(out, "items:\n  - apiVersion: datahub/v1\n") || !strings.HasSuffix(out, "next: \"\"\n") {
 		t.Errorf("get -o yaml of a list:\n%s", out)
 	}
 
@@ -472,10 +472,8 @@ func TestRunInterruptStopsWaitingOnly(t *testing.T) {
 		}
 	}
 	out, _ = remoteRun(t, 0, "runs", "list", "--json")
-	var page struct {
-		Runs []client.Run `json:"runs"`
-	}
-	if err := json.Unmarshal([]byte(out), &page); err != nil || len(page.Runs) != 1 || page.Runs[0].Status != "queued" {
+	var page list[client.Run]
+	if err := json.Unmarshal([]byte(out), &page); err != nil || len(page.Items) != 1 || page.Items[0].Status != "queued" {
 		t.Errorf("the run after the interrupt: %v\n%s", err, out)
 	}
 }
@@ -527,11 +525,8 @@ func TestRunsCommandsAgainstServer(t *testing.T) {
 		t.Errorf("list page 1:\n%s%s", out, errOut)
 	}
 	out, _ = remoteRun(t, 0, "runs", "list", "--cursor", cursor, "--json")
-	var page struct {
-		Runs []map[string]any `json:"runs"`
-		Next string           `json:"next"`
-	}
-	if err := json.Unmarshal([]byte(out), &page); err != nil || len(page.Runs) != 3 || page.Runs[0]["run_id"] != runC || page.Runs[2]["run_id"] != runA {
+	var page list[map[string]any]
+	if err := json.Unmarshal([]byte(out), &page); err != nil || len(page.Items) != 3 || page.Items[0]["run_id"] != runC || page.Items[2]["run_id"] != runA {
 		t.Errorf("list --json: %v\n%s", err, out)
 	}
 	out, _ = remoteRun(t, 0, "runs", "show", runA)
@@ -638,12 +633,12 @@ func TestAccessCommands(t *testing.T) {
 		t.Errorf("set-roles: %q", out)
 	}
 	out, _ = remoteRun(t, 0, "user", "list", "--json")
-	var users []client.User
+	var users list[client.User]
 	var names []string
 	if err := json.Unmarshal([]byte(out), &users); err != nil {
 		t.Errorf("user list --json: %v\n%s", err, out)
 	}
-	for _, u := range users {
+	for _, u := range users.Items {
 		names = append(names, u.Name)
 	}
 	if strings.Join(names, ",") != "admin,ann,ci-bot" {
@@ -667,10 +662,11 @@ func TestAccessCommands(t *testing.T) {
 	}
 	out, _ = remoteRun(t, 0, "token", "list", "-o", "json")
 	// Ann's tokens: the new one and her login's session.
-	var toks []client.Token
-	if err := json.Unmarshal([]byte(out), &toks); err != nil || len(toks) != 2 {
+	var page list[client.Token]
+	if err := json.Unmarshal([]byte(out), &page); err != nil || len(page.Items) != 2 {
 		t.Fatalf("token list -o json: %v\n%s", err, out)
 	}
+	toks := page.Items
 	i := slices.IndexFunc(toks, func(k client.Token) bool { return k.Name == "laptop" })
 	if i < 0 {
 		t.Fatalf("no laptop token in %+v", toks)

@@ -37,7 +37,9 @@ func newGetCmd(g *globals) *cobra.Command {
 		Short: "Show resources on the hub server: a list of a kind, or one resource",
 		Long: `Show the resources of a kind (System, Endpoint, Integration, Topic, Subscription, NotificationRule; any case, plural ok) as a
 table, or one resource as YAML. The YAML of one resource applies back as it is: the server's
-bookkeeping (version, digest, who changed it last) is in a comment above it.`,
+bookkeeping (version, digest, who changed it last) is in a comment above it. A list in JSON or
+YAML (-o json, -o yaml) has the shape of every list: {"items": [...], "next": ""}; 'datahub
+export' writes every resource as YAML documents that apply back.`,
 		Example: `  datahub get integrations
   datahub get endpoint people-db
   datahub get integration quickstart --version 1 -o json`,
@@ -52,11 +54,10 @@ bookkeeping (version, digest, who changed it last) is in a comment above it.`,
 			if err != nil {
 				return err
 			}
-			def := outTable
-			if len(args) == 2 {
-				def = outYAML
+			format, err := o.get()
+			if o.format == "" && !o.jsonOut && len(args) == 2 {
+				format = outYAML
 			}
-			format, err := o.get(def)
 			if err != nil {
 				return err
 			}
@@ -88,28 +89,22 @@ bookkeeping (version, digest, who changed it last) is in a comment above it.`,
 		},
 	}
 	addRemoteFlags(cmd.Flags(), &r)
-	addOutputFlags(cmd.Flags(), &o, "", false, outTable, outYAML, outJSON)
+	addOutputFlags(cmd.Flags(), &o)
 	cmd.Flags().StringVarP(&label, "label", "l", "", "only resources with these labels: k=v[,k2=v2], k!=v, k, !k")
 	cmd.Flags().IntVar(&version, "version", 0, "show this version of the resource (see 'datahub history')")
 	return cmd
 }
 
-// printResources writes resources as a table, as YAML documents or as JSON: one object for
-// the one resource asked for, an array for a list.
+// printResources writes resources as a table, or the one resource asked for as JSON or as a
+// YAML document that applies back, or a list in the one list shape (writeList).
 func printResources(w io.Writer, format string, rs []client.Resource, one bool) error {
-	switch format {
-	case outJSON:
-		if one {
-			return writeJSON(w, rs[0])
-		}
-		return writeJSON(w, rs)
-	case outYAML:
-		for _, r := range rs {
-			if err := writeResourceYAML(w, r, !one); err != nil {
-				return err
-			}
-		}
-		return nil
+	switch {
+	case one && format == outJSON:
+		return writeJSON(w, rs[0])
+	case one && format == outYAML:
+		return writeResourceYAML(w, rs[0], false)
+	case format != outTable:
+		return writeList(w, format, rs, "")
 	}
 	if len(rs) == 0 {
 		_, err := fmt.Fprintln(w, "no resources: add some with 'datahub apply -f FILE'")
@@ -203,6 +198,7 @@ func withoutStatus(r client.Resource) ([]byte, error) {
 
 func newDeleteCmd(g *globals) *cobra.Command {
 	var r remote
+	var o output
 	cmd := &cobra.Command{
 		Use:   "delete KIND NAME",
 		Short: "Delete a resource on the hub server (its history stays)",
@@ -217,6 +213,10 @@ func newDeleteCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			format, err := o.get()
+			if err != nil {
+				return err
+			}
 			c, err := g.client(&r)
 			if err != nil {
 				return err
@@ -225,11 +225,15 @@ func newDeleteCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return failure(err)
 			}
+			if format != outTable {
+				return writeAny(g.stdout, format, ch)
+			}
 			_, err = fmt.Fprintf(g.stdout, "%s/%s %s (v%d)\n", ch.Kind, ch.Name, ch.Action, ch.Version)
 			return err
 		},
 	}
 	addRemoteFlags(cmd.Flags(), &r)
+	addOutputFlags(cmd.Flags(), &o)
 	return cmd
 }
 
@@ -297,7 +301,7 @@ diff between versions V1 and V2 (V2 defaults to the latest, V1 to the one before
 			if err != nil {
 				return err
 			}
-			format, err := o.get(outTable)
+			format, err := o.get()
 			if err != nil {
 				return err
 			}
@@ -328,7 +332,7 @@ diff between versions V1 and V2 (V2 defaults to the latest, V1 to the one before
 				return failure(err)
 			}
 			if format != outTable {
-				return writeAny(g.stdout, format, hist)
+				return writeList(g.stdout, format, hist, "")
 			}
 			tw := newTable(g.stdout, "VERSION", "CHANGE", "CREATED", "BY", "DIGEST")
 			for _, h := range hist {
@@ -338,7 +342,7 @@ diff between versions V1 and V2 (V2 defaults to the latest, V1 to the one before
 		},
 	}
 	addRemoteFlags(cmd.Flags(), &r)
-	addOutputFlags(cmd.Flags(), &o, "", false, outTable, outYAML, outJSON)
+	addOutputFlags(cmd.Flags(), &o)
 	cmd.Flags().BoolVar(&diff, "diff", false, "show the diff between two versions given as arguments")
 	return cmd
 }

@@ -127,10 +127,3 @@ func exitStatus(err error, stderr io.Writer) int {
 	}
 	return errcode.ExitStatus(errcode.Of(err))
 }
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}

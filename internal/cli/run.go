@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -19,7 +18,8 @@ import (
 func newRunCmd(g *globals) *cobra.Command {
 	var r remote
 	var env string
-	var wait, jsonOut bool
+	var wait bool
+	var o output
 	cmd := &cobra.Command{
 		Use:   "run INTEGRATION [--env ENV] [--wait]",
 		Short: "Run an integration on the hub server",
@@ -27,7 +27,7 @@ func newRunCmd(g *globals) *cobra.Command {
 --env may be left out when the integration runs in one environment only: that one is taken.
 Without --wait the run is queued and its id printed alone on standard output (how to follow it
 on standard error); with --wait the command follows it to its end and prints the same summary
-as 'datahub copy' (--json: the same JSON object).
+as 'datahub copy' (-o json, --json: the same JSON object, on one line; -o yaml: as YAML).
 
 Ctrl-C while waiting stops the waiting, not the run: 'datahub runs show ID' follows it up and
 'datahub runs cancel ID' stops it.
@@ -44,6 +44,10 @@ Exit status: 0 succeeded (or queued, without --wait), 1 failed or canceled, 2 us
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := o.get()
+			if err != nil {
+				return err
+			}
 			c, err := g.client(&r)
 			if err != nil {
 				return err
@@ -59,20 +63,20 @@ Exit status: 0 succeeded (or queued, without --wait), 1 failed or canceled, 2 us
 			if err != nil {
 				return failure(err)
 			}
-			return followRun(cmd, g, c, run, wait, jsonOut)
+			return followRun(cmd, g, c, run, wait, format)
 		},
 	}
 	addRemoteFlags(cmd.Flags(), &r)
 	cmd.Flags().StringVar(&env, "env", "", "environment to run in: DEV, SIT, UAT, MPE or PROD (any case)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the run to end and exit with its status")
-	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the summary as one JSON object (the fields of 'datahub copy --json')")
+	addOutputFlags(cmd.Flags(), &o)
 	return cmd
 }
 
 // followRun reports a queued run: with wait it follows it to its end first (printing its id
-// at once on standard error), then prints the summary (or one JSON object) and exits as
-// 'datahub copy' does.
-func followRun(cmd *cobra.Command, g *globals, c *client.Client, run client.Run, wait, jsonOut bool) error {
+// at once on standard error), then prints the summary (in format: one JSON line, YAML, or the
+// text of a table) and exits as 'datahub copy' does.
+func followRun(cmd *cobra.Command, g *globals, c *client.Client, run client.Run, wait bool, format string) error {
 	ctx := cmd.Context()
 	var err error
 	if wait && !run.Final() {
@@ -99,14 +103,12 @@ func followRun(cmd *cobra.Command, g *globals, c *client.Client, run client.Run,
 				last.ID, err, last.ID)}
 		}
 	}
-	if !wait && !jsonOut && !run.Final() {
+	if !wait && format == outTable && !run.Final() {
 		return printQueued(g, run)
 	}
 	s := runSummary(run)
-	if jsonOut {
-		enc := json.NewEncoder(g.stdout)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(s); err != nil {
+	if format != outTable {
+		if err := writeLine(g.stdout, format, s); err != nil {
 			return err
 		}
 	} else {

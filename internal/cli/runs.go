@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,10 +25,10 @@ const lastRun = "last"
 
 // runsFlags are the flags every 'datahub runs' command shares.
 type runsFlags struct {
-	data    string
-	local   bool
-	jsonOut bool
-	r       remote
+	data  string
+	local bool
+	out   output
+	r     remote
 }
 
 func newRunsCmd(g *globals) *cobra.Command {
@@ -44,7 +45,7 @@ unique prefix of the id, or 'last' for the newest run.`,
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.data, "data", "", "local data folder (default ./datahub-data, env DATAHUB_DATA); implies --local")
 	pf.BoolVar(&f.local, "local", false, "the runs of the local transaction log ('datahub copy'), even where a server is named")
-	pf.BoolVar(&f.jsonOut, "json", false, "print JSON")
+	addOutputFlags(pf, &f.out)
 	addRemoteFlags(pf, &f.r)
 	cmd.AddCommand(newRunsListCmd(g, f), newRunsShowCmd(g, f), newRunsCancelCmd(g, f), newRunsResumeCmd(g, f), newRunsRejectsCmd(g, f))
 	return cmd
@@ -60,6 +61,10 @@ func newRunsListCmd(g *globals, f *runsFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := runstatus.Parse(status); status != "" && err != nil {
 				return usageError("--status: %v", err)
+			}
+			format, err := f.out.get()
+			if err != nil {
+				return err
 			}
 			remote, err := f.useServer(cmd)
 			if err != nil {
@@ -84,7 +89,7 @@ func newRunsListCmd(g *globals, f *runsFlags) *cobra.Command {
 			} else {
 				tl, err := txlog.OpenExisting(cmd.Context(), dataDir(f.data))
 				if errors.Is(err, txlog.ErrNoLog) {
-					return printRunPage(g, f.jsonOut, page, hint)
+					return printRunPage(g, format, page, hint)
 				}
 				if err != nil {
 					return err
@@ -94,7 +99,7 @@ func newRunsListCmd(g *globals, f *runsFlags) *cobra.Command {
 					return err
 				}
 			}
-			return printRunPage(g, f.jsonOut, page, hint)
+			return printRunPage(g, format, page, hint)
 		},
 	}
 	list.Flags().StringVar(&status, "status", "", "only runs with this status ("+strings.Join(runstatus.Strings(), ", ")+")")
@@ -104,9 +109,10 @@ func newRunsListCmd(g *globals, f *runsFlags) *cobra.Command {
 	return list
 }
 
-func printRunPage(g *globals, jsonOut bool, page txlog.Page, hint string) error {
-	if jsonOut {
-		return writeJSON(g.stdout, page)
+// printRunPage writes a page of runs as a table, or in the one list shape (writeList).
+func printRunPage(g *globals, format string, page txlog.Page, hint string) error {
+	if format != outTable {
+		return writeList(g.stdout, format, page.Runs, page.Next)
 	}
 	if err := printRuns(g.stdout, page.Runs, hint); err != nil {
 		return err
@@ -125,12 +131,16 @@ func newRunsShowCmd(g *globals, f *runsFlags) *cobra.Command {
 		Example: "  datahub runs show 0193f0c2\n  datahub runs show last",
 		Args:    oneRunID("show"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := f.out.get()
+			if err != nil {
+				return err
+			}
 			run, err := f.findRun(cmd, g, args[0])
 			if err != nil {
 				return err
 			}
-			if f.jsonOut {
-				return writeJSON(g.stdout, run)
+			if format != outTable {
+				return writeAny(g.stdout, format, run)
 			}
 			printRun(g.stdout, run)
 			return nil
@@ -144,6 +154,10 @@ func newRunsCancelCmd(g *globals, f *runsFlags) *cobra.Command {
 		Short: "Ask the hub server to stop a queued or running run",
 		Args:  oneRunID("cancel"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := f.out.get()
+			if err != nil {
+				return err
+			}
 			c, err := f.serverOnly(cmd, g)
 			if err != nil {
 				return err
@@ -152,8 +166,8 @@ func newRunsCancelCmd(g *globals, f *runsFlags) *cobra.Command {
 			if err != nil {
 				return failure(err)
 			}
-			if f.jsonOut {
-				return writeJSON(g.stdout, txlogRun(run))
+			if format != outTable {
+				return writeAny(g.stdout, format, txlogRun(run))
 			}
 			_, err = fmt.Fprintf(g.stdout, "run %s %s\n", run.ID, strings.ToUpper(strings.ReplaceAll(string(run.Status), "_", " ")))
 			return err
@@ -175,6 +189,10 @@ destination, mode, key or mapping) are refused: request a new run with 'datahub 
 		Example: `  datahub runs resume 0193f0c2 --wait`,
 		Args:    oneRunID("resume"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := f.out.get()
+			if err != nil {
+				return err
+			}
 			c, err := f.serverOnly(cmd, g)
 			if err != nil {
 				return err
@@ -183,7 +201,7 @@ destination, mode, key or mapping) are refused: request a new run with 'datahub 
 			if err != nil {
 				return failure(err)
 			}
-			return followRun(cmd, g, c, run, resumeWait, f.jsonOut)
+			return followRun(cmd, g, c, run, resumeWait, format)
 		},
 	}
 	resume.Flags().BoolVar(&resumeWait, "wait", false, "wait for the run to end and exit with its status")
@@ -196,6 +214,11 @@ func newRunsRejectsCmd(g *globals, f *runsFlags) *cobra.Command {
 		Short: "Print the records a run rejected, as NDJSON",
 		Args:  oneRunID("rejects"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The rejects are data, one JSON record a line as the rejects file holds them:
+			// -o json (--json) is what they are, and no other form is made of them.
+			if format, err := f.out.get(); err != nil || format == outYAML {
+				return cmp.Or(err, usageError("runs rejects prints the records as NDJSON; -o yaml does not apply"))
+			}
 			remote, err := f.useServer(cmd)
 			if err != nil {
 				return err

@@ -19,6 +19,7 @@ secret:NAME. Their values are never shown again: not by the API, not in logs.`,
 
 	var fromStdin bool
 	var fromFile string
+	var po output
 	put := &cobra.Command{
 		Use:   "put NAME (--from-stdin | --from-file FILE)",
 		Short: "Create or replace a secret",
@@ -28,6 +29,10 @@ flag (flags show in the process list and shell history); one trailing newline is
   datahub secret put sftp.key --from-file ~/.ssh/id_ed25519`,
 		Args: oneName("secret put", "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := po.get()
+			if err != nil {
+				return err
+			}
 			if fromStdin == (fromFile != "") {
 				return usageError("secret put needs exactly one of --from-stdin and --from-file")
 			}
@@ -52,12 +57,16 @@ flag (flags show in the process list and shell history); one trailing newline is
 			if err != nil {
 				return failure(err)
 			}
+			if format != outTable {
+				return writeAny(g.stdout, format, s)
+			}
 			_, err = fmt.Fprintf(g.stdout, "secret %s stored; refer to it as secret:%s\n", s.Name, s.Name)
 			return err
 		},
 	}
 	put.Flags().BoolVar(&fromStdin, "from-stdin", false, "read the value from standard input")
 	put.Flags().StringVar(&fromFile, "from-file", "", "read the value from this file")
+	addOutputFlags(put.Flags(), &po)
 
 	var o output
 	list := &cobra.Command{
@@ -65,7 +74,7 @@ flag (flags show in the process list and shell history); one trailing newline is
 		Short: "List the secrets' names and dates (never their values)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := o.get(outTable)
+			format, err := o.get()
 			if err != nil {
 				return err
 			}
@@ -78,7 +87,7 @@ flag (flags show in the process list and shell history); one trailing newline is
 				return failure(err)
 			}
 			if format != outTable {
-				return writeAny(g.stdout, format, secrets)
+				return writeList(g.stdout, format, secrets, "")
 			}
 			if len(secrets) == 0 {
 				_, err := fmt.Fprintln(g.stdout, "no secrets: add one with 'datahub secret put NAME --from-stdin'")
@@ -91,7 +100,7 @@ flag (flags show in the process list and shell history); one trailing newline is
 			return tw.flush()
 		},
 	}
-	addOutputFlags(list.Flags(), &o, "", true, outTable, outYAML, outJSON)
+	addOutputFlags(list.Flags(), &o)
 
 	del := &cobra.Command{
 		Use:   "delete NAME",

@@ -21,8 +21,8 @@ func lastJSON(t *testing.T, s string) summary {
 }
 
 // TestCopyStdio: CSV from standard input into SQLite and back out of standard output as
-// NDJSON; when the records go to standard output it holds them only, and the summary (--json
-// too) is on standard error.
+// NDJSON; standard output holds the records only, the summary (--json too) is on standard
+// error.
 func TestCopyStdio(t *testing.T) {
 	dir := t.TempDir()
 	data, db := filepath.Join(dir, "data"), "sqlite:"+filepath.Join(dir, "p.db")+"?table=people"
@@ -31,8 +31,10 @@ func TestCopyStdio(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("stdin copy: exit %d: %s", code, errb)
 	}
-	// Standard output is free when only the source is "-": the summary stays there.
-	if s := lastJSON(t, out); s.RowsWritten != 3 || s.Source != "-" {
+	if out != "" {
+		t.Errorf("stdin copy printed %q on stdout; the summary belongs on stderr with -", out)
+	}
+	if s := lastJSON(t, errb); s.RowsWritten != 3 || s.Source != "-" {
 		t.Errorf("summary %+v, want 3 rows from -", s)
 	}
 	code, out, errb = runIn(context.Background(), t, "", "copy", "--json", "--data", data, "--to-format", "ndjson", db, "-")

@@ -74,7 +74,7 @@ it alone on standard output, so that it can be captured; it cannot be shown agai
 		Short: "List your API tokens (or --user's); never the tokens themselves",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := o.get(outTable)
+			format, err := o.get()
 			if err != nil {
 				return err
 			}
@@ -87,7 +87,7 @@ it alone on standard output, so that it can be captured; it cannot be shown agai
 				return failure(err)
 			}
 			if format != outTable {
-				return writeAny(g.stdout, format, toks)
+				return writeList(g.stdout, format, toks, "")
 			}
 			if len(toks) == 0 {
 				_, err := fmt.Fprintln(g.stdout, "no tokens")
@@ -109,7 +109,7 @@ it alone on standard output, so that it can be captured; it cannot be shown agai
 		},
 	}
 	list.Flags().StringVar(&listUser, "user", "", "list this user's tokens, or '*' for everyone's (needs tokens.manage)")
-	addOutputFlags(list.Flags(), &o, "", true, outTable, outYAML, outJSON)
+	addOutputFlags(list.Flags(), &o)
 
 	revoke := &cobra.Command{
 		Use:   "revoke ID",

@@ -26,6 +26,7 @@ func newPublishCmd(g *globals) *cobra.Command {
 	var file, subject, key, idem, contentType string
 	var headers []string
 	var retryFor time.Duration
+	var o output
 	cmd := &cobra.Command{
 		Use:   "publish TOPIC",
 		Short: "Publish a message to a topic of the service bus",
@@ -37,6 +38,10 @@ publish is retried for --retry-for (default 1m) with the same id, so it is store
   datahub publish orders --file order.json --key customer-7 --id order-42`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := o.get()
+			if err != nil {
+				return err
+			}
 			if retryFor < 0 || retryFor > 2*time.Minute {
 				return usageError("--retry-for %s: give 0 to 2m (a retry after the 2-minute duplicate window could store the message twice)", retryFor)
 			}
@@ -81,6 +86,9 @@ publish is retried for --retry-for (default 1m) with the same id, so it is store
 			if err != nil {
 				return failure(err)
 			}
+			if format != outTable {
+				return writeAny(g.stdout, format, res)
+			}
 			note := ""
 			if res.Duplicate {
 				note = " (duplicate: already published)"
@@ -98,6 +106,7 @@ publish is retried for --retry-for (default 1m) with the same id, so it is store
 	fl.DurationVar(&retryFor, "retry-for", time.Minute, "retry through 503s and connection failures this long, with the same id (0: no retry; at most 2m, the duplicate window)")
 	fl.StringVar(&contentType, "content-type", "", "content type (default application/json for .json files, else application/octet-stream)")
 	fl.StringArrayVar(&headers, "header", nil, "a message header NAME=VALUE (repeatable)")
+	addOutputFlags(fl, &o)
 	return cmd
 }
 
@@ -115,7 +124,7 @@ subscription's delivery is affected.`,
   datahub subscribe orders --after 0 -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := lo.get(outTable)
+			format, err := lo.get()
 			if err != nil {
 				return err
 			}
@@ -157,18 +166,22 @@ subscription's delivery is affected.`,
 	}
 	addRemoteFlags(cmd.Flags(), &r)
 	cmd.Flags().Uint64Var(&after, "after", 0, "start after this sequence (default: only new messages)")
-	addOutputFlags(cmd.Flags(), &lo, "", true, outTable, outJSON)
+	addOutputFlags(cmd.Flags(), &lo)
 	return cmd
 }
 
-// printMessage writes one message: a header line and the body, or one JSON object a line.
+// printMessage writes one message: a header line and the body, one JSON object a line, or
+// one YAML document (after a "---" line, so that a stream of them reads back).
 func printMessage(w io.Writer, format string, m client.TopicMessage) error {
-	if format == outJSON {
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
+	if format != outTable {
 		p := printedMessage{TopicMessage: m}
 		p.Data, p.Text, p.DataBase64 = printedBody(m.Data)
-		return enc.Encode(p)
+		if format == outYAML {
+			if _, err := io.WriteString(w, "---\n"); err != nil {
+				return err
+			}
+		}
+		return writeLine(w, format, p)
 	}
 	_, err := fmt.Fprintf(w, "--- seq %d %s subject %s id %s\n%s\n", m.Seq, m.Time.UTC().Format(time.RFC3339), safe(m.Subject), safe(m.MessageID), m.Data)
 	return err
@@ -191,7 +204,7 @@ the last error. A replay publishes it again to its topic for that subscription o
 		Short: "List dead letters, oldest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := lo.get(outTable)
+			format, err := lo.get()
 			if err != nil {
 				return err
 			}
@@ -203,8 +216,8 @@ the last error. A replay publishes it again to its topic for that subscription o
 			if err != nil {
 				return failure(err)
 			}
-			if format == outJSON {
-				return writeJSON(g.stdout, ds)
+			if format != outTable {
+				return writeList(g.stdout, format, ds, next)
 			}
 			if len(ds) == 0 {
 				_, err := fmt.Fprintln(g.stdout, "no dead letters")
@@ -224,7 +237,7 @@ the last error. A replay publishes it again to its topic for that subscription o
 		},
 	}
 	list.Flags().Uint64Var(&after, "after", 0, "list the dead letters after this sequence")
-	addOutputFlags(list.Flags(), &lo, "", true, outTable, outJSON)
+	addOutputFlags(list.Flags(), &lo)
 
 	var so output
 	show := &cobra.Command{
@@ -232,7 +245,7 @@ the last error. A replay publishes it again to its topic for that subscription o
 		Short: "Show a dead letter: its body, headers, deliveries and last error",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := so.get(outTable)
+			format, err := so.get()
 			if err != nil {
 				return err
 			}
@@ -248,8 +261,8 @@ the last error. A replay publishes it again to its topic for that subscription o
 			if err != nil {
 				return failure(err)
 			}
-			if format == outJSON {
-				return writeJSON(g.stdout, d)
+			if format != outTable {
+				return writeAny(g.stdout, format, d)
 			}
 			_, err = fmt.Fprintf(g.stdout, "seq:         %d\ntopic:       %s (seq %d, subject %s)\nmessage id:  %s\ndeliveries:  %d\nerror:       %s\nat:          %s\n",
 				d.Seq, d.Topic, d.TopicSeq, safe(d.Subject), safe(dash(d.MessageID)), d.Deliveries, safe(d.Error), when(&d.Time))
@@ -263,13 +276,18 @@ the last error. A replay publishes it again to its topic for that subscription o
 			return err
 		},
 	}
-	addOutputFlags(show.Flags(), &so, "", true, outTable, outJSON)
+	addOutputFlags(show.Flags(), &so)
 
+	var ro output
 	replay := &cobra.Command{
 		Use:   "replay SUBSCRIPTION [SEQ]",
 		Short: "Replay one dead letter, or all of them, to the subscription",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := ro.get()
+			if err != nil {
+				return err
+			}
 			c, err := g.client(&r)
 			if err != nil {
 				return err
@@ -278,6 +296,10 @@ the last error. A replay publishes it again to its topic for that subscription o
 				n, err := c.ReplayDeadLetters(cmd.Context(), args[0])
 				if err != nil {
 					return failure(err)
+				}
+				if format != outTable {
+					// The API's answer, {"replayed": n}.
+					return writeAny(g.stdout, format, map[string]int{"replayed": n})
 				}
 				_, err = fmt.Fprintf(g.stdout, "replayed %d dead letters of %s\n", n, args[0])
 				return err
@@ -290,10 +312,14 @@ the last error. A replay publishes it again to its topic for that subscription o
 			if err != nil {
 				return failure(err)
 			}
+			if format != outTable {
+				return writeAny(g.stdout, format, res)
+			}
 			_, err = fmt.Fprintf(g.stdout, "replayed dead letter %d of %s as topic seq %d\n", seq, args[0], res.Seq)
 			return err
 		},
 	}
+	addOutputFlags(replay.Flags(), &ro)
 	cmd.AddCommand(list, show, replay)
 	return cmd
 }

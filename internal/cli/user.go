@@ -23,6 +23,7 @@ only ('datahub token create NAME --user USER').`,
 	var nu client.NewUser
 	var roles []string
 	var passwordStdin bool
+	var co output
 	create := &cobra.Command{
 		Use:   "create NAME --role ROLE [--role ROLE] [--password-stdin]",
 		Short: "Create a local user",
@@ -30,6 +31,10 @@ only ('datahub token create NAME --user USER').`,
   datahub user create ci-bot --role operator`,
 		Args: oneName("user create", "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := co.get()
+			if err != nil {
+				return err
+			}
 			nu.Name, nu.Roles = args[0], splitRoles(roles)
 			if len(nu.Roles) == 0 {
 				return usageError("user create needs at least one --role")
@@ -49,6 +54,9 @@ only ('datahub token create NAME --user USER').`,
 			if err != nil {
 				return failure(err)
 			}
+			if format != outTable {
+				return writeAny(g.stdout, format, u)
+			}
 			_, err = fmt.Fprintf(g.stdout, "user %s created with roles %s\n", u.Name, strings.Join(u.Roles, ", "))
 			if err == nil && !u.HasPassword {
 				_, err = fmt.Fprintf(g.stderr, "%s has no password: it acts through tokens ('datahub token create NAME --user %s')\n", u.Name, u.Name)
@@ -67,7 +75,7 @@ only ('datahub token create NAME --user USER').`,
 		Short: "List users and their roles",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := o.get(outTable)
+			format, err := o.get()
 			if err != nil {
 				return err
 			}
@@ -80,7 +88,7 @@ only ('datahub token create NAME --user USER').`,
 				return failure(err)
 			}
 			if format != outTable {
-				return writeAny(g.stdout, format, users)
+				return writeList(g.stdout, format, users, "")
 			}
 			tw := newTable(g.stdout, "NAME", "ROLES", "SOURCE", "PASSWORD", "DISABLED", "CREATED")
 			for _, u := range users {
@@ -89,14 +97,19 @@ only ('datahub token create NAME --user USER').`,
 			return tw.flush()
 		},
 	}
-	addOutputFlags(list.Flags(), &o, "", true, outTable, outYAML, outJSON)
+	addOutputFlags(list.Flags(), &o)
 
 	var setRoles []string
+	var so output
 	set := &cobra.Command{
 		Use:   "set-roles NAME --role ROLE [--role ROLE]",
 		Short: "Replace a user's roles",
 		Args:  oneName("user set-roles", "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := so.get()
+			if err != nil {
+				return err
+			}
 			rs := splitRoles(setRoles)
 			if len(rs) == 0 {
 				return usageError("user set-roles needs at least one --role")
@@ -109,11 +122,16 @@ only ('datahub token create NAME --user USER').`,
 			if err != nil {
 				return failure(err)
 			}
+			if format != outTable {
+				return writeAny(g.stdout, format, u)
+			}
 			_, err = fmt.Fprintf(g.stdout, "user %s now has roles %s\n", u.Name, strings.Join(u.Roles, ", "))
 			return err
 		},
 	}
 	set.Flags().StringArrayVar(&setRoles, "role", nil, "a role the user is to hold (repeatable, or comma-separated)")
+	addOutputFlags(set.Flags(), &so)
+	addOutputFlags(create.Flags(), &co)
 	cmd.AddCommand(create, list, set)
 	return cmd
 }

@@ -122,7 +122,7 @@ changes), the date (of the build for release binaries, else of the commit), and 
 version and platform. --version prints the same.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			format, err := o.get(outTable)
+			format, err := o.get()
 			if err != nil {
 				return err
 			}
@@ -134,6 +134,6 @@ version and platform. --version prints the same.`,
 			return writeAny(g.stdout, format, v)
 		},
 	}
-	addOutputFlags(cmd.Flags(), &o, "", true, outTable, outJSON, outYAML)
+	addOutputFlags(cmd.Flags(), &o)
 	return cmd
 }
