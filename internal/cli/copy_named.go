@@ -27,7 +27,7 @@ func copyEndpoints(ctx context.Context, f *copyFlags, src, dst string) (s, d con
 		}
 		return s, d, nil, nil
 	}
-	file, err := endpointfile.Load(endpointsFile(f.endpoints))
+	eps, err := endpointfile.Load(endpointsFile(f.endpoints))
 	if err != nil {
 		return s, d, nil, usageError("%v", err)
 	}
@@ -35,7 +35,7 @@ func copyEndpoints(ctx context.Context, f *copyFlags, src, dst string) (s, d con
 		if !endpointfile.IsRef(e.URL) {
 			continue
 		}
-		r, err := file.Resolve(ctx, e.URL, f.env)
+		r, err := eps.Resolve(ctx, e.URL, f.env)
 		if err != nil {
 			return s, d, nil, usageError("%v", err)
 		}

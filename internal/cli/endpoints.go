@@ -11,12 +11,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/connectors/file"
 	"github.com/datahub-oss/datahub/internal/endpointfile"
 	"github.com/datahub-oss/datahub/internal/redact"
 )
 
 func newEndpointsCmd(g *globals) *cobra.Command {
-	var file string
+	var epFile string
 	cmd := &cobra.Command{
 		Use:   "endpoints",
 		Short: "List and test the named connections of the local endpoints file",
@@ -33,8 +34,8 @@ lives in a hub's store and is refused here. URLs are printed with their password
   datahub endpoints test crm-db --env uat
   datahub endpoints test crm-db/public.people`,
 	}
-	cmd.PersistentFlags().StringVar(&file, "endpoints", "", "endpoints file (default ~/.config/datahub/endpoints.yaml, env DATAHUB_ENDPOINTS)")
-	cmd.AddCommand(newEndpointsListCmd(g, &file), newEndpointsTestCmd(g, &file))
+	cmd.PersistentFlags().StringVar(&epFile, "endpoints", "", "endpoints file (default ~/.config/datahub/endpoints.yaml, env DATAHUB_ENDPOINTS)")
+	cmd.AddCommand(newEndpointsListCmd(g, &epFile), newEndpointsTestCmd(g, &epFile))
 	return cmd
 }
 
@@ -47,7 +48,7 @@ type endpointInfo struct {
 	URL string `json:"url,omitempty"`
 }
 
-func newEndpointsListCmd(g *globals, file *string) *cobra.Command {
+func newEndpointsListCmd(g *globals, epFile *string) *cobra.Command {
 	var o output
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -58,7 +59,7 @@ func newEndpointsListCmd(g *globals, file *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f, err := endpointfile.Load(endpointsFile(*file))
+			f, err := endpointfile.Load(endpointsFile(*epFile))
 			if err != nil {
 				return usageError("%v", err)
 			}
@@ -103,7 +104,7 @@ type probeResult struct {
 	Error   string `json:"error,omitempty"`
 }
 
-func newEndpointsTestCmd(g *globals, file *string) *cobra.Command {
+func newEndpointsTestCmd(g *globals, epFile *string) *cobra.Command {
 	var env string
 	var o output
 	cmd := &cobra.Command{
@@ -123,7 +124,7 @@ folder. Nothing is written. Exit status: 0 connected, 1 failed, 2 usage error.`,
 			if err != nil {
 				return err
 			}
-			f, err := endpointfile.Load(endpointsFile(*file))
+			f, err := endpointfile.Load(endpointsFile(*epFile))
 			if err != nil {
 				return usageError("%v", err)
 			}
@@ -228,7 +229,10 @@ func isFolder(spec *connector.Spec, e connector.Endpoint) bool {
 	if !spec.Paths && spec.Name != "file" {
 		return true
 	}
-	p, _, _ := strings.Cut(strings.TrimPrefix(e.URL, "file://"), "?")
+	p, err := file.PathOf(e.URL)
+	if err != nil {
+		return false
+	}
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()
 }

@@ -161,7 +161,9 @@ func (f *File) Resolve(ctx context.Context, arg, env string) (Resolved, error) {
 	}
 	vals, err := runs.InjectEndpointSecrets(ctx, localResolver{}, eref, &e)
 	if err != nil {
-		return Resolved{}, f.errorAt(r, secretField(spec, env), err.Error())
+		// The place already names the endpoint.
+		msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("endpoint %q ", ref.Name))
+		return Resolved{}, f.errorAt(r, secretField(spec, env), msg)
 	}
 	return Resolved{Endpoint: e, Name: ref.Name, Env: env, Type: spec.Type, Secrets: vals}, nil
 }
