@@ -13,7 +13,6 @@ import (
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/catalog"
 	"github.com/datahub-oss/datahub/internal/client"
-	"github.com/datahub-oss/datahub/internal/endpointfile"
 )
 
 // Shell completion: cobra's `datahub completion bash|zsh|fish|powershell` writes the script,
@@ -139,7 +138,7 @@ func endpointNames(cmd *cobra.Command, prefix string) []cobra.Completion {
 	if f := cmd.Flags().Lookup("endpoints"); f != nil {
 		flag = f.Value.String()
 	}
-	f, err := endpointfile.Load(endpointsFile(flag))
+	f, err := loadEndpoints(flag)
 	if err != nil {
 		return nil
 	}

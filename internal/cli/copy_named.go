@@ -7,12 +7,18 @@ import (
 	"github.com/datahub-oss/datahub/internal/endpointfile"
 )
 
-// endpointsFile is the --endpoints flag, else the default file.
-func endpointsFile(flag string) string {
-	if flag != "" {
-		return flag
+// loadEndpoints reads the endpoints file the --endpoints flag names, else the default one; a
+// file missing or wrong is a usage error.
+func loadEndpoints(flag string) (*endpointfile.File, error) {
+	path := flag
+	if path == "" {
+		path = endpointfile.DefaultPath()
 	}
-	return endpointfile.DefaultPath()
+	f, err := endpointfile.Load(path)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return f, nil
 }
 
 // copyEndpoints makes a copy's SOURCE and DEST endpoints, resolving the @NAME ones through the
@@ -27,9 +33,9 @@ func copyEndpoints(ctx context.Context, f *copyFlags, src, dst string) (s, d con
 		}
 		return s, d, nil, nil
 	}
-	eps, err := endpointfile.Load(endpointsFile(f.endpoints))
+	eps, err := loadEndpoints(f.endpoints)
 	if err != nil {
-		return s, d, nil, usageError("%v", err)
+		return s, d, nil, err
 	}
 	for _, e := range []*connector.Endpoint{&s, &d} {
 		if !endpointfile.IsRef(e.URL) {

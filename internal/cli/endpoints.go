@@ -59,9 +59,9 @@ func newEndpointsListCmd(g *globals, epFile *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f, err := endpointfile.Load(endpointsFile(*epFile))
+			f, err := loadEndpoints(*epFile)
 			if err != nil {
-				return usageError("%v", err)
+				return err
 			}
 			items := make([]endpointInfo, 0)
 			for _, name := range f.Names() {
@@ -124,9 +124,9 @@ folder. Nothing is written. Exit status: 0 connected, 1 failed, 2 usage error.`,
 			if err != nil {
 				return err
 			}
-			f, err := endpointfile.Load(endpointsFile(*epFile))
+			f, err := loadEndpoints(*epFile)
 			if err != nil {
-				return usageError("%v", err)
+				return err
 			}
 			r, err := f.Resolve(cmd.Context(), "@"+strings.TrimPrefix(args[0], "@"), env)
 			if err != nil {

@@ -168,3 +168,23 @@ func TestDefaultPath(t *testing.T) {
 		t.Errorf("default: %s", got)
 	}
 }
+
+// FuzzParseRef: any argument parses or fails without a panic, and a parsed name is never
+// empty and holds neither '/' nor '?', which end it.
+func FuzzParseRef(f *testing.F) {
+	for _, s := range []string{"@crm-db", "@crm-db/public.people", "@drop/a/b.csv?delimiter=;", "@", "@?", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, arg string) {
+		r, err := endpointfile.ParseRef(arg)
+		if err != nil {
+			return
+		}
+		if r.Name == "" || strings.ContainsAny(r.Name, "/?") {
+			t.Errorf("ParseRef(%q) = %+v", arg, r)
+		}
+		if rebuilt := "@" + r.Name; !strings.HasPrefix(arg, rebuilt) {
+			t.Errorf("ParseRef(%q): name %q is not the argument's start", arg, r.Name)
+		}
+	})
+}
