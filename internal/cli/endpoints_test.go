@@ -1,12 +1,18 @@
 package cli
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // namedPassword is the PostgreSQL password the endpoints file takes from the environment; no
@@ -241,4 +247,92 @@ func TestCompletionEndpointNames(t *testing.T) {
 	if strings.Join(got, " ") != "drop lite pg" {
 		t.Errorf("endpoints test: %q", got)
 	}
+}
+
+// mysqlUser creates the MariaDB database and user name, whose password is namedPassword, and
+// returns the user's URL without it: the server checks the password that the endpoints file's
+// env: reference gives (the test PostgreSQL trusts every connection).
+func mysqlUser(t *testing.T, name string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs MariaDB; skipped with -short")
+	}
+	admin := os.Getenv("DATAHUB_TEST_MYSQL")
+	if admin == "" {
+		admin = "mysql://root@127.0.0.1:3306/"
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := u.User.Password()
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = u.User.Username(), pw, "tcp", u.Host
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	stmts := []string{"DROP DATABASE IF EXISTS " + name, "CREATE DATABASE " + name}
+	for _, host := range []string{"%", "localhost", "127.0.0.1"} {
+		user := fmt.Sprintf("'%s'@'%s'", name, host)
+		stmts = append(stmts, "DROP USER IF EXISTS "+user, "CREATE USER "+user+" IDENTIFIED BY '"+namedPassword+"'",
+			"GRANT ALL ON "+name+".* TO "+user)
+	}
+	for _, s := range stmts {
+		if _, err := db.ExecContext(context.Background(), s); err != nil {
+			t.Fatalf("MariaDB for tests at %s (set DATAHUB_TEST_MYSQL): %s: %v", u.Host, s, err)
+		}
+	}
+	return fmt.Sprintf("mysql://%s@%s/%s", name, u.Host, name)
+}
+
+// TestCopyNamedToMariaDBWithPassword: the password of an env: reference reaches the server,
+// which checks it: the copy and the test pass with it, and a wrong one fails as an auth error
+// that shows neither password.
+func TestCopyNamedToMariaDBWithPassword(t *testing.T) {
+	pg := pgURL(t, "datahub_named_my")
+	pgExec(t, pg, `CREATE TABLE people (id int PRIMARY KEY, name text)`, `INSERT INTO people VALUES (1, 'Ada'), (2, 'Grace')`)
+	my := mysqlUser(t, "datahub_named")
+	dir := t.TempDir()
+	eps := writeEndpoints(t, dir, pg)
+	f, err := os.OpenFile(eps, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := "---\napiVersion: datahub/v1\nkind: Endpoint\nmetadata:\n  name: my\nspec:\n  type: mysql\n  environments:\n    DEV:\n      url: " + my +
+		"\n  secrets:\n    password: env:NAMED_MY_PASSWORD\n"
+	if _, err := f.WriteString(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DATAHUB_ENDPOINTS", eps)
+	t.Setenv("NAMED_PG_PASSWORD", "")
+	data := filepath.Join(dir, "data")
+
+	t.Setenv("NAMED_MY_PASSWORD", "wrong-Passw0rd")
+	code, out, errb := run(t, "endpoints", "test", "my", "--json")
+	if code != ExitFailed || !strings.Contains(out, `"ok": false`) || strings.Contains(out+errb, "wrong-Passw0rd") {
+		t.Errorf("a wrong password: exit %d: %s %s", code, out, errb)
+	}
+	code, out, errb = run(t, "copy", "--data", data, "--json", "--retries", "0", "--progress", "never", "@pg/public.people", "@my/people")
+	if code == 0 || !strings.Contains(out+errb, `"error_code":"auth"`) || strings.Contains(out+errb, "wrong-Passw0rd") {
+		t.Errorf("copy with a wrong password: exit %d: %s %s", code, out, errb)
+	}
+	noSecretIn(t, data, "wrong-Passw0rd")
+
+	t.Setenv("NAMED_MY_PASSWORD", namedPassword)
+	if code, out, errb := run(t, "endpoints", "test", "my"); code != 0 || !strings.Contains(out, ", 0 table(s)") {
+		t.Errorf("endpoints test my: exit %d: %s %s", code, out, errb)
+	}
+	code, out, errb = run(t, "copy", "--data", data, "--json", "--progress", "never", "@pg/public.people", "@my/people")
+	if code != 0 || !strings.Contains(out, `"rows_written":2`) || !strings.Contains(out, `"destination":"mysql://datahub_named:xxxxx@`) {
+		t.Errorf("copy: exit %d: %s %s", code, out, errb)
+	}
+	if code, out, _ := run(t, "endpoints", "test", "my/people"); code != 0 || !strings.Contains(out, "2 column(s)") {
+		t.Errorf("endpoints test my/people: exit %d: %s", code, out)
+	}
+	noSecretIn(t, data, namedPassword)
 }
