@@ -124,6 +124,10 @@ func notOneOf(got string, want []string) string {
 	return msg
 }
 
+// Closest returns the candidate nearest to s by edit distance (ignoring case), or "" when
+// none is near enough to be a plausible typo: for "did you mean" in messages about names.
+func Closest(s string, candidates []string) string { return closest(s, candidates) }
+
 // closest returns the candidate nearest to s by edit distance (ignoring case), or "" when
 // none is near enough to be a plausible typo.
 func closest(s string, candidates []string) string {

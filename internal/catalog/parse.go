@@ -24,6 +24,27 @@ const MaxFileSize = 8 << 20
 // other resources are checked by Apply. The error, when not nil, is Errors when the content is
 // at fault.
 func ParseFile(path string) ([]Resource, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path)
+}
+
+// ParseEndpointsFile reads a local endpoints file, the named connections of `datahub copy`:
+// Endpoint documents only, checked as the hub checks them except that spec.system may be
+// absent, since no System exists outside a hub. Other kinds are refused, so that a catalog
+// given by mistake is not half read.
+func ParseEndpointsFile(path string) ([]Resource, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(data, path, true)
+}
+
+// readFile reads one resource file, bounded by MaxFileSize.
+func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read resources: %w", err)
@@ -36,7 +57,7 @@ func ParseFile(path string) ([]Resource, error) {
 	if len(data) > MaxFileSize {
 		return nil, Errors{{File: path, Problem: fmt.Sprintf("larger than %d MiB", MaxFileSize>>20)}}
 	}
-	return Parse(data, path)
+	return data, nil
 }
 
 // ParseDir reads every *.yaml and *.yml file under dir, recursively, in lexical path order
@@ -86,6 +107,11 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 // none). Empty documents are skipped but still counted, so document numbers match what an
 // editor shows between the --- lines.
 func Parse(data []byte, name string) ([]Resource, error) {
+	return parse(data, name, false)
+}
+
+// parse is Parse; endpointsOnly reads a local endpoints file (see ParseEndpointsFile).
+func parse(data []byte, name string, endpointsOnly bool) ([]Resource, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var out []Resource
 	var errs Errors
@@ -111,8 +137,11 @@ func Parse(data []byte, name string) ([]Resource, error) {
 			continue
 		}
 		r, es := decodeDocument(n.Content[0], Origin{File: name, Doc: doc, Line: n.Content[0].Line})
+		if endpointsOnly && r.Kind != "" && r.Kind != KindEndpoint && len(es) == 0 {
+			es = append(es, newError(&r, "kind", fmt.Sprintf("an endpoints file holds Endpoint resources only; a %s belongs on a hub (datahub apply)", r.Kind)))
+		}
 		if r.Spec != nil {
-			es = append(es, unlessReported(checkResource(&r), es)...)
+			es = append(es, unlessReported(checkResourceIn(&r, endpointsOnly), es)...)
 		}
 		if len(es) > 0 {
 			errs = append(errs, es...)

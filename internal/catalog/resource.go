@@ -126,6 +126,10 @@ type Origin struct {
 	lines map[string]int
 }
 
+// FieldLine returns the line a field path (spec.secrets.password, say) was written on, or
+// that of its nearest parent written: for messages about a parsed resource.
+func (o Origin) FieldLine(path string) int { return o.line(path) }
+
 // line returns the line of a field path, or of its nearest parent that has one.
 func (o Origin) line(path string) int {
 	p := strings.ToLower(path)

@@ -33,6 +33,8 @@ const nameRule = "must be 1-63 lower-case letters, digits and '-', starting and 
 type checker struct {
 	r    *Resource
 	errs Errors
+	// local checks an endpoints file's resource, which needs no System.
+	local bool
 }
 
 func (c *checker) fail(path, format string, args ...any) {
@@ -42,8 +44,12 @@ func (c *checker) fail(path, format string, args ...any) {
 // checkResource normalizes r in place (environment names upper-case, defaults filled in) and
 // checks everything that does not depend on other resources. Normalizing twice changes
 // nothing, so a stored, exported and re-parsed resource has the same digest.
-func checkResource(r *Resource) Errors {
-	c := &checker{r: r}
+func checkResource(r *Resource) Errors { return checkResourceIn(r, false) }
+
+// checkResourceIn is checkResource; local checks an endpoints file's resource (see
+// ParseEndpointsFile).
+func checkResourceIn(r *Resource, local bool) Errors {
+	c := &checker{r: r, local: local}
 	if r.APIVersion != APIVersion {
 		c.fail("apiVersion", "%s is not supported (want %s)", quote(r.APIVersion), APIVersion)
 	}
@@ -146,7 +152,7 @@ func normEnv(s string) (string, bool) {
 }
 
 func (c *checker) endpoint(s *EndpointSpec) {
-	if s.System == "" {
+	if s.System == "" && !c.local {
 		c.fail("spec.system", "missing (the name of the System the endpoint belongs to)")
 	}
 	spec, ok := connector.Lookup(s.Type)

@@ -49,6 +49,26 @@ func addCompletion(g *globals, root *cobra.Command) {
 		enumFlag(c.Flags(), "progress", "auto", "always", "never")
 		enumFlag(c.Flags(), "from-format", formats...)
 		enumFlag(c.Flags(), "to-format", formats...)
+		enumFlag(c.Flags(), "env", catalog.Environments...)
+		c.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) >= 2 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			if !strings.HasPrefix(toComplete, "@") {
+				return nil, cobra.ShellCompDirectiveDefault // a file path or a URL
+			}
+			// No space after the name: a /TABLE-OR-PATH may follow.
+			return endpointNames(cmd, "@"), cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+		}
+	}
+	if c := byPath["endpoints test"]; c != nil {
+		enumFlag(c.Flags(), "env", catalog.Environments...)
+		c.ValidArgsFunction = func(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return endpointNames(cmd, ""), cobra.ShellCompDirectiveNoFileComp
+		}
 	}
 	if c := byPath["run"]; c != nil {
 		enumFlag(c.Flags(), "env", catalog.Environments...)
@@ -109,6 +129,25 @@ func fileFormats() []string {
 		}
 	}
 	return nil
+}
+
+// endpointNames are the names of the endpoints file the command's --endpoints flag (or the
+// default) names, each after prefix; nothing when the file cannot be read.
+func endpointNames(cmd *cobra.Command, prefix string) []cobra.Completion {
+	flag := ""
+	if f := cmd.Flags().Lookup("endpoints"); f != nil {
+		flag = f.Value.String()
+	}
+	f, err := loadEndpoints(flag)
+	if err != nil {
+		return nil
+	}
+	var out []cobra.Completion
+	for _, n := range f.Names() {
+		r, _ := f.Get(n)
+		out = append(out, cobra.CompletionWithDesc(prefix+n, r.Endpoint().Type))
+	}
+	return out
 }
 
 // kindNames are the resource kinds as `get` takes them, lower case and plural.

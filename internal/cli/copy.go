@@ -42,6 +42,8 @@ type copyFlags struct {
 	retries     int
 	progress    string
 	checkpointN int64
+	env         string    // the environment of @NAME endpoints
+	endpoints   string    // the endpoints file of @NAME endpoints
 	stdin       io.Reader // what "-" as SOURCE reads
 }
 
@@ -88,13 +90,17 @@ SOURCE and DEST are URLs (run 'datahub connectors' for every scheme and option):
   a file path or file://PATH (.csv, .tsv, .ndjson/.jsonl, .json; --from-format/--to-format override)
   -   standard input as SOURCE, standard output as DEST (needs --from-format/--to-format);
       the summary then goes to standard error, and there is no --resume nor retry
+  @NAME[/TABLE-OR-PATH][?QUERY]   a named connection: an Endpoint of the endpoints file
+      (~/.config/datahub/endpoints.yaml or --endpoints FILE) in --env, with a table of a
+      database or a path under a folder after the '/'; see 'datahub endpoints'
 
 Exit status: 0 succeeded, 1 failed, 2 usage error, 3 finished with rejected rows.`,
 		Example: `  datahub copy people.csv 'postgres://app@localhost/crm?table=public.people'
   datahub copy --mode upsert --key id 'postgres://localhost/a?table=src' 'mysql://root@localhost/b?table=dst'
   datahub copy --map 'note:remark' --map 'amount::decimal' in.csv 'sqlite:out.db?table=t'
   gunzip -c people.csv.gz | datahub copy --from-format csv - 'sqlite:people.db?table=people'
-  datahub copy --to-format ndjson 'sqlite:people.db?table=people' - | head`,
+  datahub copy --to-format ndjson 'sqlite:people.db?table=people' - | head
+  datahub copy --env uat @crm-db/public.people @dwh/people`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 2 {
 				return usageError("copy needs SOURCE and DEST, got %d argument(s); see 'datahub copy --help'", len(args))
@@ -124,6 +130,8 @@ Exit status: 0 succeeded, 1 failed, 2 usage error, 3 finished with rejected rows
 	fl.IntVar(&f.retries, "retries", 3, "retries of retryable failures (unreachable endpoint, deadlock) from the last checkpoint")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar: auto (on a terminal), always, never")
 	fl.Int64Var(&f.checkpointN, "checkpoint-rows", 0, "commit and checkpoint at least every N rows (default 500000)")
+	fl.StringVar(&f.env, "env", "", "environment of @NAME endpoints: DEV, SIT, UAT, MPE or PROD (default DEV, or the endpoint's only one)")
+	fl.StringVar(&f.endpoints, "endpoints", "", "endpoints file of @NAME endpoints (default ~/.config/datahub/endpoints.yaml, env DATAHUB_ENDPOINTS)")
 	return cmd
 }
 
@@ -144,12 +152,14 @@ type copyArgs struct {
 	mapping *transform.Mapping
 	src     connector.Endpoint
 	dst     connector.Endpoint
+	// secrets are the values resolved for @NAME endpoints, scrubbed from what the run prints.
+	secrets []string
 	// stdio is set when SOURCE or DEST is "-": the records own standard output, so the
 	// summary goes to standard error, and there is no resume nor retry.
 	stdio bool
 }
 
-func parseCopyArgs(f *copyFlags, src, dst string) (copyArgs, error) {
+func parseCopyArgs(ctx context.Context, f *copyFlags, src, dst string) (copyArgs, error) {
 	mode, err := connector.ParseWriteMode(f.mode)
 	if err != nil {
 		return copyArgs{}, usageError("--mode: %v", err)
@@ -178,8 +188,12 @@ func parseCopyArgs(f *copyFlags, src, dst string) (copyArgs, error) {
 	if f.maxSet && f.maxRejects < 0 {
 		return copyArgs{}, usageError("--max-rejects must be 0 or more")
 	}
-	for _, u := range []string{src, dst} {
-		if _, err := connector.Resolve(u); err != nil {
+	srcEP, dstEP, secrets, err := copyEndpoints(ctx, f, src, dst)
+	if err != nil {
+		return copyArgs{}, err
+	}
+	for _, e := range []connector.Endpoint{srcEP, dstEP} {
+		if _, err := connector.Resolve(e.URL); err != nil {
 			return copyArgs{}, usageError("%v", err)
 		}
 	}
@@ -191,13 +205,12 @@ func parseCopyArgs(f *copyFlags, src, dst string) (copyArgs, error) {
 	if f.format, err = f.out.get(); err != nil {
 		return copyArgs{}, err
 	}
-	useStdio, err := copyStdio(f, mode, src, dst)
+	useStdio, err := copyStdio(f, mode, srcEP.URL, dstEP.URL)
 	if err != nil {
 		return copyArgs{}, err
 	}
 	return copyArgs{mode: mode, keys: keys, mapping: mapping, stdio: useStdio,
-		src: connector.Endpoint{URL: src, Format: f.fromFormat, BatchSize: f.batchSize, Root: f.root},
-		dst: connector.Endpoint{URL: dst, Format: f.toFormat, BatchSize: f.batchSize, Root: f.root}}, nil
+		src: srcEP, dst: dstEP, secrets: secrets}, nil
 }
 
 // runCopy runs one transfer in this process through the hub's run lifecycle (runs.Execute),
@@ -205,7 +218,7 @@ func parseCopyArgs(f *copyFlags, src, dst string) (copyArgs, error) {
 // own process, reading and writing with that user's own rights and credentials, and no hub
 // setting confines it (--root confines its file paths when asked).
 func runCopy(ctx context.Context, g *globals, f *copyFlags, src, dst string) error {
-	a, err := parseCopyArgs(f, src, dst)
+	a, err := parseCopyArgs(ctx, f, src, dst)
 	if err != nil {
 		return err
 	}
@@ -262,7 +275,7 @@ func startCopy(ctx context.Context, g *globals, f *copyFlags, tl *txlog.Log, a c
 	}
 	opts := engine.Options{
 		Source: a.src, Dest: a.dst, Mode: a.mode, Key: a.keys, Mapping: a.mapping,
-		NoFastPath: f.noFastPath, Retries: f.retries,
+		NoFastPath: f.noFastPath, Retries: f.retries, Secrets: a.secrets,
 		CheckpointRows: f.checkpointN, Logger: g.logger(),
 	}
 	if f.retries == 0 {

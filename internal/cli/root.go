@@ -94,7 +94,7 @@ Start with:
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: ExitUsage, err: err} })
 	root.AddCommand(newCopyCmd(g), newRunsCmd(g), newConnectorsCmd(g), newVersionCmd(g), newServeCmd(g), newMasterKeyCmd(g),
 		newApplyCmd(g), newGetCmd(g), newDeleteCmd(g), newExportCmd(g), newHistoryCmd(g), newRunCmd(g), newAuditCmd(g), newNotificationsCmd(g),
-		newTokenCmd(g), newUserCmd(g), newSecretCmd(g), newLoginCmd(g))
+		newTokenCmd(g), newUserCmd(g), newSecretCmd(g), newLoginCmd(g), newEndpointsCmd(g))
 	root.AddCommand(newPublishCmd(g), newSubscribeCmd(g), newDLQCmd(g))
 	root.AddCommand(newPullCmd(g), newAckCmd(g), newWorkerCmd(g), newWaitCmd(g))
 	addCompletion(g, root)

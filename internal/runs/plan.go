@@ -198,7 +198,26 @@ func (p *Plan) endpoint(ctx context.Context, cat *catalog.Service, resolver Reso
 	if err != nil {
 		return connector.Endpoint{}, EndpointRef{}, err
 	}
-	spec := ee.Resource.Endpoint()
+	e, ref, err := Locate(name, ee.Resource.Endpoint(), env, table, query, path)
+	ref.Author = ee.UpdatedBy
+	if err != nil {
+		return connector.Endpoint{}, ref, err
+	}
+	if resolver != nil {
+		vals, err := injectSecrets(ctx, resolver, ref, &e)
+		if err != nil {
+			return connector.Endpoint{}, ref, err
+		}
+		p.Secrets = append(p.Secrets, vals...)
+	}
+	return e, ref, nil
+}
+
+// Locate resolves the Endpoint resource name (its spec) in env, adding a table, query or path,
+// without its secrets (see InjectEndpointSecrets): a file endpoint's path is joined to its URL,
+// which then confines it; a database's table and query go into the URL's query. The ref comes
+// back even with an error, for messages.
+func Locate(name string, spec *catalog.EndpointSpec, env, table, query, path string) (connector.Endpoint, EndpointRef, error) {
 	envEP, ok := spec.Environments[env]
 	// The environment's own secret references win over the endpoint's.
 	secrets := maps.Clone(spec.Secrets)
@@ -208,7 +227,7 @@ func (p *Plan) endpoint(ctx context.Context, cat *catalog.Service, resolver Reso
 		}
 		maps.Copy(secrets, envEP.Secrets)
 	}
-	ref := EndpointRef{Name: name, Env: env, Author: ee.UpdatedBy, Secrets: secrets}
+	ref := EndpointRef{Name: name, Env: env, Secrets: secrets}
 	if !ok || envEP.URL == "" {
 		return connector.Endpoint{}, ref, fmt.Errorf("%w: endpoint %q has no URL for %s", ErrInvalid, name, env)
 	}
@@ -236,13 +255,6 @@ func (p *Plan) endpoint(ctx context.Context, cat *catalog.Service, resolver Reso
 		if query != "" {
 			e.URL = addQuery(e.URL, "query", query)
 		}
-	}
-	if resolver != nil {
-		vals, err := injectSecrets(ctx, resolver, ref, &e)
-		if err != nil {
-			return connector.Endpoint{}, ref, err
-		}
-		p.Secrets = append(p.Secrets, vals...)
 	}
 	return e, ref, nil
 }
