@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -110,6 +111,7 @@ Exit status: 0 succeeded, 1 failed, 2 usage error, 3 finished with rejected rows
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.maxSet = cmd.Flags().Changed("max-rejects")
 			f.stdin = cmd.InOrStdin()
+			tuneGC()
 			return runCopy(cmd.Context(), g, f, args[0], args[1])
 		},
 	}
@@ -381,6 +383,25 @@ func makeSummary(run *txlog.Run, res engine.Result) summary {
 		s.RowsPerSecond = float64(int64(float64(res.Part.RowsWritten)/d*10)) / 10
 	}
 	return s
+}
+
+// copyGCPercent and copyMemoryLimit tune the garbage collector for one copy in this process.
+// Its live heap is a few batches, tens of MB, and with Go's default (GOGC=100) collecting it
+// took about a quarter of the hub's CPU on a CSV → PostgreSQL load, CPU the database needs on
+// a small machine: collecting less often, under a soft limit that keeps the peak well below
+// the 150 MB the engine promises, gave 20-25 % less CPU. GOGC and GOMEMLIMIT still win.
+const (
+	copyGCPercent   = 400
+	copyMemoryLimit = 100 << 20
+)
+
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(copyGCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(copyMemoryLimit)
+	}
 }
 
 // processAlive reports whether a process with this id exists on this machine.
