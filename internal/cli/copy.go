@@ -16,6 +16,7 @@ import (
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/engine"
 	"github.com/datahub-oss/datahub/internal/errcode"
+	"github.com/datahub-oss/datahub/internal/infer"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/transform"
@@ -40,6 +41,8 @@ type copyFlags struct {
 	retries     int
 	progress    string
 	checkpointN int64
+	infer       bool
+	inferRows   int
 }
 
 // summary is what `datahub copy` prints; its JSON form is a stable interface.
@@ -68,6 +71,8 @@ type summary struct {
 	FinishedAt    string      `json:"finished_at"`
 	Error         string      `json:"error,omitempty"`
 	ErrorCode     string      `json:"error_code,omitempty"`
+	// Schema is the table the copy created with types inferred from a text source.
+	Schema []engine.SchemaColumn `json:"schema,omitempty"`
 }
 
 func newCopyCmd(g *globals) *cobra.Command {
@@ -116,6 +121,8 @@ Exit status: 0 succeeded, 1 failed, 2 usage error, 3 finished with rejected rows
 	fl.IntVar(&f.retries, "retries", 3, "retries of retryable failures (unreachable endpoint, deadlock) from the last checkpoint")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar: auto (on a terminal), always, never")
 	fl.Int64Var(&f.checkpointN, "checkpoint-rows", 0, "commit and checkpoint at least every N rows (default 500000)")
+	fl.BoolVar(&f.infer, "infer", true, "type the columns of a table created from a CSV or JSON source from its values (--infer=false: text)")
+	fl.IntVar(&f.inferRows, "infer-rows", infer.DefaultRows, "records sampled to infer column types")
 	return cmd
 }
 
@@ -163,6 +170,9 @@ func parseCopyArgs(f *copyFlags, src, dst string) (copyArgs, error) {
 	}
 	if f.batchSize <= 0 {
 		return copyArgs{}, usageError("--batch-size must be positive")
+	}
+	if f.inferRows <= 0 {
+		return copyArgs{}, usageError("--infer-rows must be positive")
 	}
 	if f.maxSet && f.maxRejects < 0 {
 		return copyArgs{}, usageError("--max-rejects must be 0 or more")
@@ -240,6 +250,7 @@ func startCopy(ctx context.Context, g *globals, f *copyFlags, tl *txlog.Log, a c
 		Source: a.src, Dest: a.dst, Mode: a.mode, Key: a.keys, Mapping: a.mapping,
 		NoFastPath: f.noFastPath, Retries: f.retries,
 		CheckpointRows: f.checkpointN, Logger: g.logger(),
+		NoInfer: !f.infer, InferRows: f.inferRows,
 	}
 	if f.retries == 0 {
 		opts.Retries = -1
@@ -322,7 +333,7 @@ func makeSummary(run *txlog.Run, res engine.Result) summary {
 		Part: txlog.Stats(res.Part), Resumed: res.Resumed,
 		RejectsPath: run.RejectsPath, FastPath: res.FastPath, Attempts: res.Attempts,
 		StartedAt: run.StartedAt.UTC().Format(time.RFC3339Nano), FinishedAt: res.Finished.UTC().Format(time.RFC3339Nano),
-		Error: run.Error, ErrorCode: run.ErrorCode,
+		Error: run.Error, ErrorCode: run.ErrorCode, Schema: res.Schema,
 	}
 	if d := res.Duration().Seconds(); d > 0 {
 		s.RowsPerSecond = float64(int64(float64(res.Part.RowsWritten)/d*10)) / 10

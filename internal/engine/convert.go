@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/infer"
 	"github.com/datahub-oss/datahub/internal/transform"
 )
 
@@ -20,6 +21,10 @@ type colPlan struct {
 	direct bool
 	// noNUL refuses text holding a NUL byte, which the target cannot store.
 	noNUL bool
+	// inferred is the column's type when it was inferred from a sample of text values, which
+	// every later value must fit by the sampling rules; sample is the sample's size.
+	inferred *connector.Column
+	sample   int
 }
 
 // converter turns source rows into rows of the target's types, rejecting values that do not fit.
@@ -55,6 +60,16 @@ func newConverter(p *transform.Plan, target connector.Schema, refuseNUL bool) (*
 		c.cols = append(c.cols, cp)
 	}
 	return c, nil
+}
+
+// inferred marks the columns whose types were inferred (nil: none).
+func (c *converter) inferred(inf *inference) {
+	if inf == nil {
+		return
+	}
+	for i, col := range inf.typed {
+		c.cols[i].inferred, c.cols[i].sample = &col, inf.sample
+	}
 }
 
 // convertBatch converts a source batch. Rows that fail become rejects; good rows keep their
@@ -115,6 +130,14 @@ func (c *converter) convertRow(row, dst []any) (int, error) {
 			continue
 		}
 		from := cp.srcType
+		if s, ok := v.(string); ok && cp.inferred != nil {
+			if err := infer.Fits(*cp.inferred, s, cp.sample); err != nil {
+				return i, err
+			}
+			if s == "" {
+				v = nil // no value of a typed column: NULL
+			}
+		}
 		if cp.cast != nil && v != nil {
 			cv, err := connector.Convert(v, from, *cp.cast)
 			if err != nil {
