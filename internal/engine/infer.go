@@ -36,27 +36,17 @@ func (e *Engine) inferTypes(ctx context.Context, src connector.Source, sink conn
 	if err != nil {
 		return src, nil, fmt.Errorf("read the sample to infer column types from: %w", err)
 	}
-	cols := make([]infer.Column, len(plan.Columns))
-	var todo []int
-	for i, c := range plan.Columns {
+	var idx []int
+	for _, c := range plan.Columns {
 		if !c.Cast && plan.Source.Columns[c.Src].Type == connector.TypeString {
-			cols[i].SelfTyped = ts.SelfTyped()
-			todo = append(todo, i)
+			idx = append(idx, c.Src)
 		}
 	}
-	inf := &inference{typed: map[int]connector.Column{}}
-	inf.sample = sampled.Each(func(row []any) {
-		for _, i := range todo {
-			if j := plan.Columns[i].Src; j < len(row) {
-				if s, ok := row[j].(string); ok {
-					cols[i].Add(s)
-				}
-			}
-		}
-	})
-	for _, i := range todo {
-		col, ok := cols[i].Type()
-		if !ok {
+	typed, sample := sampled.Columns(idx, ts.SelfTyped())
+	inf := &inference{sample: sample, typed: map[int]connector.Column{}}
+	for i, c := range plan.Columns {
+		col, ok := typed[c.Src]
+		if !ok || c.Cast {
 			continue
 		}
 		d := &dst.Columns[i]

@@ -88,3 +88,29 @@ func (s *Sampled) AckPace() (time.Duration, int64) {
 	}
 	return 0, 0
 }
+
+// Columns infers the types of the source columns idx (text columns of the sampled rows) and
+// returns the columns that take a type other than text, by source index, with how many records
+// the sample held. selfTyped is the source's connector.TextSource answer.
+func (s *Sampled) Columns(idx []int, selfTyped bool) (map[int]connector.Column, int) {
+	cols := make([]Column, len(idx))
+	for k := range cols {
+		cols[k].SelfTyped = selfTyped
+	}
+	n := s.Each(func(row []any) {
+		for k, j := range idx {
+			if j < len(row) {
+				if v, ok := row[j].(string); ok {
+					cols[k].Add(v)
+				}
+			}
+		}
+	})
+	out := map[int]connector.Column{}
+	for k, j := range idx {
+		if c, ok := cols[k].Type(); ok {
+			out[j] = c
+		}
+	}
+	return out, n
+}
