@@ -91,6 +91,7 @@ Start with:
 		newTokenCmd(g), newUserCmd(g), newSecretCmd(g), newLoginCmd(g))
 	root.AddCommand(newPublishCmd(g), newSubscribeCmd(g), newDLQCmd(g))
 	root.AddCommand(newPullCmd(g), newAckCmd(g), newWorkerCmd(g))
+	root.AddCommand(newLsCmd(g), newHeadCmd(g), newSchemaCmd(g))
 	return root
 }
 
