@@ -150,6 +150,9 @@ func (c *converter) convertRow(row, dst []any) (int, error) {
 			if errors.Is(err, connector.ErrNull) {
 				return i, err
 			}
+			if s, ok := v.(string); ok && cp.inferred != nil {
+				return i, &infer.Misfit{Value: s, Column: *cp.inferred, Sample: cp.sample}
+			}
 			return i, fmt.Errorf("%w (target column %s is %s)", err, cp.target.Name, cp.target.Describe())
 		}
 		if err := cp.checkNUL(cv); err != nil {

@@ -23,6 +23,7 @@ package infer
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 
 	"github.com/datahub-oss/datahub/connector"
 )
@@ -230,30 +231,65 @@ func (c *Column) Type() (col connector.Column, ok bool) {
 
 // Fits checks a later value against a column inferred from a sample, by the same rules the
 // sample was read with (so "007" does not slip into an integer column as 7): nil when it fits,
-// else an error whose text names the type, the sample and how to widen the column. Empty text
-// fits any column (it is written as NULL).
+// else a *Misfit, whose text names the type, the sample and how to widen the column. Empty
+// text fits any column (it is written as NULL).
+//
+// It checks only what the conversion that follows would let through (a leading zero or '+',
+// yes/no for a boolean, a zone in a zoneless timestamp): the conversion parses the value and
+// refuses what is not one at all (a 13th month), so that each value is parsed once.
 func Fits(col connector.Column, s string, sample int) error {
-	if s == "" {
-		return nil
-	}
-	g := Value(s)
-	ok := g.Type == col.Type
-	switch col.Type {
-	case connector.TypeDecimal:
-		if g.Type == connector.TypeInt64 || g.Type == connector.TypeDecimal {
-			frac := g.Frac
-			for i := len(s) - 1; frac > 0 && s[i] == '0'; i-- {
-				frac-- // trailing zeros lose nothing
-			}
-			ok = col.Precision == 0 || (g.Int <= col.Precision-col.Scale && frac <= col.Scale)
-		}
-	case connector.TypeTimestamp:
-		ok = ok || g.Type == connector.TypeDate
-	}
-	if ok {
+	if s == "" || fits(col, s) {
 		return nil
 	}
 	return &Misfit{Value: s, Column: col, Sample: sample}
+}
+
+func fits(col connector.Column, s string) bool {
+	switch col.Type {
+	case connector.TypeInt64:
+		g, ok := number(s)
+		return ok && g.Type == connector.TypeInt64
+	case connector.TypeDecimal:
+		g, ok := number(s)
+		if !ok {
+			return false
+		}
+		frac := g.Frac
+		for i := len(s) - 1; frac > 0 && s[i] == '0'; i-- {
+			frac-- // trailing zeros lose nothing
+		}
+		return col.Precision == 0 || (g.Int <= col.Precision-col.Scale && frac <= col.Scale)
+	case connector.TypeBool:
+		return len(s) == 4 && equalFold(s, "true") || len(s) == 5 && equalFold(s, "false")
+	case connector.TypeDate:
+		return len(s) == 10 && datePrefix(s)
+	case connector.TypeTimestamp:
+		return datePrefix(s) && (len(s) == 10 || timeSep(s) && !zoned(s))
+	case connector.TypeTimestampTZ:
+		return datePrefix(s) && len(s) > 10 && timeSep(s) && zoned(s)
+	case connector.TypeUUID:
+		return isUUID(s)
+	case connector.TypeJSON:
+		return s[0] == '{' || s[0] == '['
+	}
+	return col.Type == connector.TypeString
+}
+
+func datePrefix(s string) bool {
+	return len(s) >= 10 && s[4] == '-' && s[7] == '-' && digits(s[:4]) && digits(s[5:7]) && digits(s[8:10])
+}
+
+func timeSep(s string) bool { return s[10] == 'T' || s[10] == ' ' }
+
+// zoned reports whether a timestamp ends with a zone: past the date, a sign can only start one.
+func zoned(s string) bool {
+	for i := 10; i < len(s); i++ {
+		switch s[i] {
+		case 'Z', 'z', '+', '-':
+			return true
+		}
+	}
+	return strings.HasSuffix(s, "UTC")
 }
 
 // Misfit is a value that does not fit the type inferred for its column.
