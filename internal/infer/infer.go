@@ -95,8 +95,10 @@ func number(s string) (Guess, bool) {
 	if hasDot {
 		return Guess{Type: connector.TypeDecimal, Int: n, Frac: len(frac)}, true
 	}
-	if _, err := strconv.ParseInt(s, 10, 64); err != nil {
-		return Guess{Type: connector.TypeDecimal, Int: n}, true
+	if n > 18 { // 18 digits always fit int64; only longer ones need the check
+		if _, err := strconv.ParseInt(s, 10, 64); err != nil {
+			return Guess{Type: connector.TypeDecimal, Int: n}, true
+		}
 	}
 	return Guess{Type: connector.TypeInt64, Int: n}, true
 }

@@ -244,3 +244,17 @@ func TestSampleReplaysBeforeReadingOn(t *testing.T) {
 		t.Fatalf("after the replay: %v, %d reads", err, short.reads)
 	}
 }
+
+// BenchmarkFits is the cost a later value pays for inference, per value.
+func BenchmarkFits(b *testing.B) {
+	cols := []connector.Column{{Name: "id", Type: connector.TypeInt64}, {Name: "amount", Type: connector.TypeDecimal, Precision: 12, Scale: 2},
+		{Name: "at", Type: connector.TypeTimestampTZ}}
+	vals := []string{"1234567", "401.22", "2024-01-01 00:00:01+00"}
+	for b.Loop() {
+		for i, c := range cols {
+			if Fits(c, vals[i], 10) != nil {
+				b.Fatal("misfit")
+			}
+		}
+	}
+}
