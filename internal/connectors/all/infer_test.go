@@ -118,3 +118,20 @@ func TestInferKeepsTextWhenTold(t *testing.T) {
 		t.Fatalf("file copy changed values: %q", rows[0])
 	}
 }
+
+// TestInferJSONKeepsItsTypes: an NDJSON source keeps its own numbers and booleans, and a
+// string stays a string unless it reads as a timestamp or a UUID.
+func TestInferJSONKeepsItsTypes(t *testing.T) {
+	src := connector.Endpoint{URL: writeFile(t, "in.ndjson",
+		`{"id":1,"at":"2024-01-01T10:00:00Z","n":"42","u":"0b4e7a4e-6d3c-4c54-9a54-3a0c7a2f6f11","ok":true}`+"\n"+
+			`{"id":2,"at":"2024-01-02T10:00:00Z","n":"043","u":"0b4e7a4e-6d3c-4c54-9a54-3a0c7a2f6f12","ok":false}`+"\n")}
+	dst := connector.Endpoint{URL: "sqlite:" + filepath.Join(t.TempDir(), "j.db") + "?table=j"}
+	res := engine.New(engine.Options{RunID: "json", Source: src, Dest: dst}).Run(context.Background())
+	var got []string
+	for _, c := range res.Schema {
+		got = append(got, c.Name+" "+c.Type)
+	}
+	if res.Status != runstatus.Succeeded || strings.Join(got, ", ") != "id int64, at timestamptz, n string, u uuid, ok bool" {
+		t.Fatalf("status %s, schema %v: %v", res.Status, got, res.Err)
+	}
+}
