@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -79,7 +79,7 @@ func runLs(ctx context.Context, g *globals, url, format string) error {
 		if err != nil {
 			return &exitError{code: ExitFailed, err: err}
 		}
-		slices.SortFunc(entries, func(a, b connector.Entry) int { return compareStrings(a.Path, b.Path) })
+		slices.SortFunc(entries, func(a, b connector.Entry) int { return strings.Compare(a.Path, b.Path) })
 		if format != outTable {
 			return writeAny(g.stdout, format, orEmpty(entries))
 		}
@@ -94,16 +94,6 @@ func runLs(ctx context.Context, g *globals, url, format string) error {
 		return tw.flush()
 	}
 	return usageError("connector %s has neither tables nor files to list", spec.Name)
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // orEmpty makes a nil list print as [] rather than null.
@@ -360,7 +350,7 @@ func yesNo(b bool) string {
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(_ *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usageError("%s, got %s argument(s)", what, strconv.Itoa(len(args)))
+			return usageError("%s, got %d argument(s)", what, len(args))
 		}
 		return nil
 	}
