@@ -25,6 +25,7 @@ type colPlan struct {
 	// every later value must fit by the sampling rules; sample is the sample's size.
 	inferred *connector.Column
 	sample   int
+	rule     string // the column's --map rule, for the reason of a misfit (infer.Misfit)
 }
 
 // converter turns source rows into rows of the target's types, rejecting values that do not fit.
@@ -68,7 +69,11 @@ func (c *converter) inferred(inf *inference) {
 		return
 	}
 	for i, col := range inf.typed {
-		c.cols[i].inferred, c.cols[i].sample = &col, inf.sample
+		cp := &c.cols[i]
+		cp.inferred, cp.sample, cp.rule = &col, inf.sample, c.srcNames[cp.src]+":"
+		if col.Name != c.srcNames[cp.src] {
+			cp.rule += col.Name
+		}
 	}
 }
 
@@ -131,8 +136,8 @@ func (c *converter) convertRow(row, dst []any) (int, error) {
 		}
 		from := cp.srcType
 		if s, ok := v.(string); ok && cp.inferred != nil {
-			if err := infer.Fits(*cp.inferred, s, cp.sample); err != nil {
-				return i, err
+			if !infer.Fits(*cp.inferred, s) {
+				return i, cp.misfit(s)
 			}
 			if s == "" {
 				v = nil // no value of a typed column: NULL
@@ -151,7 +156,7 @@ func (c *converter) convertRow(row, dst []any) (int, error) {
 				return i, err
 			}
 			if s, ok := v.(string); ok && cp.inferred != nil {
-				return i, &infer.Misfit{Value: s, Column: *cp.inferred, Sample: cp.sample}
+				return i, cp.misfit(s)
 			}
 			return i, fmt.Errorf("%w (target column %s is %s)", err, cp.target.Name, cp.target.Describe())
 		}
@@ -161,6 +166,10 @@ func (c *converter) convertRow(row, dst []any) (int, error) {
 		dst[i] = cv
 	}
 	return 0, nil
+}
+
+func (cp *colPlan) misfit(s string) error {
+	return &infer.Misfit{Value: s, Column: *cp.inferred, Sample: cp.sample, Rule: cp.rule}
 }
 
 // checkNUL refuses a text value with a NUL byte when the target cannot store one.

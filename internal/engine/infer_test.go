@@ -8,6 +8,7 @@ import (
 
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/runstatus"
+	"github.com/datahub-oss/datahub/internal/transform"
 )
 
 // textSource is a mem source of text records (connector.TextSource); createSink a mem sink
@@ -96,5 +97,22 @@ func TestInferKeepsExistingTypes(t *testing.T) {
 	res = New(Options{RunID: "again", Source: connector.Endpoint{URL: "memtext:in2"}, Dest: connector.Endpoint{URL: "memcreate:out2"}, NoFastPath: true}).Run(context.Background())
 	if res.Status != runstatus.Succeeded || res.Schema != nil || table("memcreate:out2").committed[5][0] != "1" {
 		t.Fatalf("existing table: %s %+v %v", res.Status, res.Schema, res.Err)
+	}
+}
+
+// TestInferMisfitNamesTheRenamingRule: the widening a reject suggests keeps the mapping's
+// rename, since a source column takes one rule.
+func TestInferMisfitNamesTheRenamingRule(t *testing.T) {
+	textTable("memtext:in3", 5, map[int][2]string{5: {"x", "2024-01-01"}})
+	delete(tables, "memcreate:out3")
+	m, err := transform.ParseArgs([]string{"id:ident"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rej := &memRejects{}
+	res := New(Options{RunID: "ren", Source: connector.Endpoint{URL: "memtext:in3"}, Dest: connector.Endpoint{URL: "memcreate:out3"},
+		Mapping: m, InferRows: 4, Rejects: rej}).Run(context.Background())
+	if res.RowsRejected != 1 || !strings.Contains(rej.all[0].Reason, "--map id:ident:string") || rej.all[0].Column != "ident" {
+		t.Fatalf("rejected %d: %+v", res.RowsRejected, rej.all)
 	}
 }

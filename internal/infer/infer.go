@@ -232,21 +232,16 @@ func (c *Column) Type() (col connector.Column, ok bool) {
 }
 
 // Fits checks a later value against a column inferred from a sample, by the same rules the
-// sample was read with (so "007" does not slip into an integer column as 7): nil when it fits,
-// else a *Misfit, whose text names the type, the sample and how to widen the column. Empty
-// text fits any column (it is written as NULL).
+// sample was read with, so that "007" does not slip into an integer column as 7. Empty text
+// fits any column (it is written as NULL).
 //
 // It checks only what the conversion that follows would let through (a leading zero or '+',
 // yes/no for a boolean, a zone in a zoneless timestamp): the conversion parses the value and
 // refuses what is not one at all (a 13th month), so that each value is parsed once.
-func Fits(col connector.Column, s string, sample int) error {
-	if s == "" || fits(col, s) {
-		return nil
+func Fits(col connector.Column, s string) bool {
+	if s == "" {
+		return true
 	}
-	return &Misfit{Value: s, Column: col, Sample: sample}
-}
-
-func fits(col connector.Column, s string) bool {
 	switch col.Type {
 	case connector.TypeInt64:
 		g, ok := number(s)
@@ -294,11 +289,16 @@ func zoned(s string) bool {
 	return strings.HasSuffix(s, "UTC")
 }
 
-// Misfit is a value that does not fit the type inferred for its column.
+// Misfit is a value that does not fit the type inferred for its column; its text names the
+// type, the sample and how to widen the column.
 type Misfit struct {
 	Value  string
 	Column connector.Column
+	// Sample is how many records the type was inferred from.
 	Sample int
+	// Rule is the start of the --map rule for the column: "SRC:" (the default, from the
+	// column's name) or "SRC:DST" for a renamed column.
+	Rule string
 }
 
 func (m *Misfit) Error() string {
@@ -306,11 +306,14 @@ func (m *Misfit) Error() string {
 	if len(v) > 40 {
 		v = v[:40] + "..."
 	}
-	name := m.Column.Name
-	widen := "to keep the column as text: --map " + name + "::string"
-	if m.Column.Type == connector.TypeDecimal {
-		widen = "to widen it: --map " + name + "::decimal (or --map " + name + "::string for text)"
+	rule := m.Rule
+	if rule == "" {
+		rule = m.Column.Name + ":"
 	}
-	return strconv.Quote(v) + " does not fit column " + name + "'s type " + m.Column.Describe() +
+	widen := "to keep the column as text: --map " + rule + ":string"
+	if m.Column.Type == connector.TypeDecimal {
+		widen = "to widen it: --map " + rule + ":decimal (or --map " + rule + ":string for text)"
+	}
+	return strconv.Quote(v) + " does not fit column " + m.Column.Name + "'s type " + m.Column.Describe() +
 		", inferred from the first " + strconv.Itoa(m.Sample) + " records; " + widen
 }

@@ -121,18 +121,18 @@ func TestFits(t *testing.T) {
 		{connector.Column{Name: "at", Type: connector.TypeTimestamp}, "2024-01-01T00:00Z", false},
 		{connector.Column{Name: "ok", Type: connector.TypeBool}, "1", false},
 	} {
-		err := Fits(c.col, c.in, 10)
-		if (err == nil) != c.fits {
-			t.Errorf("Fits(%s, %q) = %v", c.col.Describe(), c.in, err)
+		if got := Fits(c.col, c.in); got != c.fits {
+			t.Errorf("Fits(%s, %q) = %v", c.col.Describe(), c.in, got)
 		}
 	}
-	err := Fits(connector.Column{Name: "id", Type: connector.TypeInt64}, "x", 10000)
+	err := &Misfit{Value: "x", Column: connector.Column{Name: "id", Type: connector.TypeInt64}, Sample: 10000}
 	for _, want := range []string{`"x"`, "int64", "first 10000 records", "--map id::string"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("reason %q lacks %q", err, want)
 		}
 	}
-	if err := Fits(dec, "1.234", 5); !strings.Contains(err.Error(), "decimal(6,2)") || !strings.Contains(err.Error(), "--map amount::decimal") {
+	err = &Misfit{Value: "1.234", Column: dec, Sample: 5, Rule: "amt:amount"}
+	if !strings.Contains(err.Error(), "decimal(6,2)") || !strings.Contains(err.Error(), "--map amt:amount:decimal") {
 		t.Errorf("decimal reason %q", err)
 	}
 }
@@ -168,8 +168,8 @@ func FuzzValue(f *testing.F) {
 		}
 		col, ok := infer(false, s)
 		if ok {
-			if err := Fits(col, s, 1); err != nil {
-				t.Fatalf("%q does not fit its own type: %v", s, err)
+			if !Fits(col, s) {
+				t.Fatalf("%q does not fit its own type %s", s, col.Describe())
 			}
 			if _, err := connector.Convert(s, connector.TypeString, col); err != nil {
 				t.Fatalf("%q does not convert to its own type %s: %v", s, col.Describe(), err)
@@ -252,7 +252,7 @@ func BenchmarkFits(b *testing.B) {
 	vals := []string{"1234567", "401.22", "2024-01-01 00:00:01+00"}
 	for b.Loop() {
 		for i, c := range cols {
-			if Fits(c, vals[i], 10) != nil {
+			if !Fits(c, vals[i]) {
 				b.Fatal("misfit")
 			}
 		}
