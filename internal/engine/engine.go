@@ -411,6 +411,7 @@ func (e *Engine) attempt(ctx context.Context, resume, noFast bool) (err error) {
 	}
 	if inf != nil {
 		e.schema = inferredSchema(target)
+		e.log.Info("created the destination table with column types inferred from the source", "records", inf.sample, "columns", describeColumns(e.schema))
 	}
 
 	// A sink that keeps positions with its rows knows best where a resumed run stands.

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/datahub-oss/datahub/connector"
 	"github.com/datahub-oss/datahub/internal/infer"
@@ -64,6 +65,18 @@ func inferredSchema(target connector.Schema) []SchemaColumn {
 		out[i] = SchemaColumn{Name: c.Name, Type: c.Describe()}
 	}
 	return out
+}
+
+// describeColumns renders columns as "name type, ..." for a log line.
+func describeColumns(cols []SchemaColumn) string {
+	var b strings.Builder
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c.Name + " " + c.Type)
+	}
+	return b.String()
 }
 
 // SchemaColumn is one column of a table a run created, as the summary shows it.
