@@ -117,8 +117,9 @@ type Result struct {
 	Position connector.Position
 	// Err is the failure, with secrets scrubbed from its text.
 	Err error
-	// Schema is the columns of the table the run created with types inferred from a text
-	// source; nil when it created none or inferred nothing.
+	// Schema is the columns of the table the run created from a text source, with the types
+	// inferred for them (text where nothing narrower fits); nil when inference did not apply
+	// (turned off, a typed source, no table created).
 	Schema []SchemaColumn
 }
 
