@@ -242,3 +242,21 @@ type Size struct {
 type Sizer interface {
 	Size(ctx context.Context) (s Size, ok bool)
 }
+
+// TextSource is implemented by sources whose string columns hold text no type was declared
+// for (a CSV field, a JSON string), so that the engine may type the columns of a table it
+// creates from the values (see internal/infer).
+type TextSource interface {
+	// SelfTyped reports whether the format types values itself (JSON numbers and booleans):
+	// its strings are then strings on purpose, and only those that read as dates, timestamps
+	// or UUIDs are typed.
+	SelfTyped() bool
+}
+
+// TableCreator is implemented by database sinks that create a missing target table from the
+// schema Open is given (an existing table keeps its own column types), so that the engine may
+// pass types inferred from a text source.
+type TableCreator interface {
+	// Created reports, after Open, whether Open created the target table.
+	Created() bool
+}

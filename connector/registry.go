@@ -103,6 +103,10 @@ type Spec struct {
 	// and file deliveries. The store is closed with the returned func.
 	NewStore func(ctx context.Context, e Endpoint) (Store, func() error, error) `json:"-"`
 
+	// ListTables lists the tables of a database endpoint (its table or query option, if any,
+	// ignored), for `datahub ls`; nil for connectors without tables.
+	ListTables func(ctx context.Context, e Endpoint) ([]TableInfo, error) `json:"-"`
+
 	NewSource func(ctx context.Context, e Endpoint) (Source, error) `json:"-"`
 	NewSink   func(ctx context.Context, e Endpoint) (Sink, error)   `json:"-"`
 }
@@ -279,6 +283,18 @@ func OpenStore(ctx context.Context, e Endpoint) (Store, func() error, error) {
 		return nil, nil, Errorf(CodeUnsupported, Redact(raw), "", fmt.Errorf("connector %s is not an object store", s.Name))
 	}
 	return s.NewStore(ctx, e)
+}
+
+// ListTables lists the tables of the database e names.
+func ListTables(ctx context.Context, e Endpoint) ([]TableInfo, error) {
+	s, err := Resolve(e.URL)
+	if err != nil {
+		return nil, err
+	}
+	if s.ListTables == nil {
+		return nil, Errorf(CodeUnsupported, e.Redacted(), "", fmt.Errorf("connector %s has no tables to list", s.Name))
+	}
+	return s.ListTables(ctx, e)
 }
 
 // Redact replaces the password of a URL (user:password@) and the values of query parameters

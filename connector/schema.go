@@ -208,3 +208,15 @@ func CheckNameLengths(endpoint, db string, max int, unit string, length func(str
 	}
 	return nil
 }
+
+// TableInfo describes one table (or view) of a database, for listings.
+type TableInfo struct {
+	// Schema is the table's schema or database ("" where the database has none: SQLite).
+	Schema string `json:"schema,omitempty"`
+	Name   string `json:"name"`
+	// Kind is table, view, materialized view or foreign table.
+	Kind string `json:"kind"`
+	// Rows is the database's own estimate of the row count (statistics, not a count), -1
+	// when it keeps none.
+	Rows int64 `json:"rows"`
+}

@@ -265,6 +265,10 @@ type DestinationSpec struct {
 	Mode string `json:"mode"`
 	// Keys identify a row: required for upsert, the primary key of a created table otherwise.
 	Keys []string `json:"keys,omitempty"`
+	// Infer types the columns of a table the run creates from a CSV or JSON source from the
+	// first InferRows records (default 10,000); false keeps them text. Unset means true.
+	Infer     *bool `json:"infer,omitempty"`
+	InferRows int   `json:"inferRows,omitempty"`
 }
 
 // Privacy says whether an Integration moves personal data, and in which fields.

@@ -438,6 +438,9 @@ func (c *checker) integration(s *IntegrationSpec) {
 	if s.Retries < 0 || s.Retries > 100 {
 		c.fail("spec.retries", "must be between 0 and 100")
 	}
+	if s.Destination.InferRows < 0 {
+		c.fail("spec.destination.inferRows", "must be 0 or more (0: the default, 10000)")
+	}
 	if s.MaxRejects != nil && *s.MaxRejects < 0 {
 		c.fail("spec.maxRejects", "must be 0 or more (leave it out for the mode's default: none for replace, no limit otherwise)")
 	}

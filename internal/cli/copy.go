@@ -18,6 +18,7 @@ import (
 	"github.com/datahub-oss/datahub/internal/connectors/file"
 	"github.com/datahub-oss/datahub/internal/engine"
 	"github.com/datahub-oss/datahub/internal/errcode"
+	"github.com/datahub-oss/datahub/internal/infer"
 	"github.com/datahub-oss/datahub/internal/runs"
 	"github.com/datahub-oss/datahub/internal/runstatus"
 	"github.com/datahub-oss/datahub/internal/transform"
@@ -46,6 +47,8 @@ type copyFlags struct {
 	env         string    // the environment of @NAME endpoints
 	endpoints   string    // the endpoints file of @NAME endpoints
 	stdin       io.Reader // what "-" as SOURCE reads
+	infer       bool
+	inferRows   int
 }
 
 // summary is what `datahub copy` prints; its JSON form is a stable interface.
@@ -74,6 +77,8 @@ type summary struct {
 	FinishedAt    string      `json:"finished_at"`
 	Error         string      `json:"error,omitempty"`
 	ErrorCode     string      `json:"error_code,omitempty"`
+	// Schema is the table the copy created with types inferred from a text source.
+	Schema []engine.SchemaColumn `json:"schema,omitempty"`
 }
 
 func newCopyCmd(g *globals) *cobra.Command {
@@ -134,6 +139,8 @@ Exit status: 0 succeeded, 1 failed, 2 usage error, 3 finished with rejected rows
 	fl.Int64Var(&f.checkpointN, "checkpoint-rows", 0, "commit and checkpoint at least every N rows (default 500000)")
 	fl.StringVar(&f.env, "env", "", "environment of @NAME endpoints: DEV, SIT, UAT, MPE or PROD (default DEV, or the endpoint's only one)")
 	fl.StringVar(&f.endpoints, "endpoints", "", "endpoints file of @NAME endpoints (default ~/.config/datahub/endpoints.yaml, env DATAHUB_ENDPOINTS)")
+	fl.BoolVar(&f.infer, "infer", true, "type the columns of a table created from a CSV or JSON source from its values (--infer=false: text)")
+	fl.IntVar(&f.inferRows, "infer-rows", infer.DefaultRows, "records sampled to infer column types")
 	return cmd
 }
 
@@ -186,6 +193,9 @@ func parseCopyArgs(ctx context.Context, f *copyFlags, src, dst string) (copyArgs
 	}
 	if f.batchSize <= 0 {
 		return copyArgs{}, usageError("--batch-size must be positive")
+	}
+	if f.inferRows <= 0 {
+		return copyArgs{}, usageError("--infer-rows must be positive")
 	}
 	if f.maxSet && f.maxRejects < 0 {
 		return copyArgs{}, usageError("--max-rejects must be 0 or more")
@@ -279,6 +289,7 @@ func startCopy(ctx context.Context, g *globals, f *copyFlags, tl *txlog.Log, a c
 		Source: a.src, Dest: a.dst, Mode: a.mode, Key: a.keys, Mapping: a.mapping,
 		NoFastPath: f.noFastPath, Retries: f.retries, Secrets: a.secrets,
 		CheckpointRows: f.checkpointN, Logger: g.logger(),
+		NoInfer: !f.infer, InferRows: f.inferRows,
 	}
 	if f.retries == 0 {
 		opts.Retries = -1
@@ -377,7 +388,7 @@ func makeSummary(run *txlog.Run, res engine.Result) summary {
 		Part: txlog.Stats(res.Part), Resumed: res.Resumed,
 		RejectsPath: run.RejectsPath, FastPath: res.FastPath, Attempts: res.Attempts,
 		StartedAt: run.StartedAt.UTC().Format(time.RFC3339Nano), FinishedAt: res.Finished.UTC().Format(time.RFC3339Nano),
-		Error: run.Error, ErrorCode: run.ErrorCode,
+		Error: run.Error, ErrorCode: run.ErrorCode, Schema: res.Schema,
 	}
 	if d := res.Duration().Seconds(); d > 0 {
 		s.RowsPerSecond = float64(int64(float64(res.Part.RowsWritten)/d*10)) / 10

@@ -95,6 +95,13 @@ func printSummary(w io.Writer, s summary) {
 	if s.FastPath {
 		b.WriteString("  path         native stream\n")
 	}
+	if len(s.Schema) > 0 {
+		cols := make([]string, len(s.Schema))
+		for i, c := range s.Schema {
+			cols[i] = safe(c.Name) + " " + c.Type
+		}
+		fmt.Fprintf(&b, "  columns      %s (created; types inferred)\n", strings.Join(cols, ", "))
+	}
 	if s.RejectsPath != "" {
 		fmt.Fprintf(&b, "  rejects      %s\n", safe(s.RejectsPath))
 	}

@@ -98,6 +98,7 @@ Start with:
 	root.AddCommand(newPublishCmd(g), newSubscribeCmd(g), newDLQCmd(g))
 	root.AddCommand(newPullCmd(g), newAckCmd(g), newWorkerCmd(g), newWaitCmd(g))
 	addCompletion(g, root)
+	root.AddCommand(newLsCmd(g), newHeadCmd(g), newSchemaCmd(g))
 	return root
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/datahub-oss/datahub/connector"
+	"github.com/datahub-oss/datahub/internal/infer"
 	"github.com/datahub-oss/datahub/internal/transform"
 )
 
@@ -20,6 +21,11 @@ type colPlan struct {
 	direct bool
 	// noNUL refuses text holding a NUL byte, which the target cannot store.
 	noNUL bool
+	// inferred is the column's type when it was inferred from a sample of text values, which
+	// every later value must fit by the sampling rules; sample is the sample's size.
+	inferred *connector.Column
+	sample   int
+	rule     string // the column's --map rule, for the reason of a misfit (infer.Misfit)
 }
 
 // converter turns source rows into rows of the target's types, rejecting values that do not fit.
@@ -55,6 +61,20 @@ func newConverter(p *transform.Plan, target connector.Schema, refuseNUL bool) (*
 		c.cols = append(c.cols, cp)
 	}
 	return c, nil
+}
+
+// inferred marks the columns whose types were inferred (nil: none).
+func (c *converter) inferred(inf *inference) {
+	if inf == nil {
+		return
+	}
+	for i, col := range inf.typed {
+		cp := &c.cols[i]
+		cp.inferred, cp.sample, cp.rule = &col, inf.sample, c.srcNames[cp.src]+":"
+		if col.Name != c.srcNames[cp.src] {
+			cp.rule += col.Name
+		}
+	}
 }
 
 // convertBatch converts a source batch. Rows that fail become rejects; good rows keep their
@@ -115,6 +135,14 @@ func (c *converter) convertRow(row, dst []any) (int, error) {
 			continue
 		}
 		from := cp.srcType
+		if s, ok := v.(string); ok && cp.inferred != nil {
+			if !infer.Fits(*cp.inferred, s) {
+				return i, cp.misfit(s)
+			}
+			if s == "" {
+				v = nil // no value of a typed column: NULL
+			}
+		}
 		if cp.cast != nil && v != nil {
 			cv, err := connector.Convert(v, from, *cp.cast)
 			if err != nil {
@@ -127,6 +155,9 @@ func (c *converter) convertRow(row, dst []any) (int, error) {
 			if errors.Is(err, connector.ErrNull) {
 				return i, err
 			}
+			if s, ok := v.(string); ok && cp.inferred != nil {
+				return i, cp.misfit(s)
+			}
 			return i, fmt.Errorf("%w (target column %s is %s)", err, cp.target.Name, cp.target.Describe())
 		}
 		if err := cp.checkNUL(cv); err != nil {
@@ -135,6 +166,10 @@ func (c *converter) convertRow(row, dst []any) (int, error) {
 		dst[i] = cv
 	}
 	return 0, nil
+}
+
+func (cp *colPlan) misfit(s string) error {
+	return &infer.Misfit{Value: s, Column: *cp.inferred, Sample: cp.sample, Rule: cp.rule}
 }
 
 // checkNUL refuses a text value with a NUL byte when the target cannot store one.

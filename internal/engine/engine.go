@@ -68,6 +68,12 @@ type Options struct {
 	// limit for append and upsert.
 	MaxRejects *int64
 
+	// NoInfer keeps the text columns of a text source text in a table the run creates;
+	// otherwise their types are inferred from the first InferRows records (default
+	// infer.DefaultRows). See package infer.
+	NoInfer   bool
+	InferRows int
+
 	// NoFastPath forces the generic path even where source and sink share a native format.
 	NoFastPath bool
 	Logger     *slog.Logger
@@ -111,6 +117,10 @@ type Result struct {
 	Position connector.Position
 	// Err is the failure, with secrets scrubbed from its text.
 	Err error
+	// Schema is the columns of the table the run created from a text source, with the types
+	// inferred for them (text where nothing narrower fits); nil when inference did not apply
+	// (turned off, a typed source, no table created).
+	Schema []SchemaColumn
 }
 
 // Duration is how long the run took.
@@ -138,6 +148,8 @@ type Engine struct {
 	// committed): a position the destination saved after that is its own, not where it
 	// started.
 	committed bool
+	// schema is the table an attempt created with inferred types (Result.Schema).
+	schema []SchemaColumn
 }
 
 // New prepares a transfer.
@@ -263,6 +275,7 @@ func (e *Engine) Run(ctx context.Context) Result {
 	res.Part = res.minus(e.start)
 	res.Resumed = e.opts.Resume && e.opts.Mode != connector.ModeReplace
 	res.FastPath = e.fast.Load()
+	res.Schema = e.schema
 	res.Position = encodeCheckpoint(e.checkpoint, e.checkpointStats)
 	switch {
 	case err == nil && res.RowsRejected > 0:
@@ -409,9 +422,20 @@ func (e *Engine) attempt(ctx context.Context, resume, noFast bool) (err error) {
 		return fmt.Errorf("destination: %w", err)
 	}
 	defer func() { _ = sink.Close(context.WithoutCancel(ctx)) }()
+	src, inf, err := e.inferTypes(ctx, src, sink, plan, &dstSchema, from)
+	if err != nil {
+		return err
+	}
 	target, err := sink.Open(ctx, dstSchema, connector.SinkOptions{Mode: e.opts.Mode, Key: dstSchema.Key, RunID: e.opts.RunID})
 	if err != nil {
 		return fmt.Errorf("open destination: %w", err)
+	}
+	if inf != nil && !sink.(connector.TableCreator).Created() {
+		inf = nil // the table existed: its own types rule, as without inference
+	}
+	if inf != nil {
+		e.schema = inferredSchema(target)
+		e.log.Info("created the destination table with column types inferred from the source", "records", inf.sample, "columns", describeColumns(e.schema))
 	}
 
 	// A sink that keeps positions with its rows knows best where a resumed run stands.
@@ -454,6 +478,7 @@ func (e *Engine) attempt(ctx context.Context, resume, noFast bool) (err error) {
 	if err != nil {
 		return err
 	}
+	conv.inferred(inf)
 	return e.generic(ctx, src, sink, conv)
 }
 

@@ -115,6 +115,9 @@ type Codec struct {
 	Header func(r io.Reader, o Options) ([]string, error)
 	// CanAppend says records can be added to the end of an existing file.
 	CanAppend bool
+	// Typed says the format types values itself (JSON numbers, booleans, objects), so that
+	// only its strings that read as dates, timestamps or UUIDs are typed by inference.
+	Typed bool
 }
 
 var (

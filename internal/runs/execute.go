@@ -152,5 +152,5 @@ func Execute(ctx context.Context, x Exec) (txlog.Run, engine.Result, error) {
 // EngineOptions is the transfer a plan describes, for Exec.Engine.
 func (p *Plan) EngineOptions() engine.Options {
 	return engine.Options{Source: p.Source, Dest: p.Dest, Mode: p.Mode, Key: p.Key, Mapping: p.Mapping,
-		Retries: p.Retries, MaxRejects: p.MaxRejects, Secrets: p.Secrets}
+		Retries: p.Retries, MaxRejects: p.MaxRejects, Secrets: p.Secrets, NoInfer: p.NoInfer, InferRows: p.InferRows}
 }

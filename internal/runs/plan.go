@@ -37,6 +37,9 @@ type Plan struct {
 	// MaxRejects is the integration's limit on rejects; nil takes the mode's default.
 	MaxRejects  *int64
 	Concurrency int
+	// NoInfer and InferRows steer type inference (engine.Options).
+	NoInfer   bool
+	InferRows int
 	// Secrets are the resolved secret values, for scrubbing anything the run prints.
 	Secrets []string
 	// Author is who last applied the integration (its catalog updated_by): the rights its
@@ -132,7 +135,8 @@ func ResolveWith(ctx context.Context, cat *catalog.Service, resolver Resolver, n
 		return nil, fmt.Errorf("%w: integration %q: %v", ErrInvalid, name, err)
 	}
 	p := &Plan{Integration: name, Env: env, Mode: mode, Key: spec.Destination.Keys, Mapping: spec.Mapping,
-		Retries: spec.Retries, Concurrency: max(spec.Concurrency, 1), Author: ie.UpdatedBy}
+		Retries: spec.Retries, Concurrency: max(spec.Concurrency, 1), Author: ie.UpdatedBy,
+		NoInfer: spec.Destination.Infer != nil && !*spec.Destination.Infer, InferRows: spec.Destination.InferRows}
 	if spec.MaxRejects != nil {
 		n := int64(*spec.MaxRejects)
 		p.MaxRejects = &n

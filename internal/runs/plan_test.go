@@ -69,3 +69,55 @@ spec:
 		}
 	}
 }
+
+// TestPlanCarriesInference: an integration's destination says whether the table a run
+// creates gets inferred types (by default it does), and from how many records.
+func TestPlanCarriesInference(t *testing.T) {
+	ctx := t.Context()
+	cat := catalog.New(storetest.SQLite(t), catalog.Options{})
+	docs, err := catalog.Parse([]byte(`apiVersion: datahub/v1
+kind: System
+metadata: {name: crm}
+spec: {owner: team}
+---
+apiVersion: datahub/v1
+kind: Endpoint
+metadata: {name: in}
+spec: {system: crm, type: file, environments: {DEV: {url: /tmp/in.csv}}}
+---
+apiVersion: datahub/v1
+kind: Endpoint
+metadata: {name: db}
+spec: {system: crm, type: sqlite, environments: {DEV: {url: "sqlite:/tmp/x.db"}}}
+---
+apiVersion: datahub/v1
+kind: Integration
+metadata: {name: typed}
+spec:
+  source: {endpoint: in}
+  destination: {endpoint: db, table: people, inferRows: 50}
+---
+apiVersion: datahub/v1
+kind: Integration
+metadata: {name: text}
+spec:
+  source: {endpoint: in}
+  destination: {endpoint: db, table: people, infer: false}
+`), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.Apply(ctx, docs, catalog.ApplyOptions{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][2]any{"typed": {false, 50}, "text": {true, 0}} {
+		p, err := ResolveWith(ctx, cat, refs{}, name, "DEV", nil, ResolveOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		o := p.EngineOptions()
+		if o.NoInfer != want[0] || o.InferRows != want[1] {
+			t.Errorf("%s: NoInfer %v, InferRows %d; want %v", name, o.NoInfer, o.InferRows, want)
+		}
+	}
+}

@@ -21,7 +21,13 @@ type source struct {
 	rd format.Reader
 }
 
-var _ connector.Source = (*source)(nil)
+var (
+	_ connector.Source     = (*source)(nil)
+	_ connector.TextSource = (*source)(nil)
+)
+
+// SelfTyped reports whether the file's format types its values (JSON) or leaves them text (CSV).
+func (s *source) SelfTyped() bool { return s.codec.Typed }
 
 // Open opens the file and reads what the format needs for the schema, then positions the
 // reader after from (nil: at the start).

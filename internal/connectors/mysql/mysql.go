@@ -64,6 +64,7 @@ func init() {
 		}
 		return &Sink{c: c}, nil
 	}
+	spec.ListTables = listTables
 	connector.Register(spec)
 }
 

@@ -48,6 +48,7 @@ type Sink struct {
 	inTx              bool
 	ckptReady         bool
 	committed, closed bool
+	created           bool // Open created the target (connector.TableCreator)
 	broken            error
 	maxRows, maxBytes int
 }
@@ -55,7 +56,11 @@ type Sink struct {
 var (
 	_ connector.Sink          = (*Sink)(nil)
 	_ connector.PositionStore = (*Sink)(nil)
+	_ connector.TableCreator  = (*Sink)(nil)
 )
+
+// Created reports whether Open created the target table.
+func (k *Sink) Created() bool { return k.created }
 
 // Open prepares the target: creates it from s when missing (opts.Key as primary key), or in
 // replace mode a staging table shaped like it, and returns the target's columns for s.
@@ -114,6 +119,7 @@ func (k *Sink) open(ctx context.Context, s connector.Schema) (connector.Schema, 
 			if q, err = createSQL(k.staging); err != nil {
 				return connector.Schema{}, err
 			}
+			k.created = true
 		}
 		if err := k.replace.Create(ctx, sqlkit.DB(k.conn), q); err != nil {
 			return connector.Schema{}, k.c.wrap(ctx, err, "replace table "+k.target.String())
@@ -133,6 +139,7 @@ func (k *Sink) open(ctx context.Context, s connector.Schema) (connector.Schema, 
 		if _, err := k.conn.ExecContext(ctx, q); err != nil {
 			return connector.Schema{}, k.c.wrap(ctx, err, "create table "+k.target.String())
 		}
+		k.created = true
 		if desc, _, err = describe(ctx, k.conn, k.info, k.target); err != nil {
 			return connector.Schema{}, k.c.wrap(ctx, err, "describe table "+k.target.String())
 		}

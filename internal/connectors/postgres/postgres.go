@@ -67,7 +67,10 @@ var spec = connector.Spec{
 	},
 }
 
-func init() { connector.Register(spec) }
+func init() {
+	spec.ListTables = listTables
+	connector.Register(spec)
+}
 
 // tableName is a schema-qualified table name.
 type tableName struct {

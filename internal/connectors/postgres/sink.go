@@ -49,6 +49,7 @@ type Sink struct {
 	ckpt    sqlkit.Checkpoints
 
 	inTx, spOpen, done, closed, ckptReady bool
+	created                               bool // Open created the target (connector.TableCreator)
 
 	enc  rowReader
 	bin  *binaryRows  // set when every column has a binary encoder: writes send binary COPY
@@ -60,7 +61,11 @@ var (
 	_ connector.RawSink       = (*Sink)(nil)
 	_ connector.PositionStore = (*Sink)(nil)
 	_ connector.Meter         = (*Sink)(nil)
+	_ connector.TableCreator  = (*Sink)(nil)
 )
+
+// Created reports whether Open created the target table.
+func (k *Sink) Created() bool { return k.created }
 
 // BytesWritten is how many bytes of COPY data the writes that succeeded sent.
 func (k *Sink) BytesWritten() int64 { return k.sent.Load() }
@@ -143,6 +148,7 @@ func (k *Sink) open(ctx context.Context, s connector.Schema, opts connector.Sink
 		into = k.staging
 		k.replace = sqlkit.Replace{Staging: k.staging.SQL()}
 		create := createTableSQL(k.staging, s, createKey)
+		k.created = info == nil
 		if info != nil {
 			create = "CREATE TABLE " + k.staging.SQL() + " (LIKE " + k.target.SQL() + " INCLUDING ALL)"
 		}
@@ -162,6 +168,7 @@ func (k *Sink) open(ctx context.Context, s connector.Schema, opts connector.Sink
 		if err := exec(ctx, k.conn, "SAVEPOINT datahub_create"); err != nil {
 			return out, err
 		}
+		k.created = true
 		if err := exec(ctx, k.conn, createTableSQL(k.target, s, createKey)); err != nil {
 			if !createdConcurrently(err) {
 				return out, err
@@ -169,6 +176,7 @@ func (k *Sink) open(ctx context.Context, s connector.Schema, opts connector.Sink
 			if err := exec(ctx, k.conn, "ROLLBACK TO SAVEPOINT datahub_create"); err != nil {
 				return out, err
 			}
+			k.created = false
 		}
 		if desc, err = lookupTable(ctx, k.conn, k.target); err != nil {
 			return out, err

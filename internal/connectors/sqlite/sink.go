@@ -60,12 +60,17 @@ type Sink struct {
 
 	inTx, checkpointReady   bool
 	opened, committed, done bool
+	created                 bool // Open created the target (connector.TableCreator)
 }
 
 var (
 	_ connector.Sink          = (*Sink)(nil)
 	_ connector.PositionStore = (*Sink)(nil)
+	_ connector.TableCreator  = (*Sink)(nil)
 )
+
+// Created reports whether Open created the target table.
+func (k *Sink) Created() bool { return k.created }
 
 // Open prepares the target table, creating it from s when missing.
 func (k *Sink) Open(ctx context.Context, s connector.Schema, opts connector.SinkOptions) (connector.Schema, error) {
@@ -132,6 +137,7 @@ func (k *Sink) prepareTarget(ctx context.Context, s connector.Schema, optKey []s
 		k.writeTo = k.staging
 	}
 	if !exists {
+		k.created = true
 		return k.createTarget(ctx, s, optKey)
 	}
 

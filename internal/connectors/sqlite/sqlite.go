@@ -68,7 +68,10 @@ var spec = connector.Spec{
 	},
 }
 
-func init() { connector.Register(spec) }
+func init() {
+	spec.ListTables = listTables
+	connector.Register(spec)
+}
 
 // endpoint is what both directions share: the parsed URL and the open database.
 type endpoint struct {

@@ -34,6 +34,7 @@ func init() {
 		NewWriter: func(w io.Writer, s connector.Schema, o format.Options) (format.Writer, error) {
 			return NewWriter(w, s)
 		},
+		Typed: true,
 	})
 }
 

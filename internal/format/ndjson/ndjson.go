@@ -31,6 +31,7 @@ func init() {
 			return NewWriter(w, s)
 		},
 		CanAppend: true,
+		Typed:     true,
 	})
 }
 
