@@ -138,7 +138,7 @@ func endpointNames(cmd *cobra.Command, prefix string) []cobra.Completion {
 	if f := cmd.Flags().Lookup("endpoints"); f != nil {
 		flag = f.Value.String()
 	}
-	f, err := loadEndpoints(flag)
+	f, err := loadEndpoints(flag, nil)
 	if err != nil {
 		return nil
 	}

@@ -9,7 +9,7 @@ import (
 
 // loadEndpoints reads the endpoints file the --endpoints flag names, else the default one; a
 // file missing or wrong is a usage error.
-func loadEndpoints(flag string) (*endpointfile.File, error) {
+func loadEndpoints(flag string, secrets *localSecrets) (*endpointfile.File, error) {
 	path := flag
 	if path == "" {
 		path = endpointfile.DefaultPath()
@@ -17,6 +17,9 @@ func loadEndpoints(flag string) (*endpointfile.File, error) {
 	f, err := endpointfile.Load(path)
 	if err != nil {
 		return nil, usageError("%v", err)
+	}
+	if secrets != nil {
+		f.Secrets = secrets
 	}
 	return f, nil
 }
@@ -33,7 +36,9 @@ func copyEndpoints(ctx context.Context, f *copyFlags, src, dst string) (s, d con
 		}
 		return s, d, nil, nil
 	}
-	eps, err := loadEndpoints(f.endpoints)
+	secretStore := &localSecrets{data: dataDir(f.data)}
+	defer func() { _ = secretStore.Close() }()
+	eps, err := loadEndpoints(f.endpoints, secretStore)
 	if err != nil {
 		return s, d, nil, err
 	}

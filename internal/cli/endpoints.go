@@ -59,7 +59,7 @@ func newEndpointsListCmd(g *globals, epFile *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f, err := loadEndpoints(*epFile)
+			f, err := loadEndpoints(*epFile, nil)
 			if err != nil {
 				return err
 			}
@@ -105,7 +105,7 @@ type probeResult struct {
 }
 
 func newEndpointsTestCmd(g *globals, epFile *string) *cobra.Command {
-	var env string
+	var env, data string
 	var o output
 	cmd := &cobra.Command{
 		Use:   "test NAME[/TABLE-OR-PATH]",
@@ -124,7 +124,9 @@ folder. Nothing is written. Exit status: 0 connected, 1 failed, 2 usage error.`,
 			if err != nil {
 				return err
 			}
-			f, err := loadEndpoints(*epFile)
+			secrets := &localSecrets{data: dataDir(data)}
+			defer func() { _ = secrets.Close() }()
+			f, err := loadEndpoints(*epFile, secrets)
 			if err != nil {
 				return err
 			}
@@ -152,6 +154,7 @@ folder. Nothing is written. Exit status: 0 connected, 1 failed, 2 usage error.`,
 		},
 	}
 	cmd.Flags().StringVar(&env, "env", "", "environment: DEV, SIT, UAT, MPE or PROD (default DEV, or the endpoint's only one)")
+	cmd.Flags().StringVar(&data, "data", "", "data folder whose local secret store holds secret:NAME references (default ./datahub-data, env DATAHUB_DATA)")
 	addOutputFlags(cmd.Flags(), &o)
 	return cmd
 }

@@ -336,3 +336,49 @@ func TestCopyNamedToMariaDBWithPassword(t *testing.T) {
 	}
 	noSecretIn(t, data, namedPassword)
 }
+
+// TestNamedSecretFromLocalStore: a named connection's secret:NAME comes from the data
+// folder's own store, put there with `secret put --local`: refused, saying so, until it is
+// put; then the server accepts it, and the value is nowhere in plain text.
+func TestNamedSecretFromLocalStore(t *testing.T) {
+	pg := pgURL(t, "datahub_named_local")
+	pgExec(t, pg, `CREATE TABLE people (id int PRIMARY KEY, name text)`, `INSERT INTO people VALUES (1, 'Ada'), (2, 'Grace')`)
+	my := mysqlUser(t, "datahub_named")
+	dir := t.TempDir()
+	eps := writeEndpoints(t, dir, pg)
+	f, err := os.OpenFile(eps, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("---\napiVersion: datahub/v1\nkind: Endpoint\nmetadata:\n  name: my\nspec:\n  type: mysql\n  environments:\n    DEV:\n      url: " + my +
+		"\n  secrets:\n    password: secret:named-my\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DATAHUB_ENDPOINTS", eps)
+	t.Setenv("NAMED_PG_PASSWORD", "")
+	data := filepath.Join(dir, "data")
+
+	if code, out, errb := run(t, "endpoints", "test", "my", "--data", data); code != ExitUsage || !strings.Contains(out+errb, "no local secret store in "+data) {
+		t.Fatalf("before the secret is put: exit %d: %s %s", code, out, errb)
+	}
+	if _, err := os.Stat(data); err == nil {
+		t.Fatal("looking the secret up created the data folder")
+	}
+	if code, out, errb := runIn(t.Context(), t, namedPassword, "secret", "put", "--local", "--data", data, "named-my", "--from-stdin"); code != 0 || !strings.Contains(out, "secret:named-my") {
+		t.Fatalf("secret put --local: exit %d: %s %s", code, out, errb)
+	}
+	if code, out, _ := run(t, "secret", "list", "--local", "--data", data, "-o", "json"); code != 0 || !strings.Contains(out, `"name": "named-my"`) {
+		t.Fatalf("secret list --local: exit %d: %s", code, out)
+	}
+	if code, out, errb := run(t, "endpoints", "test", "my", "--data", data); code != 0 {
+		t.Fatalf("endpoints test with the local secret: exit %d: %s %s", code, out, errb)
+	}
+	code, out, errb := run(t, "copy", "--data", data, "--json", "--progress", "never", "@pg/public.people", "@my/people")
+	if code != 0 || !strings.Contains(out, `"rows_written":2`) {
+		t.Fatalf("copy: exit %d: %s %s", code, out, errb)
+	}
+	noSecretIn(t, data, namedPassword)
+}

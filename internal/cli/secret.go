@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/datahub-oss/datahub/internal/client"
+
 	"github.com/spf13/cobra"
 )
 
@@ -11,11 +13,17 @@ func newSecretCmd(g *globals) *cobra.Command {
 	var r remote
 	cmd := &cobra.Command{
 		Use:   "secret",
-		Short: "Store, list and delete secrets on the hub server",
+		Short: "Store, list and delete secrets on the hub server (or, --local, in the data folder)",
 		Long: `Secrets are stored encrypted by the hub server and referenced from Endpoints as
-secret:NAME. Their values are never shown again: not by the API, not in logs.`,
+secret:NAME. Their values are never shown again: not by the API, not in logs. With --local
+they are kept in the data folder's own store, encrypted with its master key, for the
+secret:NAME references of named connections (datahub copy @NAME).`,
 	}
 	addRemoteFlags(cmd.PersistentFlags(), &r)
+	var local bool
+	var data string
+	cmd.PersistentFlags().BoolVar(&local, "local", false, "the data folder's own secret store, not the server's: for the secret:NAME references of named connections (datahub copy @NAME)")
+	cmd.PersistentFlags().StringVar(&data, "data", "", "with --local: the data folder (default ./datahub-data, env DATAHUB_DATA)")
 
 	var fromStdin bool
 	var fromFile string
@@ -49,6 +57,9 @@ flag (flags show in the process list and shell history); one trailing newline is
 			if err != nil {
 				return usageError("%v", err)
 			}
+			if local {
+				return putLocalSecret(cmd.Context(), g, dataDir(data), args[0], value, format)
+			}
 			c, err := g.client(&r)
 			if err != nil {
 				return err
@@ -78,13 +89,19 @@ flag (flags show in the process list and shell history); one trailing newline is
 			if err != nil {
 				return err
 			}
-			c, err := g.client(&r)
-			if err != nil {
-				return err
-			}
-			secrets, err := c.ListSecrets(cmd.Context())
-			if err != nil {
-				return failure(err)
+			var secrets []client.Secret
+			if local {
+				if secrets, err = listLocalSecrets(cmd.Context(), dataDir(data)); err != nil {
+					return &exitError{code: ExitFailed, err: err}
+				}
+			} else {
+				c, err := g.client(&r)
+				if err != nil {
+					return err
+				}
+				if secrets, err = c.ListSecrets(cmd.Context()); err != nil {
+					return failure(err)
+				}
 			}
 			if format != outTable {
 				return writeList(g.stdout, format, secrets, "")
@@ -107,14 +124,20 @@ flag (flags show in the process list and shell history); one trailing newline is
 		Short: "Delete a secret",
 		Args:  oneName("secret delete", "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client(&r)
-			if err != nil {
-				return err
+			if local {
+				if err := deleteLocalSecret(cmd.Context(), dataDir(data), args[0]); err != nil {
+					return &exitError{code: ExitFailed, err: err}
+				}
+			} else {
+				c, err := g.client(&r)
+				if err != nil {
+					return err
+				}
+				if err := c.DeleteSecret(cmd.Context(), args[0]); err != nil {
+					return failure(err)
+				}
 			}
-			if err := c.DeleteSecret(cmd.Context(), args[0]); err != nil {
-				return failure(err)
-			}
-			_, err = fmt.Fprintf(g.stdout, "secret %s deleted\n", args[0])
+			_, err := fmt.Fprintf(g.stdout, "secret %s deleted\n", args[0])
 			return err
 		},
 	}

@@ -43,7 +43,9 @@ func DefaultPath() string {
 
 // File is a parsed endpoints file.
 type File struct {
-	Path      string
+	Path string
+	// Secrets resolves secret:NAME references (the local secret store); nil refuses them.
+	Secrets   runs.Resolver
 	endpoints map[string]catalog.Resource
 }
 
@@ -131,7 +133,7 @@ type Resolved struct {
 
 // Resolve turns an @NAME[/TABLE-OR-PATH][?QUERY] argument into an endpoint in env (see
 // PickEnv; "" picks the default), with its secrets resolved: env:NAME and file:PATH here,
-// secret:NAME refused (it lives in a hub's store). Errors name the file, the line and the
+// secret:NAME from f.Secrets (the local secret store). Errors name the file, the line and the
 // endpoint, never a secret's value.
 func (f *File) Resolve(ctx context.Context, arg, env string) (Resolved, error) {
 	ref, err := ParseRef(arg)
@@ -159,7 +161,7 @@ func (f *File) Resolve(ctx context.Context, arg, env string) (Resolved, error) {
 		}
 		e.URL += sep + ref.Query
 	}
-	vals, err := runs.InjectEndpointSecrets(ctx, localResolver{}, eref, &e)
+	vals, err := runs.InjectEndpointSecrets(ctx, localResolver{f.Secrets}, eref, &e)
 	if err != nil {
 		// The place already names the endpoint.
 		msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("endpoint %q ", ref.Name))
@@ -219,13 +221,16 @@ func (f *File) errorAt(r catalog.Resource, field, problem string) error {
 		Line: r.Origin.FieldLine(field), Field: field, Problem: problem}
 }
 
-// localResolver resolves env: and file: references as the hub does; secret: names a value in
-// a hub's encrypted store, which a local command does not open.
-type localResolver struct{}
+// localResolver resolves env: and file: references as the hub does, and secret: ones from
+// store: the local secret store (File.Secrets), when there is one.
+type localResolver struct{ store runs.Resolver }
 
-func (localResolver) Resolve(ctx context.Context, ref string) (string, error) {
+func (l localResolver) Resolve(ctx context.Context, ref string) (string, error) {
 	if name, ok := strings.CutPrefix(ref, secret.PrefixSecret); ok {
-		return "", fmt.Errorf("%s%s is kept in a hub's secret store, which local commands do not open: use env:NAME or file:PATH in an endpoints file, or run the integration on the hub", secret.PrefixSecret, name)
+		if l.store == nil {
+			return "", fmt.Errorf("%s%s names a secret store, and none is open here: use env:NAME or file:PATH", secret.PrefixSecret, name)
+		}
+		return l.store.Resolve(ctx, ref)
 	}
 	var s *secret.Service // nil: env: and file: only
 	return s.Resolve(ctx, ref)

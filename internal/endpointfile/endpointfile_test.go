@@ -104,7 +104,7 @@ func TestResolveErrors(t *testing.T) {
 		{arg: "@crm-db", unset: "CRM_PASSWORD",
 			want: []string{file, `document 1 (Endpoint "crm-db") line 14: spec.secrets:`, "environment variable CRM_PASSWORD is not set"}},
 		{arg: "@vault", want: []string{file, `Endpoint "vault"`, "line 34", "no DEV URL and more than one environment (SIT, UAT): choose one with --env"}},
-		{arg: "@vault/invoices", env: "sit", want: []string{file, `(Endpoint "vault") line 39: spec.secrets:`, "secret:billing-db is kept in a hub's secret store", "env:NAME or file:PATH"}},
+		{arg: "@vault/invoices", env: "sit", want: []string{file, `(Endpoint "vault") line 39: spec.secrets:`, "secret:billing-db names a secret store, and none is open here", "env:NAME or file:PATH"}},
 		{arg: "@drop", env: "PROD", want: []string{file, `Endpoint "drop"`, "no URL for environment PROD (it has UAT)"}},
 	} {
 		t.Run(tc.arg+" "+tc.env, func(t *testing.T) {
