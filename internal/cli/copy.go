@@ -79,6 +79,8 @@ type summary struct {
 	ErrorCode     string      `json:"error_code,omitempty"`
 	// Schema is the table the copy created with types inferred from a text source.
 	Schema []engine.SchemaColumn `json:"schema,omitempty"`
+	// SHA256 is the digest of the object a byte-for-byte copy moved.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 func newCopyCmd(g *globals) *cobra.Command {
@@ -388,7 +390,7 @@ func makeSummary(run *txlog.Run, res engine.Result) summary {
 		Part: txlog.Stats(res.Part), Resumed: res.Resumed,
 		RejectsPath: run.RejectsPath, FastPath: res.FastPath, Attempts: res.Attempts,
 		StartedAt: run.StartedAt.UTC().Format(time.RFC3339Nano), FinishedAt: res.Finished.UTC().Format(time.RFC3339Nano),
-		Error: run.Error, ErrorCode: run.ErrorCode, Schema: res.Schema,
+		Error: run.Error, ErrorCode: run.ErrorCode, Schema: res.Schema, SHA256: res.SHA256,
 	}
 	if d := res.Duration().Seconds(); d > 0 {
 		s.RowsPerSecond = float64(int64(float64(res.Part.RowsWritten)/d*10)) / 10

@@ -95,6 +95,9 @@ func printSummary(w io.Writer, s summary) {
 	if s.FastPath {
 		b.WriteString("  path         native stream\n")
 	}
+	if s.SHA256 != "" {
+		fmt.Fprintf(&b, "  sha256       %s\n", s.SHA256)
+	}
 	if len(s.Schema) > 0 {
 		cols := make([]string, len(s.Schema))
 		for i, c := range s.Schema {

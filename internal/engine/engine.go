@@ -121,6 +121,9 @@ type Result struct {
 	// inferred for them (text where nothing narrower fits); nil when inference did not apply
 	// (turned off, a typed source, no table created).
 	Schema []SchemaColumn
+	// SHA256 is the hex digest of the bytes an object copy moved (computed while streaming);
+	// empty for record transfers.
+	SHA256 string
 }
 
 // Duration is how long the run took.
@@ -150,6 +153,8 @@ type Engine struct {
 	committed bool
 	// schema is the table an attempt created with inferred types (Result.Schema).
 	schema []SchemaColumn
+	// sha256 is the digest of the object an object copy moved (Result.SHA256).
+	sha256 string
 }
 
 // New prepares a transfer.
@@ -276,6 +281,7 @@ func (e *Engine) Run(ctx context.Context) Result {
 	res.Resumed = e.opts.Resume && e.opts.Mode != connector.ModeReplace
 	res.FastPath = e.fast.Load()
 	res.Schema = e.schema
+	res.SHA256 = e.sha256
 	res.Position = encodeCheckpoint(e.checkpoint, e.checkpointStats)
 	switch {
 	case err == nil && res.RowsRejected > 0:
@@ -380,6 +386,9 @@ func (s *scrubbed) Unwrap() error { return s.err }
 func (e *Engine) attempt(ctx context.Context, resume, noFast bool) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if objectCopy(e.opts) {
+		return e.copyObject(ctx)
+	}
 
 	src, err := connector.NewSource(ctx, e.opts.Source)
 	if err != nil {

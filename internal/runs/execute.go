@@ -56,6 +56,7 @@ func setOutcome(run *txlog.Run, res engine.Result, rejectsPath string) {
 	run.DurationMS = res.Duration().Milliseconds()
 	run.RejectsPath = rejectsPath
 	run.FastPath = res.FastPath
+	run.SHA256 = res.SHA256
 	run.Attempts = res.Attempts
 	run.Part = txlog.Stats(res.Part)
 	run.Resumes = 0

@@ -66,6 +66,9 @@ type Run struct {
 	Position []byte `json:"-"`
 	// HasCheckpoint tells whether a position was recorded.
 	HasCheckpoint bool `json:"has_checkpoint"`
+	// SHA256 is the hex digest of the object a byte-for-byte copy moved, computed while
+	// streaming.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // Log is the transaction log.
@@ -78,6 +81,7 @@ type Log struct {
 func init() {
 	store.Register(store.Migration{Component: "txlog", Version: 1, SQL: schemaSQL("BLOB"), Postgres: schemaSQL("BYTEA")})
 	store.Register(store.Migration{Component: "txlog", Version: 2, SQL: partSQL})
+	store.Register(store.Migration{Component: "txlog", Version: 3, SQL: `ALTER TABLE runs ADD COLUMN sha256 TEXT NOT NULL DEFAULT ''`})
 }
 
 // partSQL adds the counters a run's latest start began from (its totals minus its part) and
@@ -204,12 +208,12 @@ func (l *Log) Finish(ctx context.Context, r *Run) error {
 	_, err := l.db.Exec(ctx, `UPDATE runs SET status = ?, finished_at = ?, duration_ms = ?, error = ?, error_code = ?,
 	rows_read = ?, rows_written = ?, rows_rejected = ?, bytes_read = ?, bytes_written = ?, rejects_path = ?,
 	start_rows_read = ?, start_rows_written = ?, start_rows_rejected = ?, start_bytes_read = ?, start_bytes_written = ?,
-	fast_path = ?, attempts = attempts + ?, resumes = resumes + ?, position = COALESCE(?, position) WHERE id = ?`,
+	fast_path = ?, attempts = attempts + ?, resumes = resumes + ?, position = COALESCE(?, position), sha256 = ? WHERE id = ?`,
 		string(r.Status), ts(fin), r.DurationMS, r.Error, r.ErrorCode, r.RowsRead, r.RowsWritten, r.RowsRejected,
 		r.BytesRead, r.BytesWritten, r.RejectsPath,
 		r.RowsRead-r.Part.RowsRead, r.RowsWritten-r.Part.RowsWritten, r.RowsRejected-r.Part.RowsRejected,
 		r.BytesRead-r.Part.BytesRead, r.BytesWritten-r.Part.BytesWritten,
-		r.FastPath, r.Attempts, r.Resumes, nullBytes(r.Position), r.ID)
+		r.FastPath, r.Attempts, r.Resumes, nullBytes(r.Position), r.SHA256, r.ID)
 	if err != nil {
 		return fmt.Errorf("record end of run %s: %w", r.ID, err)
 	}
@@ -226,7 +230,7 @@ func nullBytes(b []byte) any {
 const cols = `id, kind, integration, env, requested_by, source, destination, mode, options, status, rows_read, rows_written, rows_rejected,
 	bytes_read, bytes_written, started_at, finished_at, duration_ms, error, error_code, rejects_path,
 	fast_path, attempts, host, pid, position,
-	start_rows_read, start_rows_written, start_rows_rejected, start_bytes_read, start_bytes_written, resumes`
+	start_rows_read, start_rows_written, start_rows_rejected, start_bytes_read, start_bytes_written, resumes, sha256`
 
 func scan(sc interface{ Scan(...any) error }) (Run, error) {
 	var r Run
@@ -237,7 +241,7 @@ func scan(sc interface{ Scan(...any) error }) (Run, error) {
 	err := sc.Scan(&r.ID, &r.Kind, &r.Integration, &r.Env, &r.RequestedBy, &r.Source, &r.Destination, &r.Mode, &r.Options, &status, &r.RowsRead,
 		&r.RowsWritten, &r.RowsRejected, &r.BytesRead, &r.BytesWritten, &started, &finished, &r.DurationMS,
 		&r.Error, &r.ErrorCode, &r.RejectsPath, &r.FastPath, &r.Attempts, &r.Host, &r.PID, &r.Position,
-		&st.RowsRead, &st.RowsWritten, &st.RowsRejected, &st.BytesRead, &st.BytesWritten, &r.Resumes)
+		&st.RowsRead, &st.RowsWritten, &st.RowsRejected, &st.BytesRead, &st.BytesWritten, &r.Resumes, &r.SHA256)
 	if err != nil {
 		return r, err
 	}
