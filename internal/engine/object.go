@@ -2,12 +2,10 @@ package engine
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/datahub-oss/datahub/connector"
@@ -96,7 +94,7 @@ func (e *Engine) copyObject(ctx context.Context) error {
 	e.sizeBytes.Store(entry.Size)
 	e.sized.Store(true)
 	e.fast.Store(true)
-	cr := &objectReader{r: r, h: sha256.New(), e: e, size: entry.Size}
+	cr := &objectReader{r: r, e: e, size: entry.Size}
 	in, wait := pushed(r)
 	cr.r = in
 	out, err := dst.Put(ctx, dstName, cr)
@@ -104,26 +102,21 @@ func (e *Engine) copyObject(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("write destination object: %w", err)
 	}
-	sum := hex.EncodeToString(cr.h.Sum(nil))
-	if out.SHA256 != "" && out.SHA256 != sum {
-		return connector.Errorf(connector.CodeData, e.opts.Dest.Redacted(), "",
-			fmt.Errorf("%s: the destination's SHA-256 %s differs from the source's %s", dstName, out.SHA256, sum))
-	}
 	if out.Size != cr.n {
 		return connector.Errorf(connector.CodeData, e.opts.Dest.Redacted(), "",
 			fmt.Errorf("%s: %d bytes written of %d read", dstName, out.Size, cr.n))
 	}
 	e.bytesWritten.Store(e.start.BytesWritten + out.Size)
-	e.sha256 = sum
+	e.sha256 = out.SHA256
 	return nil
 }
 
 // pushed turns a source reader that can push its bytes (io.WriterTo: an SFTP file reads
 // ahead with concurrent requests there, while its Read waits for each chunk) into a reader
-// fed by a goroutine through a pipe. wait ends the goroutine once the reader is done with.
+// fed by a goroutine through a pipe (not a local file, whose reads are direct anyway). wait ends the goroutine once the reader is done with.
 func pushed(r io.Reader) (io.Reader, func()) {
 	wt, ok := r.(io.WriterTo)
-	if !ok {
+	if _, local := r.(*os.File); !ok || local {
 		return r, func() {}
 	}
 	pr, pw := io.Pipe()
@@ -139,12 +132,12 @@ func pushed(r io.Reader) (io.Reader, func()) {
 	}
 }
 
-// objectReader counts and hashes the bytes read. Size tells the destination how much is
+// objectReader counts the bytes read; the destination store hashes them as it writes them
+// (Put's entry carries the SHA-256), so they are hashed once, while streaming. Size tells the destination how much is
 // coming (an SFTP store sizes its pipeline by it); WriteTo lets the source's reader push, so
 // that an SFTP source reads with concurrent requests.
 type objectReader struct {
 	r    io.Reader
-	h    hash.Hash
 	e    *Engine
 	n    int64
 	size int64
@@ -159,7 +152,6 @@ func (o *objectReader) Read(b []byte) (int, error) {
 }
 
 func (o *objectReader) count(b []byte) {
-	_, _ = o.h.Write(b)
 	o.n += int64(len(b))
 	o.e.bytesRead.Add(int64(len(b)))
 }

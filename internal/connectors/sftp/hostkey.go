@@ -27,6 +27,8 @@ type hostKeys struct {
 // ?known_hosts= (default ~/.ssh/known_hosts) for host, given as "host:port".
 func newHostKeys(pinned, knownHostsFile, host string) (*hostKeys, error) {
 	if pinned != "" {
+		// A '+' of the base64 reads as a space in a URL's query: fingerprints have no spaces.
+		pinned = strings.ReplaceAll(strings.TrimSpace(pinned), " ", "+")
 		if !strings.HasPrefix(pinned, "SHA256:") {
 			return nil, fmt.Errorf("host_key %q: want a SHA256: fingerprint as ssh-keygen -lf prints it", pinned)
 		}

@@ -45,14 +45,29 @@ func Open(ctx context.Context, e connector.Endpoint) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := pkgsftp.NewClient(sc, pkgsftp.UseConcurrentWrites(true), pkgsftp.UseConcurrentReads(true),
-		pkgsftp.MaxConcurrentRequestsPerFile(maxRequests))
+	c, err := newClient(sc)
 	if err != nil {
 		_ = sc.Close()
 		return nil, connector.Errorf(connector.CodeUnreachable, t.redacted, "the server must offer the sftp subsystem", err)
 	}
 	_, posix := c.HasExtension("posix-rename@openssh.com")
 	return &Store{ssh: sc, c: c, root: path.Clean(t.dir), endpoint: t.redacted, posix: posix}, nil
+}
+
+// newClient opens the SFTP session with maxPacket requests when the server announces its
+// limits as OpenSSH does (its limits are larger), else with the 32 KiB every server takes.
+func newClient(sc *ssh.Client) (*pkgsftp.Client, error) {
+	opts := []pkgsftp.ClientOption{pkgsftp.UseConcurrentWrites(true), pkgsftp.UseConcurrentReads(true),
+		pkgsftp.MaxConcurrentRequestsPerFile(maxRequests)}
+	c, err := pkgsftp.NewClient(sc, append(opts, pkgsftp.MaxPacketUnchecked(maxPacket))...)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := c.HasExtension("limits@openssh.com"); ok {
+		return c, nil
+	}
+	_ = c.Close()
+	return pkgsftp.NewClient(sc, opts...)
 }
 
 // Close ends the SFTP session and the connection.
