@@ -57,6 +57,9 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+# ensure_sshd: the SFTP store's tests start OpenSSH's sshd themselves, on a spare port.
+ensure_sshd() { [ -x /usr/sbin/sshd ] || apt_install openssh-server; }
+
 ensure_postgres() {
   if [ -n "${DATAHUB_TEST_PG:-}" ]; then return; fi
   if [ -z "${DATAHUB_TEST_PRIVATE:-}" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null &&
@@ -203,6 +206,7 @@ ensure_postgres
 ensure_mariadb
 ensure_nats
 ensure_nats_cluster
+ensure_sshd
 # As root (CI is), the tests that need a real full disk mount a small tmpfs of their own.
 if [ "$(id -u)" = 0 ] && [ -z "${DATAHUB_TEST_MOUNT:-}" ]; then export DATAHUB_TEST_MOUNT=1; fi
 log "go test (PostgreSQL at ${DATAHUB_TEST_PG%%\?*}, MariaDB at $DATAHUB_TEST_MYSQL, NATS at $DATAHUB_TEST_NATS, NATS cluster at $DATAHUB_TEST_NATS_CLUSTER)"
