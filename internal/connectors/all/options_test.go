@@ -31,6 +31,7 @@ func TestEveryConnectorParsesByItsSpec(t *testing.T) {
 		"sqlite":   "sqlite:" + filepath.Join(dir, "x.db") + "?table=t",
 		"postgres": "postgres://nobody@127.0.0.1:1/db?table=t",
 		"mysql":    "mysql://nobody@127.0.0.1:1/db?table=t",
+		"sftp":     "sftp://nobody@127.0.0.1:1/x",
 	}
 	for _, sp := range connector.Specs() {
 		base, ok := bases[sp.Name]

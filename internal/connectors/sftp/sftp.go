@@ -53,16 +53,19 @@ var spec = connector.Spec{
 		{Name: "host_key", Type: connector.OptString, Help: "the server's pinned host key fingerprint, SHA256:... as ssh-keygen -lf prints it (instead of known_hosts)"},
 		{Name: "password", Type: connector.OptSecret, Help: "password, when the server takes one"},
 	},
-	NewStore: func(ctx context.Context, e connector.Endpoint) (connector.Store, func() error, error) {
+}
+
+func init() {
+	// Set here: Open reads spec, which a composite literal cannot refer to.
+	spec.NewStore = func(ctx context.Context, e connector.Endpoint) (connector.Store, func() error, error) {
 		st, err := Open(ctx, e)
 		if err != nil {
 			return nil, nil, err
 		}
 		return st, st.Close, nil
-	},
+	}
+	connector.Register(spec)
 }
-
-func init() { connector.Register(spec) }
 
 // target is a parsed endpoint URL.
 type target struct {
@@ -75,6 +78,9 @@ func parseTarget(e connector.Endpoint) (target, error) {
 	u, err := url.Parse(e.URL)
 	if err != nil || u.Scheme != "sftp" || u.Host == "" {
 		return target{}, connector.Errorf(connector.CodeUsage, connector.Redact(e.URL), "write sftp://user@host:port/path", fmt.Errorf("not an SFTP URL"))
+	}
+	if _, err := spec.ParseOptions(e); err != nil {
+		return target{}, err
 	}
 	t := target{addr: u.Host, dir: u.Path, redacted: connector.Redact(e.URL)}
 	if u.Port() == "" {
