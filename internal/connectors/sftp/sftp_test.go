@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -193,5 +194,41 @@ func TestCopyObject(t *testing.T) {
 		if err != nil || sum(b) != sum(data) {
 			t.Fatalf("%s: %v, sha256 %s", f, err, sum(b))
 		}
+	}
+}
+
+// cancelAfter cancels its context once n bytes were read through it, then reads on.
+type cancelAfter struct {
+	r      io.Reader
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Read(b []byte) (int, error) {
+	k, err := c.r.Read(b)
+	if c.n -= k; c.n <= 0 {
+		c.cancel()
+	}
+	return k, err
+}
+
+// TestPutCanceled: a Put whose context is cancelled mid-stream returns the context's error
+// and leaves neither the object nor its temporary file.
+func TestPutCanceled(t *testing.T) {
+	s := startSSHD(t)
+	remote := filepath.Join(s.dir, "remote")
+	st := openStore(t, s, remote, "known_hosts="+s.knownHosts(t, "kh", s.hostKey, false))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r := &cancelAfter{r: io.MultiReader(bytes.NewReader(randomBytes(t, 8<<20))), n: 1 << 20, cancel: cancel}
+	if _, err := st.Put(ctx, "c.bin", r); !errors.Is(err, context.Canceled) {
+		t.Fatalf("put: %v, want context.Canceled", err)
+	}
+	left, err := os.ReadDir(remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		t.Errorf("left behind: %s", e.Name())
 	}
 }
