@@ -410,3 +410,21 @@ func TestApplyRefusesStdio(t *testing.T) {
 		t.Errorf("%+v %v, want the endpoint refused for naming the standard streams", problems, err)
 	}
 }
+
+// TestHubRefusesSFTP: the hub does not serve SFTP endpoints yet, since the store would take
+// the server's own ~/.ssh key and known_hosts files; at apply and at run time.
+func TestHubRefusesSFTP(t *testing.T) {
+	l := newLayout(t, Settings{})
+	err := l.p.CheckEndpoint(context.Background(), "partner", "DEV", connector.Endpoint{URL: "sftp://u@partner.example.org/in"})
+	if err == nil || !strings.Contains(err.Error(), "SFTP endpoints are not served by the hub yet") {
+		t.Fatalf("CheckEndpoint: %v", err)
+	}
+	check := l.p.ApplyCheck(&auth.Principal{Name: "ada", Roles: []auth.Role{auth.RoleAdmin}})
+	docs, err := catalog.Parse([]byte("apiVersion: datahub/v1\nkind: Endpoint\nmetadata: {name: partner}\nspec:\n  system: s\n  type: sftp\n  environments: {DEV: {url: 'sftp://u@partner.example.org/in'}}\n"), "p.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := check(context.Background(), &docs[0], nil, nil); err != nil || len(problems) != 1 {
+		t.Fatalf("apply: %+v %v, want the endpoint refused", problems, err)
+	}
+}
