@@ -296,18 +296,7 @@ func TestCopyNamedToMariaDBWithPassword(t *testing.T) {
 	my := mysqlUser(t, "datahub_named")
 	dir := t.TempDir()
 	eps := writeEndpoints(t, dir, pg)
-	f, err := os.OpenFile(eps, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := "---\napiVersion: datahub/v1\nkind: Endpoint\nmetadata:\n  name: my\nspec:\n  type: mysql\n  environments:\n    DEV:\n      url: " + my +
-		"\n  secrets:\n    password: env:NAMED_MY_PASSWORD\n"
-	if _, err := f.WriteString(doc); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	appendMySQLEndpoint(t, eps, my, "env:NAMED_MY_PASSWORD")
 	t.Setenv("DATAHUB_ENDPOINTS", eps)
 	t.Setenv("NAMED_PG_PASSWORD", "")
 	data := filepath.Join(dir, "data")
@@ -346,17 +335,7 @@ func TestNamedSecretFromLocalStore(t *testing.T) {
 	my := mysqlUser(t, "datahub_named")
 	dir := t.TempDir()
 	eps := writeEndpoints(t, dir, pg)
-	f, err := os.OpenFile(eps, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString("---\napiVersion: datahub/v1\nkind: Endpoint\nmetadata:\n  name: my\nspec:\n  type: mysql\n  environments:\n    DEV:\n      url: " + my +
-		"\n  secrets:\n    password: secret:named-my\n"); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	appendMySQLEndpoint(t, eps, my, "secret:named-my")
 	t.Setenv("DATAHUB_ENDPOINTS", eps)
 	t.Setenv("NAMED_PG_PASSWORD", "")
 	data := filepath.Join(dir, "data")
@@ -381,4 +360,22 @@ func TestNamedSecretFromLocalStore(t *testing.T) {
 		t.Fatalf("copy: exit %d: %s %s", code, out, errb)
 	}
 	noSecretIn(t, data, namedPassword)
+}
+
+// appendMySQLEndpoint adds the endpoint "my" at url, its password the reference ref, to the
+// endpoints file eps.
+func appendMySQLEndpoint(t *testing.T, eps, url, ref string) {
+	t.Helper()
+	f, err := os.OpenFile(eps, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := "---\napiVersion: datahub/v1\nkind: Endpoint\nmetadata:\n  name: my\nspec:\n  type: mysql\n  environments:\n    DEV:\n      url: " + url +
+		"\n  secrets:\n    password: " + ref + "\n"
+	if _, err := f.WriteString(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

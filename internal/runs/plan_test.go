@@ -18,8 +18,7 @@ func (refs) Resolve(_ context.Context, ref string) (string, error) { return "pw-
 // endpoint's; the other environments keep the endpoint's.
 func TestEnvironmentSecretsWin(t *testing.T) {
 	ctx := t.Context()
-	cat := catalog.New(storetest.SQLite(t), catalog.Options{})
-	docs, err := catalog.Parse([]byte(`apiVersion: datahub/v1
+	cat := catalogOf(t, `apiVersion: datahub/v1
 kind: System
 metadata: {name: crm}
 spec: {owner: team}
@@ -48,13 +47,7 @@ metadata: {name: people}
 spec:
   source: {endpoint: crm-db, table: people}
   destination: {endpoint: out}
-`), "test.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cat.Apply(ctx, docs, catalog.ApplyOptions{Actor: "test"}); err != nil {
-		t.Fatal(err)
-	}
+`)
 	for env, want := range map[string]string{"DEV": "pw-secret:crm-dev", "PROD": "pw-secret:crm-prod"} {
 		p, err := ResolveWith(ctx, cat, refs{}, "people", env, nil, ResolveOptions{})
 		if err != nil {
@@ -74,8 +67,7 @@ spec:
 // creates gets inferred types (by default it does), and from how many records.
 func TestPlanCarriesInference(t *testing.T) {
 	ctx := t.Context()
-	cat := catalog.New(storetest.SQLite(t), catalog.Options{})
-	docs, err := catalog.Parse([]byte(`apiVersion: datahub/v1
+	cat := catalogOf(t, `apiVersion: datahub/v1
 kind: System
 metadata: {name: crm}
 spec: {owner: team}
@@ -103,13 +95,7 @@ metadata: {name: text}
 spec:
   source: {endpoint: in}
   destination: {endpoint: db, table: people, infer: false}
-`), "test.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cat.Apply(ctx, docs, catalog.ApplyOptions{Actor: "test"}); err != nil {
-		t.Fatal(err)
-	}
+`)
 	for name, want := range map[string][2]any{"typed": {false, 50}, "text": {true, 0}} {
 		p, err := ResolveWith(ctx, cat, refs{}, name, "DEV", nil, ResolveOptions{})
 		if err != nil {
@@ -120,4 +106,18 @@ spec:
 			t.Errorf("%s: NoInfer %v, InferRows %d; want %v", name, o.NoInfer, o.InferRows, want)
 		}
 	}
+}
+
+// catalogOf is a catalog on a fresh store with the resources yaml applied.
+func catalogOf(t *testing.T, yaml string) *catalog.Service {
+	t.Helper()
+	cat := catalog.New(storetest.SQLite(t), catalog.Options{})
+	docs, err := catalog.Parse([]byte(yaml), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.Apply(t.Context(), docs, catalog.ApplyOptions{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	return cat
 }
